@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""Generate src/layouts/v3_XX.rs: the byte offsets pyteleport reads, per CPython version.
+
+Offsets come from the DWARF debug info of each libpython (gdb's Python API), so the
+tables are data, regenerated rather than hand-edited:
+
+    scripts/gen_layouts.py /root/.pyenv/versions/3.11.7 [...]
+
+Each field lists alternatives "type:member.path"; the first that exists in that
+version wins, none means the field does not exist there (ABSENT). Run under gdb:
+this script re-executes itself as `gdb -batch -x gen_layouts.py`.
+"""
+import json, os, re, subprocess, sys
+
+# field name -> alternatives. "sizeof:type" gives a struct size.
+FIELDS = [
+    # runtime / interpreter / thread
+    ("runtime_interpreters_head", ["_PyRuntimeState:interpreters.head"]),
+    ("runtime_interpreters_main", ["_PyRuntimeState:interpreters.main"]),
+    ("interp_next", ["PyInterpreterState:next"]),
+    ("interp_id", ["PyInterpreterState:id"]),
+    ("interp_threads_head", ["PyInterpreterState:threads.head"]),
+    ("interp_modules", ["PyInterpreterState:imports.modules", "PyInterpreterState:modules"]),
+    ("interp_sysdict", ["PyInterpreterState:sysdict"]),
+    ("interp_builtins", ["PyInterpreterState:builtins"]),
+    ("tstate_next", ["PyThreadState:next"]),
+    ("tstate_interp", ["PyThreadState:interp"]),
+    ("tstate_thread_id", ["PyThreadState:thread_id"]),
+    ("tstate_native_thread_id", ["PyThreadState:native_thread_id"]),
+    ("tstate_cframe", ["PyThreadState:cframe"]),
+    ("tstate_current_frame", ["PyThreadState:current_frame"]),
+    ("cframe_current_frame", ["_PyCFrame:current_frame"]),
+    ("tstate_exc_info", ["PyThreadState:exc_info"]),
+    ("tstate_exc_state", ["PyThreadState:exc_state"]),
+    ("err_stack_item_exc_value", ["_PyErr_StackItem:exc_value"]),
+    ("err_stack_item_previous", ["_PyErr_StackItem:previous_item"]),
+    # interpreter frame
+    ("frame_executable", ["_PyInterpreterFrame:f_executable", "_PyInterpreterFrame:f_code"]),
+    ("frame_previous", ["_PyInterpreterFrame:previous"]),
+    ("frame_funcobj", ["_PyInterpreterFrame:f_funcobj", "_PyInterpreterFrame:f_func"]),
+    ("frame_globals", ["_PyInterpreterFrame:f_globals"]),
+    ("frame_builtins", ["_PyInterpreterFrame:f_builtins"]),
+    ("frame_locals", ["_PyInterpreterFrame:f_locals"]),
+    ("frame_frame_obj", ["_PyInterpreterFrame:frame_obj"]),
+    ("frame_prev_instr", ["_PyInterpreterFrame:prev_instr"]),
+    ("frame_instr_ptr", ["_PyInterpreterFrame:instr_ptr"]),
+    ("frame_stacktop", ["_PyInterpreterFrame:stacktop"]),
+    ("frame_return_offset", ["_PyInterpreterFrame:return_offset"]),
+    ("frame_owner", ["_PyInterpreterFrame:owner"]),
+    ("frame_is_entry", ["_PyInterpreterFrame:is_entry"]),
+    ("frame_localsplus", ["_PyInterpreterFrame:localsplus"]),
+    ("frame_object_frame", ["PyFrameObject:f_frame"]),
+    # code
+    ("code_consts", ["PyCodeObject:co_consts"]),
+    ("code_names", ["PyCodeObject:co_names"]),
+    ("code_exceptiontable", ["PyCodeObject:co_exceptiontable"]),
+    ("code_flags", ["PyCodeObject:co_flags"]),
+    ("code_argcount", ["PyCodeObject:co_argcount"]),
+    ("code_posonlyargcount", ["PyCodeObject:co_posonlyargcount"]),
+    ("code_kwonlyargcount", ["PyCodeObject:co_kwonlyargcount"]),
+    ("code_stacksize", ["PyCodeObject:co_stacksize"]),
+    ("code_firstlineno", ["PyCodeObject:co_firstlineno"]),
+    ("code_nlocalsplus", ["PyCodeObject:co_nlocalsplus"]),
+    ("code_framesize", ["PyCodeObject:co_framesize"]),
+    ("code_nlocals", ["PyCodeObject:co_nlocals"]),
+    ("code_ncellvars", ["PyCodeObject:co_ncellvars"]),
+    ("code_nfreevars", ["PyCodeObject:co_nfreevars"]),
+    ("code_localsplusnames", ["PyCodeObject:co_localsplusnames"]),
+    ("code_localspluskinds", ["PyCodeObject:co_localspluskinds"]),
+    ("code_filename", ["PyCodeObject:co_filename"]),
+    ("code_name", ["PyCodeObject:co_name"]),
+    ("code_qualname", ["PyCodeObject:co_qualname"]),
+    ("code_linetable", ["PyCodeObject:co_linetable"]),
+    ("code_code_adaptive", ["PyCodeObject:co_code_adaptive"]),
+    # objects
+    ("object_type", ["PyObject:ob_type"]),
+    ("var_object_size", ["PyVarObject:ob_size"]),
+    ("type_name", ["PyTypeObject:tp_name"]),
+    ("type_basicsize", ["PyTypeObject:tp_basicsize"]),
+    ("type_itemsize", ["PyTypeObject:tp_itemsize"]),
+    ("type_flags", ["PyTypeObject:tp_flags"]),
+    ("type_base", ["PyTypeObject:tp_base"]),
+    ("type_dict", ["PyTypeObject:tp_dict"]),
+    ("type_mro", ["PyTypeObject:tp_mro"]),
+    ("type_dictoffset", ["PyTypeObject:tp_dictoffset"]),
+    ("heaptype_name", ["PyHeapTypeObject:ht_name"]),
+    ("heaptype_qualname", ["PyHeapTypeObject:ht_qualname"]),
+    ("heaptype_slots", ["PyHeapTypeObject:ht_slots"]),
+    ("heaptype_module", ["PyHeapTypeObject:ht_module"]),
+    ("heaptype_cached_keys", ["PyHeapTypeObject:ht_cached_keys"]),
+    ("long_lv_tag", ["PyLongObject:long_value.lv_tag"]),
+    ("long_digits", ["PyLongObject:long_value.ob_digit", "PyLongObject:ob_digit"]),
+    ("float_value", ["PyFloatObject:ob_fval"]),
+    ("complex_value", ["PyComplexObject:cval"]),
+    ("bytes_data", ["PyBytesObject:ob_sval"]),
+    ("bytearray_bytes", ["PyByteArrayObject:ob_bytes"]),
+    ("bytearray_start", ["PyByteArrayObject:ob_start"]),
+    ("ascii_length", ["PyASCIIObject:length"]),
+    ("ascii_state", ["PyASCIIObject:state"]),
+    ("ascii_object_size", ["sizeof:PyASCIIObject"]),
+    ("compact_object_size", ["sizeof:PyCompactUnicodeObject"]),
+    ("unicode_data", ["PyUnicodeObject:data"]),
+    ("tuple_items", ["PyTupleObject:ob_item"]),
+    ("list_items", ["PyListObject:ob_item"]),
+    ("dict_used", ["PyDictObject:ma_used"]),
+    ("dict_keys", ["PyDictObject:ma_keys"]),
+    ("dict_values", ["PyDictObject:ma_values"]),
+    ("dictkeys_log2_size", ["struct _dictkeysobject:dk_log2_size"]),
+    ("dictkeys_log2_index_bytes", ["struct _dictkeysobject:dk_log2_index_bytes"]),
+    ("dictkeys_kind", ["struct _dictkeysobject:dk_kind"]),
+    ("dictkeys_nentries", ["struct _dictkeysobject:dk_nentries"]),
+    ("dictkeys_indices", ["struct _dictkeysobject:dk_indices"]),
+    ("dict_key_entry_size", ["sizeof:PyDictKeyEntry"]),
+    ("dict_unicode_entry_size", ["sizeof:PyDictUnicodeEntry"]),
+    ("dictvalues_capacity", ["PyDictValues:capacity"]),
+    ("dictvalues_size", ["PyDictValues:size"]),
+    ("dictvalues_valid", ["PyDictValues:valid"]),
+    ("dictvalues_values", ["PyDictValues:values"]),
+    ("set_mask", ["PySetObject:mask"]),
+    ("set_table", ["PySetObject:table"]),
+    ("set_used", ["PySetObject:used"]),
+    ("set_entry_size", ["sizeof:setentry"]),
+    ("cell_ref", ["PyCellObject:ob_ref"]),
+    ("function_code", ["PyFunctionObject:func_code"]),
+    ("function_globals", ["PyFunctionObject:func_globals"]),
+    ("function_name", ["PyFunctionObject:func_name"]),
+    ("function_qualname", ["PyFunctionObject:func_qualname"]),
+    ("function_defaults", ["PyFunctionObject:func_defaults"]),
+    ("function_kwdefaults", ["PyFunctionObject:func_kwdefaults"]),
+    ("function_closure", ["PyFunctionObject:func_closure"]),
+    ("function_dict", ["PyFunctionObject:func_dict"]),
+    ("function_module", ["PyFunctionObject:func_module"]),
+    ("function_annotations", ["PyFunctionObject:func_annotations"]),
+    ("method_func", ["PyMethodObject:im_func"]),
+    ("method_self", ["PyMethodObject:im_self"]),
+    ("cfunction_def", ["PyCFunctionObject:m_ml"]),
+    ("cfunction_self", ["PyCFunctionObject:m_self"]),
+    ("cfunction_module", ["PyCFunctionObject:m_module"]),
+    ("methoddef_name", ["PyMethodDef:ml_name"]),
+    ("module_dict", ["PyModuleObject:md_dict"]),
+    ("gen_frame_state", ["PyGenObject:gi_frame_state"]),
+    ("gen_iframe", ["PyGenObject:gi_iframe"]),
+    ("gen_exc_state", ["PyGenObject:gi_exc_state"]),
+    ("gen_name", ["PyGenObject:gi_name"]),
+    ("gen_qualname", ["PyGenObject:gi_qualname"]),
+    ("gen_code", ["PyGenObject:gi_code"]),
+    ("member_descr_member", ["PyMemberDescrObject:d_member"]),
+    ("memberdef_type", ["PyMemberDef:type"]),
+    ("memberdef_offset", ["PyMemberDef:offset"]),
+    ("range_start", ["rangeobject:start"]),
+    ("range_stop", ["rangeobject:stop"]),
+    ("range_step", ["rangeobject:step"]),
+    ("range_iter_index", ["rangeiterobject:index"]),
+    ("range_iter_start", ["rangeiterobject:start", "_PyRangeIterObject:start"]),
+    ("range_iter_step", ["rangeiterobject:step", "_PyRangeIterObject:step"]),
+    ("range_iter_len", ["rangeiterobject:len", "_PyRangeIterObject:len"]),
+    ("seq_iter_index", ["listiterobject:it_index", "_PyListIterObject:it_index"]),
+    ("seq_iter_seq", ["listiterobject:it_seq", "_PyListIterObject:it_seq"]),
+    ("enum_index", ["enumobject:en_index"]),
+    ("enum_iter", ["enumobject:en_sit"]),
+    ("enum_long_index", ["enumobject:en_longindex"]),
+    ("zip_iters", ["zipobject:ittuple"]),
+    ("zip_strict", ["zipobject:strict"]),
+    ("dictiter_dict", ["dictiterobject:di_dict"]),
+    ("dictiter_used", ["dictiterobject:di_used"]),
+    ("dictiter_pos", ["dictiterobject:di_pos"]),
+    ("dictiter_len", ["dictiterobject:len"]),
+    ("exception_args", ["PyBaseExceptionObject:args"]),
+    ("exception_notes", ["PyBaseExceptionObject:notes"]),
+    ("exception_traceback", ["PyBaseExceptionObject:traceback"]),
+    ("exception_context", ["PyBaseExceptionObject:context"]),
+    ("exception_cause", ["PyBaseExceptionObject:cause"]),
+    ("exception_suppress_context", ["PyBaseExceptionObject:suppress_context"]),
+    ("exception_dict", ["PyBaseExceptionObject:dict"]),
+    ("debug_offsets_size", ["sizeof:_Py_DebugOffsets"]),
+]
+
+# _Py_DebugOffsets (3.13+): where, inside the table the interpreter carries, each of our
+# fields is reported; checked at run time so a patch release that moved a field is refused.
+DEBUG_OFFSET_CHECKS = [
+    ("runtime_interpreters_head", "runtime_state.interpreters_head"),
+    ("interp_next", "interpreter_state.next"),
+    ("interp_threads_head", "interpreter_state.threads_head"),
+    ("tstate_next", "thread_state.next"),
+    ("tstate_interp", "thread_state.interp"),
+    ("tstate_current_frame", "thread_state.current_frame"),
+    ("tstate_thread_id", "thread_state.thread_id"),
+    ("tstate_native_thread_id", "thread_state.native_thread_id"),
+    ("frame_previous", "interpreter_frame.previous"),
+    ("frame_executable", "interpreter_frame.executable"),
+    ("frame_instr_ptr", "interpreter_frame.instr_ptr"),
+    ("frame_localsplus", "interpreter_frame.localsplus"),
+    ("frame_owner", "interpreter_frame.owner"),
+    ("code_filename", "code_object.filename"),
+    ("code_name", "code_object.name"),
+    ("code_qualname", "code_object.qualname"),
+    ("code_linetable", "code_object.linetable"),
+    ("code_firstlineno", "code_object.firstlineno"),
+    ("code_argcount", "code_object.argcount"),
+    ("code_localsplusnames", "code_object.localsplusnames"),
+    ("code_localspluskinds", "code_object.localspluskinds"),
+    ("code_code_adaptive", "code_object.co_code_adaptive"),
+    ("object_type", "pyobject.ob_type"),
+    ("type_name", "type_object.tp_name"),
+    ("tuple_items", "tuple_object.ob_item"),
+    ("var_object_size", "tuple_object.ob_size"),
+    ("dict_keys", "dict_object.ma_keys"),
+    ("dict_values", "dict_object.ma_values"),
+    ("float_value", "float_object.ob_fval"),
+    ("long_lv_tag", "long_object.lv_tag"),
+    ("long_digits", "long_object.ob_digit"),
+    ("bytes_data", "bytes_object.ob_sval"),
+    ("ascii_state", "unicode_object.state"),
+    ("ascii_length", "unicode_object.length"),
+    ("ascii_object_size", "unicode_object.asciiobject_size"),
+    ("gen_name", "gen_object.gi_name"),
+    ("gen_iframe", "gen_object.gi_iframe"),
+    ("gen_frame_state", "gen_object.gi_frame_state"),
+]
+
+
+def in_gdb():
+    import gdb
+
+    def resolve(spec):
+        if spec.startswith("sizeof:"):
+            return gdb.lookup_type(spec[7:]).strip_typedefs().sizeof
+        tname, path = spec.split(":")
+        ty = gdb.lookup_type(tname).strip_typedefs()
+        off = 0
+        for part in path.split("."):
+            for f in ty.fields():
+                if f.name == part:
+                    off += f.bitpos // 8
+                    ty = f.type.strip_typedefs()
+                    break
+            else:
+                raise KeyError(part)
+        return off
+
+    def first(alts):
+        for a in alts:
+            try:
+                return resolve(a)
+            except Exception:
+                pass
+        return None
+
+    out = {"fields": {n: first(a) for n, a in FIELDS}, "debug_offsets": {}, "bits": {}}
+    try:
+        for ours, theirs in DEBUG_OFFSET_CHECKS:
+            try:
+                out["debug_offsets"][ours] = resolve("_Py_DebugOffsets:" + theirs)
+            except Exception:
+                pass
+    except Exception:
+        pass
+    # Bit positions inside PyASCIIObject.state (a bitfield struct).
+    st = gdb.lookup_type("PyASCIIObject").strip_typedefs()["state"].type.strip_typedefs()
+    for f in st.fields():
+        out["bits"][f.name] = [f.bitpos, f.bitsize]
+    print("LAYOUT-JSON " + json.dumps(out))
+
+
+def main():
+    prefixes = sys.argv[1:]
+    here = os.path.dirname(os.path.abspath(__file__))
+    dest = os.path.join(here, "..", "src", "layouts")
+    for prefix in prefixes:
+        version = os.path.basename(prefix.rstrip("/"))
+        major, minor = version.split(".")[:2]
+        lib = os.path.join(prefix, "lib", f"libpython{major}.{minor}.so.1.0")
+        res = subprocess.run(["gdb", "-batch", "-x", os.path.abspath(__file__), lib],
+                             capture_output=True, text=True, env={**os.environ, "GEN_LAYOUTS_IN_GDB": "1"})
+        line = [l for l in res.stdout.splitlines() if l.startswith("LAYOUT-JSON ")]
+        if not line:
+            sys.exit(f"gdb failed for {lib}:\n{res.stderr}")
+        data = json.loads(line[0][len("LAYOUT-JSON "):])
+        write_rust(dest, version, data)
+    write_struct(dest)
+
+
+def write_struct(dest):
+    lines = ["// Generated by scripts/gen_layouts.py. Do not edit.",
+             "/// Byte offsets of the interpreter structures pyteleport reads, for one CPython version.",
+             "/// `ABSENT` marks a field that version does not have.",
+             "#[derive(Debug, Clone, Copy)]",
+             "pub struct Layout {",
+             "    pub version: (u8, u8, u8),"]
+    for n, alts in FIELDS:
+        lines.append(f"    /// {' or '.join(alts)}")
+        lines.append(f"    pub {n}: usize,")
+    lines += ["    pub unicode_state: UnicodeStateBits,",
+              "    /// (field, position of its entry in _Py_DebugOffsets, our offset): checked at run time.",
+              "    pub debug_offsets: &'static [(&'static str, usize, usize)],",
+              "}"]
+    with open(os.path.join(dest, "fields.rs"), "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def write_rust(dest, version, data):
+    major, minor, patch = (int(x) for x in version.split(".")[:3])
+    name = f"v{major}_{minor}"
+    lines = [
+        f"// Generated by scripts/gen_layouts.py from the debug info of CPython {version}. Do not edit.",
+        "use super::{Layout, UnicodeStateBits, ABSENT};",
+        "",
+        f"pub const LAYOUT: Layout = Layout {{",
+        f"    version: ({major}, {minor}, {patch}),",
+    ]
+    for n, _ in FIELDS:
+        v = data["fields"][n]
+        lines.append(f"    {n}: {'ABSENT' if v is None else v},")
+    bits = data["bits"]
+    lines.append("    unicode_state: UnicodeStateBits {")
+    for k in ("interned", "kind", "compact", "ascii"):
+        pos, size = bits[k]
+        lines.append(f"        {k}: ({pos}, {size}),")
+    lines.append("    },")
+    checks = data["debug_offsets"]
+    lines.append("    debug_offsets: &[")
+    for ours, _ in DEBUG_OFFSET_CHECKS:
+        if ours in checks and data["fields"].get(ours) is not None:
+            lines.append(f"        (\"{ours}\", {checks[ours]}, {data['fields'][ours]}),")
+    lines.append("    ],")
+    lines.append("};")
+    with open(os.path.join(dest, f"{name}.rs"), "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"wrote {name}.rs")
+
+
+if __name__ == "__main__":
+    if os.environ.get("GEN_LAYOUTS_IN_GDB"):
+        in_gdb()
+    else:
+        main()

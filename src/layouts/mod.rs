@@ -1,0 +1,110 @@
+//! Interpreter structure layouts, one table per CPython version, kept as data.
+//!
+//! The tables are generated from each interpreter's debug info by
+//! `scripts/gen_layouts.py`; the reader has one code path that looks offsets up here.
+//! On 3.13+ the interpreter carries `_Py_DebugOffsets` describing itself: we check our
+//! table against it before reading anything, so a patch release that moved a field is
+//! refused by name instead of being misread.
+
+mod fields;
+mod v3_11;
+mod v3_12;
+mod v3_13;
+
+pub use fields::Layout;
+
+/// Marks a field that does not exist in a version.
+pub const ABSENT: usize = usize::MAX;
+
+/// (bit position, bit width) of the fields of `PyASCIIObject.state`.
+#[derive(Debug, Clone, Copy)]
+pub struct UnicodeStateBits {
+    pub interned: (u32, u32),
+    pub kind: (u32, u32),
+    pub compact: (u32, u32),
+    pub ascii: (u32, u32),
+}
+
+/// Every table we ship.
+pub const ALL: &[&Layout] = &[&v3_11::LAYOUT, &v3_12::LAYOUT, &v3_13::LAYOUT];
+
+/// The table for a running interpreter: same minor version; patch releases of 3.11 and
+/// 3.12 keep these layouts (no debug offsets exist to check them), 3.13+ are checked
+/// against `_Py_DebugOffsets` by the caller.
+pub fn for_version(major: u8, minor: u8) -> Option<&'static Layout> {
+    ALL.iter().copied().find(|l| l.version.0 == major && l.version.1 == minor)
+}
+
+pub fn supported_versions() -> String {
+    ALL.iter().map(|l| format!("{}.{}", l.version.0, l.version.1)).collect::<Vec<_>>().join(", ")
+}
+
+impl Layout {
+    pub fn has(&self, offset: usize) -> bool {
+        offset != ABSENT
+    }
+
+    /// Compare with the interpreter's own `_Py_DebugOffsets` (the raw bytes at the start
+    /// of `_PyRuntime`). Returns the first field whose offset disagrees.
+    pub fn check_debug_offsets(&self, table: &[u8]) -> Result<(), LayoutMismatch> {
+        for &(field, position, ours) in self.debug_offsets {
+            let Some(raw) = table.get(position..position + 8) else {
+                return Err(LayoutMismatch { field, ours, theirs: None });
+            };
+            let theirs = u64::from_le_bytes(raw.try_into().unwrap_or([0; 8])) as usize;
+            if theirs != ours {
+                return Err(LayoutMismatch { field, ours, theirs: Some(theirs) });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LayoutMismatch {
+    pub field: &'static str,
+    pub ours: usize,
+    pub theirs: Option<usize>,
+}
+
+impl std::fmt::Display for LayoutMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.theirs {
+            Some(t) => write!(f, "field `{}` is at offset {} in this interpreter, {} in pyteleport's table", self.field, t, self.ours),
+            None => write!(f, "field `{}` is missing from the interpreter's _Py_DebugOffsets", self.field),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_has_the_core_fields() {
+        for l in ALL {
+            for off in [l.frame_previous, l.frame_executable, l.frame_localsplus, l.code_localsplusnames,
+                        l.tstate_next, l.interp_threads_head, l.object_type, l.tuple_items] {
+                assert_ne!(off, ABSENT, "{:?}", l.version);
+            }
+            // exactly one way to reach the current frame and the instruction
+            assert!(l.has(l.tstate_current_frame) ^ l.has(l.tstate_cframe));
+            assert!(l.has(l.frame_instr_ptr) ^ l.has(l.frame_prev_instr));
+        }
+    }
+
+    #[test]
+    fn debug_offsets_mismatch_names_the_field() {
+        let l = for_version(3, 13).unwrap();
+        let mut table = vec![0u8; l.debug_offsets_size];
+        for &(_, pos, ours) in l.debug_offsets {
+            table[pos..pos + 8].copy_from_slice(&(ours as u64).to_le_bytes());
+        }
+        assert!(l.check_debug_offsets(&table).is_ok());
+        let (field, pos, ours) = l.debug_offsets[3];
+        table[pos..pos + 8].copy_from_slice(&((ours + 8) as u64).to_le_bytes());
+        let err = l.check_debug_offsets(&table).unwrap_err();
+        assert_eq!(err.field, field);
+        assert!(err.to_string().contains(field));
+    }
+}
