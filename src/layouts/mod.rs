@@ -15,6 +15,8 @@ pub use fields::Layout;
 
 /// Marks a field that does not exist in a version.
 pub const ABSENT: usize = usize::MAX;
+/// Marks an enumeration value that does not exist in a version.
+pub const ABSENT_ENUM: i32 = i32::MIN;
 
 /// (bit position, bit width) of the fields of `PyASCIIObject.state`.
 #[derive(Debug, Clone, Copy)]

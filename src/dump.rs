@@ -1,0 +1,154 @@
+//! `pyteleport dump`: every thread, every frame, locals and value stack, as a
+//! traceback-like text or as stable JSON (see docs/dump-json.md).
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::inspect::ProcessState;
+use crate::objects::{FrameInfo, ObjId, ObjectGraph, StackSource, Value};
+use crate::repr::{repr, type_name};
+
+const CO_FAST_HIDDEN: u8 = 0x10;
+const CO_FAST_CELL: u8 = 0x40;
+const CO_FAST_FREE: u8 = 0x80;
+
+/// Locals by name, as `frame.f_locals` shows them: cells dereferenced, unbound names and
+/// hidden comprehension slots left out; module and class bodies use their mapping.
+pub fn frame_locals(g: &ObjectGraph, f: &FrameInfo) -> Vec<(String, ObjId)> {
+    let mut out = Vec::new();
+    let Value::Code(code) = &g.get(f.code).value else { return out };
+    for (i, slot) in f.localsplus.iter().enumerate() {
+        let kind = code.localsplus_kinds.get(i).copied().unwrap_or(0);
+        if kind & CO_FAST_HIDDEN != 0 {
+            continue;
+        }
+        let Some(mut v) = *slot else { continue };
+        if kind & (CO_FAST_CELL | CO_FAST_FREE) != 0 {
+            if let Value::Cell(content) = &g.get(v).value {
+                match content {
+                    Some(c) => v = *c,
+                    None => continue,
+                }
+            }
+        }
+        out.push((code.localsplus_names.get(i).cloned().unwrap_or_default(), v));
+    }
+    if let Some(m) = f.locals_mapping {
+        if let Value::Dict(items) = &g.get(m).value {
+            for (k, v) in items {
+                if let Some(name) = g.str_of(*k) {
+                    out.push((name.into_owned(), *v));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn value_json(g: &ObjectGraph, id: ObjId, depth: usize) -> Json {
+    let mut m = Map::new();
+    m.insert("type".into(), json!(type_name(g, id)));
+    m.insert("repr".into(), json!(repr(g, id)));
+    if let Value::Generator { frame: Some(frame), state, .. } = &g.get(id).value {
+        m.insert("state".into(), json!(state));
+        if depth < 8 {
+            m.insert("frame".into(), frame_json(g, frame, depth + 1));
+        }
+    }
+    Json::Object(m)
+}
+
+pub fn frame_json(g: &ObjectGraph, f: &FrameInfo, depth: usize) -> Json {
+    let Value::Code(code) = &g.get(f.code).value else { return Json::Null };
+    let mut locals = Map::new();
+    for (name, v) in frame_locals(g, f) {
+        locals.insert(name, value_json(g, v, depth));
+    }
+    let stack: Vec<Json> = f.stack.iter().map(|s| s.map(|v| value_json(g, v, depth)).unwrap_or(Json::Null)).collect();
+    json!({
+        "name": code.name,
+        "qualname": code.qualname,
+        "filename": code.filename,
+        "first_line": code.first_line,
+        "line": f.line,
+        "offset": f.lasti * 2,
+        "locals": locals,
+        "stack": stack,
+        "stack_depth_from": match f.stack_from { StackSource::Stacktop => "stacktop", StackSource::Static => "static", StackSource::Unknown => "unknown" },
+        "generator": f.generator.is_some(),
+    })
+}
+
+pub fn to_json(state: &ProcessState) -> Json {
+    let g = &state.graph;
+    let threads: Vec<Json> = state
+        .threads
+        .iter()
+        .map(|t| {
+            json!({
+                "thread_id": t.thread_id,
+                "native_thread_id": t.native_thread_id,
+                "name": t.name,
+                "is_main": t.is_main,
+                "frames": t.frames.iter().map(|f| frame_json(g, f, 0)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "pid": state.py.pid,
+        "python_version": state.py.version.to_string(),
+        "threads": threads,
+    })
+}
+
+/// Traceback-like text, outermost frame first like Python's own tracebacks.
+pub fn to_text(state: &ProcessState) -> String {
+    let g = &state.graph;
+    let mut out = format!("Process {}: {} (CPython {})\n", state.py.pid, state.py.binary.display(), state.py.version);
+    for t in &state.threads {
+        out.push_str(&format!(
+            "\nThread {} (native {}){}{}\n",
+            t.thread_id,
+            t.native_thread_id,
+            t.name.as_ref().map(|n| format!(" \"{n}\"")).unwrap_or_default(),
+            if t.is_main { " [main]" } else { "" }
+        ));
+        out.push_str("Traceback (most recent call last):\n");
+        for f in t.frames.iter().rev() {
+            let Value::Code(code) = &g.get(f.code).value else { continue };
+            out.push_str(&format!(
+                "  File \"{}\", line {}, in {}\n",
+                code.filename,
+                f.line.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
+                code.qualname
+            ));
+            if let Some(src) = source_line(&code.filename, f.line) {
+                out.push_str(&format!("    {src}\n"));
+            }
+            for (name, v) in frame_locals(g, f) {
+                if f.locals_mapping.is_some() && name.starts_with("__") && name.ends_with("__") {
+                    continue;
+                }
+                out.push_str(&format!("      {name} = {}\n", short(&repr(g, v))));
+            }
+            if !f.stack.is_empty() {
+                let items: Vec<String> = f.stack.iter().map(|s| s.map(|v| short(&repr(g, v))).unwrap_or_else(|| "<NULL>".into())).collect();
+                out.push_str(&format!("      [stack] {}\n", items.join(" | ")));
+            }
+        }
+    }
+    out
+}
+
+fn short(s: &str) -> String {
+    if s.chars().count() > 200 {
+        format!("{}...", s.chars().take(200).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+fn source_line(file: &str, line: Option<i32>) -> Option<String> {
+    let line = line? as usize;
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().nth(line.checked_sub(1)?).map(|l| l.trim().to_string())
+}

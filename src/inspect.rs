@@ -1,0 +1,112 @@
+//! Reading a whole process: stop it, copy its memory, resume it, decode the copy.
+
+use std::time::{Duration, Instant};
+
+use ptrace_tools::memory::{MemoryReader, ProcessMemory};
+use ptrace_tools::stop::StoppedProcess;
+
+use crate::error::Result;
+use crate::memcopy::MemoryCopy;
+use crate::objects::{Decoder, Limits, ObjectGraph, Value};
+use crate::process::PythonProcess;
+use crate::threads::ThreadInfo;
+
+/// Largest writable footprint copied in one pause; bigger processes are decoded live,
+/// while stopped.
+const MAX_COPY: usize = 8 << 30;
+
+pub struct ProcessState {
+    pub py: PythonProcess,
+    pub threads: Vec<ThreadInfo>,
+    pub graph: ObjectGraph,
+    /// How long the target was stopped.
+    pub pause: Duration,
+    pub copied_bytes: usize,
+}
+
+/// Read every thread of `pid`. The target is stopped only while its writable memory is
+/// copied, and is resumed on every path (errors and panics included) by `StoppedProcess`.
+pub fn read_process(pid: i32, limits: Limits) -> Result<ProcessState> {
+    let live = ProcessMemory::new(pid);
+    let mut py = PythonProcess::open(pid, &live)?;
+    let stop_started = Instant::now();
+    let stopped = StoppedProcess::stop(pid)?;
+    py.maps = ptrace_tools::maps::read_maps(pid)?;
+    let copy = MemoryCopy::take(pid, &py.maps, MAX_COPY);
+    let (threads, graph, pause, copied_bytes) = match copy {
+        Some(copy) => {
+            stopped.resume()?;
+            let pause = stop_started.elapsed();
+            let copied = copy.copied_bytes;
+            let (threads, graph) = decode_all(&py, &copy, limits)?;
+            (threads, graph, pause, copied)
+        }
+        None => {
+            let (threads, graph) = decode_all(&py, &live, limits)?;
+            stopped.resume()?;
+            (threads, graph, stop_started.elapsed(), 0)
+        }
+    };
+    Ok(ProcessState { py, threads, graph, pause, copied_bytes })
+}
+
+fn decode_all(py: &PythonProcess, mem: &dyn MemoryReader, limits: Limits) -> Result<(Vec<ThreadInfo>, ObjectGraph)> {
+    let mut d = Decoder::new(py, mem, limits);
+    let mut threads = d.read_threads()?;
+    let names = d.thread_names().unwrap_or_default();
+    for t in &mut threads {
+        if let Some(n) = names.iter().find(|(id, _)| *id == t.thread_id).map(|(_, n)| n.clone()) {
+            t.name = Some(n);
+        }
+    }
+    let graph = d.finish()?;
+    Ok((threads, graph))
+}
+
+impl<'a> Decoder<'a> {
+    /// Python-level thread names from `threading._active` (best effort).
+    pub fn thread_names(&mut self) -> Result<Vec<(u64, String)>> {
+        let l = self.py.layout;
+        let interp = self.ptr(self.py.runtime_addr + l.runtime_interpreters_head as u64)?;
+        let modules = self.ptr(interp + l.interp_modules as u64)?;
+        let mut out = Vec::new();
+        let Some(threading) = self.lookup_str_key(modules, "threading")? else { return Ok(out) };
+        let tdict = self.ptr(threading + l.module_dict as u64)?;
+        let Some(active) = self.lookup_str_key(tdict, "_active")? else { return Ok(out) };
+        for (k, v) in self.dict_entries(active)? {
+            let ident = match self.read_int(k)? {
+                Value::Int { digits, .. } => crate::repr::int_value(false, &digits).to_string().parse::<u64>().unwrap_or(0),
+                _ => continue,
+            };
+            let vt = self.ptr(v + l.object_type as u64)?;
+            let Some(id) = self.object(v) else { continue };
+            let _ = vt;
+            self.drain()?;
+            if let Value::Instance { dict: Some(d), .. } = self.graph.get(id).value.clone() {
+                self.drain()?;
+                if let Value::Dict(items) = self.graph.get(d).value.clone() {
+                    for (k, v) in items {
+                        if self.graph.str_of(k).as_deref() == Some("_name") {
+                            if let Some(name) = self.graph.str_of(v) {
+                                out.push((ident, name.into_owned()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn lookup_str_key(&mut self, dict: u64, key: &str) -> Result<Option<u64>> {
+        if dict == 0 {
+            return Ok(None);
+        }
+        for (k, v) in self.dict_entries(dict)? {
+            if self.read_str(k).map(|s| s.as_text() == key).unwrap_or(false) {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,21 @@
+//! pyteleport: read a running CPython process out of its memory, snapshot its execution
+//! state, and resume it in a fresh interpreter.
+//!
+//! Crate map: `layouts` (offset tables per version), `process` (finding the interpreter),
+//! `objects` (object graph decoder), `threads` (thread and frame walk), `bytecode` and
+//! `opcodes` (bytecode analysis), `repr`, `inspect` (stop/copy/resume), `dump`.
+
+pub mod bytecode;
+pub mod cli;
+pub mod dump;
+pub mod error;
+pub mod inspect;
+pub mod layouts;
+pub mod memcopy;
+pub mod objects;
+pub mod opcodes;
+pub mod process;
+pub mod repr;
+pub mod threads;
+
+pub use error::{Error, Result};

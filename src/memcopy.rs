@@ -1,0 +1,60 @@
+//! A copy of the target's writable memory, taken while it is stopped.
+//!
+//! The target only has to stay stopped for a few large `process_vm_readv` calls; the
+//! (slower) object decoding then runs against the copy while the target runs again.
+//! Read-only mappings (code, rodata such as `tp_name` strings) cannot change, so reads
+//! outside the copied regions go to the live process.
+
+use ptrace_tools::maps::MapRegion;
+use ptrace_tools::memory::{MemoryReader, ProcessMemory};
+
+pub struct MemoryCopy {
+    live: ProcessMemory,
+    /// (start, bytes), sorted by start, non-overlapping.
+    regions: Vec<(u64, Vec<u8>)>,
+    pub copied_bytes: usize,
+}
+
+impl MemoryCopy {
+    /// Copy every writable mapping. Regions that cannot be read (vanished, guard pages)
+    /// are left to live reads.
+    pub fn take(pid: i32, maps: &[MapRegion], max_total: usize) -> Option<Self> {
+        let live = ProcessMemory::new(pid);
+        let wanted: Vec<&MapRegion> = maps
+            .iter()
+            .filter(|m| m.readable && m.writable)
+            .filter(|m| !matches!(m.path.as_ref().and_then(|p| p.to_str()), Some("[vvar]" | "[vsyscall]" | "[vdso]")))
+            .collect();
+        let total: u64 = wanted.iter().map(|m| m.end - m.start).sum();
+        if total as usize > max_total {
+            return None;
+        }
+        let mut regions = Vec::with_capacity(wanted.len());
+        let mut copied = 0;
+        for m in wanted {
+            let len = (m.end - m.start) as usize;
+            let mut buf = vec![0u8; len];
+            if live.read(m.start, &mut buf).is_ok() {
+                copied += len;
+                regions.push((m.start, buf));
+            }
+        }
+        regions.sort_by_key(|r| r.0);
+        Some(MemoryCopy { live, regions, copied_bytes: copied })
+    }
+}
+
+impl MemoryReader for MemoryCopy {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> ptrace_tools::Result<()> {
+        let i = self.regions.partition_point(|(start, _)| *start <= addr);
+        if i > 0 {
+            let (start, data) = &self.regions[i - 1];
+            let off = (addr - start) as usize;
+            if off + buf.len() <= data.len() {
+                buf.copy_from_slice(&data[off..off + buf.len()]);
+                return Ok(());
+            }
+        }
+        self.live.read(addr, buf)
+    }
+}

@@ -1,0 +1,1099 @@
+//! The object graph read out of the target's memory.
+//!
+//! Every object reached is one node, keyed by its address, so shared and cyclic
+//! structures stay shared and cyclic. Decoding is iterative (a work queue, no recursion)
+//! and bounded by [`Limits`], so a corrupt or racing heap can neither hang nor crash it.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::process::{BuiltinType, PythonProcess};
+use crate::layouts::Layout;
+use ptrace_tools::memory::MemoryReader;
+
+pub type ObjId = u32;
+
+pub const TPFLAGS_HEAPTYPE: u64 = 1 << 9;
+pub const TPFLAGS_LONG_SUBCLASS: u64 = 1 << 24;
+pub const TPFLAGS_LIST_SUBCLASS: u64 = 1 << 25;
+pub const TPFLAGS_TUPLE_SUBCLASS: u64 = 1 << 26;
+pub const TPFLAGS_BYTES_SUBCLASS: u64 = 1 << 27;
+pub const TPFLAGS_UNICODE_SUBCLASS: u64 = 1 << 28;
+pub const TPFLAGS_DICT_SUBCLASS: u64 = 1 << 29;
+pub const TPFLAGS_BASE_EXC_SUBCLASS: u64 = 1 << 30;
+pub const TPFLAGS_TYPE_SUBCLASS: u64 = 1 << 31;
+pub const TPFLAGS_MANAGED_DICT: u64 = 1 << 4;
+pub const TPFLAGS_INLINE_VALUES: u64 = 1 << 2;
+
+/// A Python `str`: valid Unicode, or code points including lone surrogates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PyStr {
+    Text(String),
+    CodePoints(Vec<u32>),
+}
+
+impl PyStr {
+    pub fn as_text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            PyStr::Text(s) => std::borrow::Cow::Borrowed(s),
+            PyStr::CodePoints(cps) => std::borrow::Cow::Owned(cps.iter().map(|&c| char::from_u32(c).unwrap_or('\u{fffd}')).collect()),
+        }
+    }
+    pub fn code_points(&self) -> Vec<u32> {
+        match self {
+            PyStr::Text(s) => s.chars().map(|c| c as u32).collect(),
+            PyStr::CodePoints(c) => c.clone(),
+        }
+    }
+}
+
+/// What a type node says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TypeInfo {
+    pub name: String,
+    pub qualname: String,
+    pub module: String,
+    pub flags: u64,
+    pub builtin: Option<String>,
+    /// Method resolution order, this type first.
+    pub mro: Vec<ObjId>,
+    pub bases: Vec<ObjId>,
+    /// Names defined in the type's own dict (heap types), without decoding the values.
+    pub dict_names: Vec<String>,
+    /// The full dict, decoded only for classes carried by value.
+    pub dict: Option<ObjId>,
+    pub metaclass: Option<ObjId>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeInfo {
+    pub name: String,
+    pub qualname: String,
+    pub filename: String,
+    pub first_line: i32,
+    pub flags: u32,
+    pub argcount: u32,
+    pub posonlyargcount: u32,
+    pub kwonlyargcount: u32,
+    pub stacksize: u32,
+    pub nlocals: u32,
+    pub localsplus_names: Vec<String>,
+    pub localsplus_kinds: Vec<u8>,
+    /// Deoptimized bytecode, equal to `code.co_code`.
+    pub code: Vec<u8>,
+    pub linetable: Vec<u8>,
+    pub exceptiontable: Vec<u8>,
+    pub consts: Vec<ObjId>,
+    pub names: Vec<String>,
+}
+
+/// A frame read from memory: a thread's frame or a suspended generator's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FrameInfo {
+    pub addr: u64,
+    pub code: ObjId,
+    pub owner: i32,
+    /// `f_lasti` in code units (-1: not started).
+    pub lasti: i64,
+    /// Start (code units) of the instruction containing `lasti`.
+    pub instr_start: u32,
+    pub line: Option<i32>,
+    /// One entry per `localsplus` slot, in order; `None` where the slot is NULL.
+    pub localsplus: Vec<Option<ObjId>>,
+    pub stack: Vec<Option<ObjId>>,
+    pub stack_from: StackSource,
+    pub globals: Option<ObjId>,
+    pub locals_mapping: Option<ObjId>,
+    pub function: Option<ObjId>,
+    /// The generator or coroutine that owns this frame.
+    pub generator: Option<ObjId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StackSource {
+    /// The frame's saved `stacktop`.
+    Stacktop,
+    /// Static stack-depth analysis of the bytecode (the frame is executing a C call).
+    Static,
+    /// The depth could not be established; the stack is left empty.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Value {
+    None,
+    Ellipsis,
+    NotImplemented,
+    Bool(bool),
+    /// Sign and base-2**30 digits, least significant first.
+    Int { negative: bool, digits: Vec<u32> },
+    Float(f64),
+    Complex(f64, f64),
+    Str(PyStr),
+    Bytes(Vec<u8>),
+    ByteArray(Vec<u8>),
+    Tuple(Vec<ObjId>),
+    List(Vec<ObjId>),
+    Dict(Vec<(ObjId, ObjId)>),
+    Set(Vec<ObjId>),
+    FrozenSet(Vec<ObjId>),
+    Cell(Option<ObjId>),
+    Module { name: String, file: Option<String>, origin: Option<String>, dict: Option<ObjId> },
+    Type(TypeInfo),
+    Function {
+        code: ObjId,
+        name: ObjId,
+        qualname: ObjId,
+        module_name: Option<String>,
+        globals: Option<ObjId>,
+        defaults: Option<ObjId>,
+        kwdefaults: Option<ObjId>,
+        closure: Option<ObjId>,
+        dict: Option<ObjId>,
+        annotations: Option<ObjId>,
+    },
+    Code(Box<CodeInfo>),
+    Method { func: ObjId, self_: ObjId },
+    BuiltinFunction { name: String, self_: Option<ObjId>, module: Option<String> },
+    Generator { kind: String, name: ObjId, qualname: ObjId, state: i32, frame: Option<Box<FrameInfo>>, exc_state: Option<ObjId> },
+    Range { start: ObjId, stop: ObjId, step: ObjId },
+    RangeIter { start: i64, step: i64, len: i64, index: i64 },
+    SeqIter { seq: Option<ObjId>, index: i64 },
+    Enumerate { iter: ObjId, index: i64, long_index: Option<ObjId> },
+    Zip { iters: ObjId, strict: bool },
+    DictIter { dict: Option<ObjId>, pos: i64, len: i64 },
+    Exception { args: Option<ObjId>, dict: Option<ObjId>, context: Option<ObjId>, cause: Option<ObjId>, suppress_context: bool, notes: Option<ObjId> },
+    /// An instance of a Python class: its `__dict__`, its `__slots__`, and the builtin value
+    /// underneath when it subclasses one (`class N(int)`).
+    Instance { dict: Option<ObjId>, slots: Vec<(String, Option<ObjId>)>, base: Option<Box<Value>> },
+    /// Known only by type and address.
+    Opaque,
+    /// Not read: a limit was reached.
+    Unread(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Object {
+    pub addr: u64,
+    pub type_id: Option<ObjId>,
+    pub value: Value,
+}
+
+/// Bounds on what one read may cost.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_objects: usize,
+    pub max_len: usize,
+    pub max_bytes: usize,
+    /// Decode module dicts of these modules (e.g. `__main__`); others are kept by name.
+    pub module_dicts: Vec<String>,
+    /// Decode instance state (`__dict__`, slots) and class dicts of classes from expanded modules.
+    pub deep: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_objects: 2_000_000, max_len: 50_000_000, max_bytes: 1 << 31, module_dicts: vec![], deep: false }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ObjectGraph {
+    pub objects: Vec<Object>,
+    #[serde(skip)]
+    index: HashMap<u64, ObjId>,
+}
+
+impl ObjectGraph {
+    pub fn get(&self, id: ObjId) -> &Object {
+        &self.objects[id as usize]
+    }
+    pub fn id_of(&self, addr: u64) -> Option<ObjId> {
+        self.index.get(&addr).copied()
+    }
+    pub fn rebuild_index(&mut self) {
+        self.index = self.objects.iter().enumerate().map(|(i, o)| (o.addr, i as ObjId)).collect();
+    }
+    pub fn type_info(&self, id: ObjId) -> Option<&TypeInfo> {
+        let t = self.get(id).type_id?;
+        match &self.get(t).value {
+            Value::Type(ti) => Some(ti),
+            _ => None,
+        }
+    }
+    pub fn str_of(&self, id: ObjId) -> Option<std::borrow::Cow<'_, str>> {
+        match &self.get(id).value {
+            Value::Str(s) => Some(s.as_text()),
+            _ => None,
+        }
+    }
+}
+
+/// Reads objects, frames and code out of one process through one memory view.
+pub struct Decoder<'a> {
+    pub py: &'a PythonProcess,
+    pub mem: &'a dyn MemoryReader,
+    pub limits: Limits,
+    pub graph: ObjectGraph,
+    queue: VecDeque<(ObjId, u64)>,
+    bytes_read: usize,
+    type_cache: HashMap<u64, TypeShape>,
+}
+
+/// What decoding needs to know about a type, read once per type.
+#[derive(Debug, Clone)]
+struct TypeShape {
+    builtin: Option<BuiltinType>,
+    flags: u64,
+    basicsize: i64,
+    dictoffset: i64,
+}
+
+fn le_u64(b: &[u8], off: usize) -> u64 {
+    b.get(off..off + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]))).unwrap_or(0)
+}
+fn le_i64(b: &[u8], off: usize) -> i64 {
+    le_u64(b, off) as i64
+}
+fn le_u32(b: &[u8], off: usize) -> u32 {
+    b.get(off..off + 4).map(|s| u32::from_le_bytes(s.try_into().unwrap_or([0; 4]))).unwrap_or(0)
+}
+fn le_i32(b: &[u8], off: usize) -> i32 {
+    le_u32(b, off) as i32
+}
+
+impl<'a> Decoder<'a> {
+    pub fn new(py: &'a PythonProcess, mem: &'a dyn MemoryReader, limits: Limits) -> Self {
+        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: HashMap::new() }
+    }
+
+    fn layout(&self) -> &'static Layout {
+        self.py.layout
+    }
+
+    pub fn read(&mut self, addr: u64, len: usize) -> Result<Vec<u8>> {
+        self.bytes_read += len;
+        if self.bytes_read > self.limits.max_bytes {
+            return Err(Error::Limit(format!("more than {} bytes read", self.limits.max_bytes)));
+        }
+        if addr == 0 {
+            return Err(Error::corrupt(0, "null pointer dereference"));
+        }
+        Ok(self.mem.read_vec(addr, len)?)
+    }
+    pub fn ptr(&mut self, addr: u64) -> Result<u64> {
+        Ok(self.mem.read_u64(addr)?)
+    }
+    fn i64_at(&mut self, addr: u64) -> Result<i64> {
+        Ok(self.mem.read_u64(addr)? as i64)
+    }
+
+    /// The node for the object at `addr`, queued for decoding if new. `None` for NULL.
+    pub fn object(&mut self, addr: u64) -> Option<ObjId> {
+        if addr == 0 {
+            return None;
+        }
+        if let Some(&id) = self.graph.index.get(&addr) {
+            return Some(id);
+        }
+        let id = self.graph.objects.len() as ObjId;
+        let value = if self.graph.objects.len() >= self.limits.max_objects {
+            Value::Unread(format!("object limit of {} reached", self.limits.max_objects))
+        } else {
+            self.queue.push_back((id, addr));
+            Value::Opaque
+        };
+        self.graph.objects.push(Object { addr, type_id: None, value });
+        self.graph.index.insert(addr, id);
+        Some(id)
+    }
+
+    /// Decode everything queued so far (and what it reaches).
+    pub fn drain(&mut self) -> Result<()> {
+        while let Some((id, addr)) = self.queue.pop_front() {
+            match self.decode(id, addr) {
+                Ok(()) => {}
+                Err(Error::Limit(m)) => self.graph.objects[id as usize].value = Value::Unread(m),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<ObjectGraph> {
+        self.drain()?;
+        Ok(self.graph)
+    }
+
+    fn type_shape(&mut self, type_addr: u64) -> Result<TypeShape> {
+        if let Some(s) = self.type_cache.get(&type_addr) {
+            return Ok(s.clone());
+        }
+        let l = self.layout();
+        let hdr = self.read(type_addr, l.type_mro + 8)?;
+        let flags = le_u64(&hdr, l.type_flags);
+        let mut builtin = self.py.symbols.types.get(&type_addr).copied();
+        if builtin.is_none() {
+            // A subclass of a builtin: decode the builtin part by walking tp_base.
+            let mut base = le_u64(&hdr, l.type_base);
+            let mut hops = 0;
+            while base != 0 && hops < 64 {
+                if let Some(b) = self.py.symbols.types.get(&base) {
+                    if *b != BuiltinType::Object {
+                        builtin = Some(*b);
+                    }
+                    break;
+                }
+                base = self.ptr(base + l.type_base as u64)?;
+                hops += 1;
+            }
+        }
+        let shape = TypeShape { builtin, flags, basicsize: le_i64(&hdr, l.type_basicsize), dictoffset: le_i64(&hdr, l.type_dictoffset) };
+        self.type_cache.insert(type_addr, shape.clone());
+        Ok(shape)
+    }
+
+    fn decode(&mut self, id: ObjId, addr: u64) -> Result<()> {
+        let l = self.layout();
+        let type_addr = self.ptr(addr + l.object_type as u64)?;
+        if type_addr == 0 {
+            return Err(Error::corrupt(addr, "object with a null type"));
+        }
+        let type_id = self.object(type_addr);
+        self.graph.objects[id as usize].type_id = type_id;
+        let shape = self.type_shape(type_addr)?;
+        let exact = self.py.symbols.types.get(&type_addr).copied();
+        let value = match exact {
+            Some(kind) => self.decode_builtin(addr, kind)?,
+            None => self.decode_instance(addr, type_addr, &shape)?,
+        };
+        self.graph.objects[id as usize].value = value;
+        Ok(())
+    }
+
+    fn decode_instance(&mut self, addr: u64, type_addr: u64, shape: &TypeShape) -> Result<Value> {
+        if shape.flags & TPFLAGS_BASE_EXC_SUBCLASS != 0 {
+            return self.decode_exception(addr);
+        }
+        if shape.flags & TPFLAGS_TYPE_SUBCLASS != 0 {
+            return self.decode_type(addr);
+        }
+        let base = match shape.builtin {
+            Some(b @ (BuiltinType::Int | BuiltinType::Float | BuiltinType::Str | BuiltinType::Bytes | BuiltinType::Tuple
+            | BuiltinType::List | BuiltinType::Dict | BuiltinType::Set | BuiltinType::FrozenSet | BuiltinType::Complex)) => {
+                Some(Box::new(self.decode_builtin(addr, b)?))
+            }
+            _ => None,
+        };
+        if shape.flags & TPFLAGS_HEAPTYPE == 0 && base.is_none() {
+            return Ok(Value::Opaque);
+        }
+        let (dict, slots) = if self.limits.deep || true {
+            let dict = self.instance_dict(addr, type_addr, shape)?;
+            let slots = if self.limits.deep { self.instance_slots(addr, type_addr)? } else { vec![] };
+            (dict, slots)
+        } else {
+            (None, vec![])
+        };
+        Ok(Value::Instance { dict, slots, base })
+    }
+
+    /// The instance `__dict__`, wherever this version keeps it (managed dict, inline or
+    /// split values, or `tp_dictoffset`). Values-only instances become a synthetic dict node.
+    fn instance_dict(&mut self, addr: u64, type_addr: u64, shape: &TypeShape) -> Result<Option<ObjId>> {
+        let l = self.layout();
+        let minor = self.py.version.minor;
+        if shape.flags & TPFLAGS_MANAGED_DICT != 0 {
+            let slot = self.ptr(addr - 24)?;
+            if minor == 12 && slot & 1 == 1 {
+                let values = slot - 1;
+                return self.split_values_dict(addr, type_addr, values, false);
+            }
+            if slot != 0 {
+                return Ok(self.object(slot));
+            }
+            if minor == 11 {
+                let values = self.ptr(addr - 32)?;
+                if values != 0 {
+                    return self.split_values_dict(addr, type_addr, values, false);
+                }
+            }
+            if minor >= 13 && shape.flags & TPFLAGS_INLINE_VALUES != 0 {
+                let values = addr + shape.basicsize.max(16) as u64;
+                return self.split_values_dict(addr, type_addr, values, true);
+            }
+            let _ = l;
+            return Ok(None);
+        }
+        if shape.dictoffset > 0 {
+            let d = self.ptr(addr + shape.dictoffset as u64)?;
+            return Ok(self.object(d));
+        }
+        Ok(None)
+    }
+
+    /// A dict rebuilt from shared keys (the type's cached keys) and a values array.
+    fn split_values_dict(&mut self, owner: u64, type_addr: u64, values: u64, inline: bool) -> Result<Option<ObjId>> {
+        let l = self.layout();
+        let keys = self.ptr(type_addr + l.heaptype_cached_keys as u64)?;
+        if keys == 0 {
+            return Ok(None);
+        }
+        let key_addrs = self.dict_keys_entries(keys)?;
+        let order = self.values_order(values, inline)?;
+        let mut items = Vec::new();
+        for ix in order {
+            let Some(&(k, _)) = key_addrs.get(ix) else { continue };
+            let v = self.ptr(values + l.dictvalues_values as u64 + 8 * ix as u64)?;
+            if k != 0 && v != 0 {
+                if let (Some(k), Some(v)) = (self.object(k), self.object(v)) {
+                    items.push((k, v));
+                }
+            }
+        }
+        // A synthetic node: the dict does not exist as an object in the target, so it is
+        // keyed by an address no real object can have (inside its owner's header).
+        let pseudo = owner + 1;
+        let id = self.graph.objects.len() as ObjId;
+        let dict_type = self.py.symbols.type_addr.get(&BuiltinType::Dict).copied().unwrap_or(0);
+        let type_id = self.object(dict_type);
+        self.graph.objects.push(Object { addr: pseudo, type_id, value: Value::Dict(items) });
+        self.graph.index.insert(pseudo, id);
+        Ok(Some(id))
+    }
+
+    /// Insertion order of a split values array, as indices into the shared keys.
+    fn values_order(&mut self, values: u64, inline: bool) -> Result<Vec<usize>> {
+        let l = self.layout();
+        if l.has(l.dictvalues_capacity) {
+            let hdr = self.read(values, 4)?;
+            let (capacity, size) = (hdr[l.dictvalues_capacity] as u64, hdr[l.dictvalues_size] as usize);
+            if l.has(l.dictvalues_valid) && hdr[l.dictvalues_valid] == 0 && inline {
+                return Ok(vec![]);
+            }
+            let order = self.read(values + l.dictvalues_values as u64 + 8 * capacity, size)?;
+            return Ok(order.iter().map(|&b| b as usize).collect());
+        }
+        // 3.11/3.12: bytes before the values: [-1] prefix size, [-2] used, [-3-i] order.
+        let prefix = self.read(values - 2, 2)?;
+        let used = prefix[0] as usize;
+        if used == 0 {
+            return Ok(vec![]);
+        }
+        let raw = self.read(values - 2 - used as u64, used)?;
+        Ok((0..used).map(|i| raw[used - 1 - i] as usize).collect())
+    }
+
+    fn instance_slots(&mut self, addr: u64, type_addr: u64) -> Result<Vec<(String, Option<ObjId>)>> {
+        let l = self.layout();
+        let mro = self.ptr(type_addr + l.type_mro as u64)?;
+        let mut out = Vec::new();
+        if mro == 0 {
+            return Ok(out);
+        }
+        let n = self.i64_at(mro + l.var_object_size as u64)?.clamp(0, 256) as usize;
+        let member_type = self.py.symbols.type_addr.get(&BuiltinType::MemberDescr).copied().unwrap_or(0);
+        for i in 0..n {
+            let t = self.ptr(mro + l.tuple_items as u64 + 8 * i as u64)?;
+            let flags = self.ptr(t + l.type_flags as u64)?;
+            if flags & TPFLAGS_HEAPTYPE == 0 {
+                continue;
+            }
+            let dict = self.ptr(t + l.type_dict as u64)?;
+            for (k, v) in self.dict_entries(dict)? {
+                if self.ptr(v + l.object_type as u64)? != member_type {
+                    continue;
+                }
+                let def = self.ptr(v + l.member_descr_member as u64)?;
+                let raw = self.read(def, 24)?;
+                let (ty, off) = (le_i32(&raw, l.memberdef_type), le_i64(&raw, l.memberdef_offset));
+                // T_OBJECT (6) and T_OBJECT_EX (16) hold object pointers.
+                if (ty == 6 || ty == 16) && off > 0 && off < 1 << 20 {
+                    let name = self.read_str(k)?.as_text().into_owned();
+                    let val = self.ptr(addr + off as u64)?;
+                    let val = self.object(val);
+                    out.push((name, val));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn decode_exception(&mut self, addr: u64) -> Result<Value> {
+        let l = self.layout();
+        let raw = self.read(addr, l.exception_suppress_context + 8)?;
+        let obj = |me: &mut Self, off: usize| me.object(le_u64(&raw, off));
+        Ok(Value::Exception {
+            args: obj(self, l.exception_args),
+            dict: obj(self, l.exception_dict),
+            context: obj(self, l.exception_context),
+            cause: obj(self, l.exception_cause),
+            suppress_context: raw.get(l.exception_suppress_context).copied().unwrap_or(0) != 0,
+            notes: obj(self, l.exception_notes),
+        })
+    }
+
+    fn decode_builtin(&mut self, addr: u64, kind: BuiltinType) -> Result<Value> {
+        let l = self.layout();
+        let s = &self.py.symbols;
+        Ok(match kind {
+            BuiltinType::NoneType => Value::None,
+            BuiltinType::Ellipsis => Value::Ellipsis,
+            BuiltinType::NotImplemented => Value::NotImplemented,
+            BuiltinType::Bool => Value::Bool(addr == s.true_),
+            BuiltinType::Int => self.read_int(addr)?,
+            BuiltinType::Float => Value::Float(f64::from_bits(self.ptr(addr + l.float_value as u64)?)),
+            BuiltinType::Complex => {
+                let raw = self.read(addr + l.complex_value as u64, 16)?;
+                Value::Complex(f64::from_bits(le_u64(&raw, 0)), f64::from_bits(le_u64(&raw, 8)))
+            }
+            BuiltinType::Str => Value::Str(self.read_str(addr)?),
+            BuiltinType::Bytes => {
+                let n = self.len_of(addr)?;
+                Value::Bytes(self.read(addr + l.bytes_data as u64, n)?)
+            }
+            BuiltinType::ByteArray => {
+                let n = self.len_of(addr)?;
+                let start = self.ptr(addr + l.bytearray_start as u64)?;
+                Value::ByteArray(if n == 0 { vec![] } else { self.read(start, n)? })
+            }
+            BuiltinType::Tuple => {
+                let n = self.len_of(addr)?;
+                Value::Tuple(self.pointer_array(addr + l.tuple_items as u64, n)?)
+            }
+            BuiltinType::List => {
+                let n = self.len_of(addr)?;
+                let items = self.ptr(addr + l.list_items as u64)?;
+                Value::List(if n == 0 { vec![] } else { self.pointer_array(items, n)? })
+            }
+            BuiltinType::Dict => {
+                let entries = self.dict_entries(addr)?;
+                Value::Dict(entries.into_iter().filter_map(|(k, v)| Some((self.object(k)?, self.object(v)?))).collect())
+            }
+            BuiltinType::Set | BuiltinType::FrozenSet => {
+                let items = self.set_entries(addr)?;
+                let ids = items.into_iter().filter_map(|k| self.object(k)).collect();
+                if kind == BuiltinType::Set { Value::Set(ids) } else { Value::FrozenSet(ids) }
+            }
+            BuiltinType::Cell => {
+                let r = self.ptr(addr + l.cell_ref as u64)?;
+                Value::Cell(self.object(r))
+            }
+            BuiltinType::Type => self.decode_type(addr)?,
+            BuiltinType::Module => self.decode_module(addr)?,
+            BuiltinType::Code => Value::Code(Box::new(self.read_code(addr)?)),
+            BuiltinType::Function => self.decode_function(addr)?,
+            BuiltinType::Method => {
+                let raw = self.read(addr, l.method_self + 8)?;
+                match (self.object(le_u64(&raw, l.method_func)), self.object(le_u64(&raw, l.method_self))) {
+                    (Some(func), Some(self_)) => Value::Method { func, self_ },
+                    _ => Value::Opaque,
+                }
+            }
+            BuiltinType::CFunction => {
+                let raw = self.read(addr, l.cfunction_module + 8)?;
+                let def = le_u64(&raw, l.cfunction_def);
+                let name_ptr = self.ptr(def + l.methoddef_name as u64)?;
+                let name = self.c_string(name_ptr, 256)?;
+                let self_addr = le_u64(&raw, l.cfunction_self);
+                let module_addr = le_u64(&raw, l.cfunction_module);
+                let module = if module_addr != 0 && self.is_exact(module_addr, BuiltinType::Str)? {
+                    Some(self.read_str(module_addr)?.as_text().into_owned())
+                } else {
+                    None
+                };
+                // A module as m_self is a plain function; anything else is a bound builtin method.
+                let self_ = if self_addr != 0 && !self.is_exact(self_addr, BuiltinType::Module)? { self.object(self_addr) } else { None };
+                Value::BuiltinFunction { name, self_, module }
+            }
+            BuiltinType::Generator | BuiltinType::Coroutine | BuiltinType::AsyncGenerator => self.decode_generator(addr, kind)?,
+            BuiltinType::Range => {
+                let raw = self.read(addr, l.range_step + 8)?;
+                match (self.object(le_u64(&raw, l.range_start)), self.object(le_u64(&raw, l.range_stop)), self.object(le_u64(&raw, l.range_step))) {
+                    (Some(start), Some(stop), Some(step)) => Value::Range { start, stop, step },
+                    _ => Value::Opaque,
+                }
+            }
+            BuiltinType::RangeIter => {
+                let raw = self.read(addr, l.range_iter_len + 8)?;
+                let index = if l.has(l.range_iter_index) { le_i64(&raw, l.range_iter_index) } else { 0 };
+                Value::RangeIter { start: le_i64(&raw, l.range_iter_start), step: le_i64(&raw, l.range_iter_step), len: le_i64(&raw, l.range_iter_len), index }
+            }
+            BuiltinType::ListIter | BuiltinType::TupleIter | BuiltinType::StrIter => {
+                let raw = self.read(addr, l.seq_iter_seq + 8)?;
+                Value::SeqIter { seq: self.object(le_u64(&raw, l.seq_iter_seq)), index: le_i64(&raw, l.seq_iter_index) }
+            }
+            BuiltinType::Enumerate => {
+                let raw = self.read(addr, l.enum_long_index + 8)?;
+                match self.object(le_u64(&raw, l.enum_iter)) {
+                    Some(iter) => Value::Enumerate { iter, index: le_i64(&raw, l.enum_index), long_index: self.object(le_u64(&raw, l.enum_long_index)) },
+                    None => Value::Opaque,
+                }
+            }
+            BuiltinType::Zip => {
+                let raw = self.read(addr, l.zip_strict + 4)?;
+                match self.object(le_u64(&raw, l.zip_iters)) {
+                    Some(iters) => Value::Zip { iters, strict: le_i32(&raw, l.zip_strict) != 0 },
+                    None => Value::Opaque,
+                }
+            }
+            BuiltinType::DictKeyIter | BuiltinType::DictValueIter | BuiltinType::DictItemIter => {
+                let raw = self.read(addr, l.dictiter_len + 8)?;
+                Value::DictIter { dict: self.object(le_u64(&raw, l.dictiter_dict)), pos: le_i64(&raw, l.dictiter_pos), len: le_i64(&raw, l.dictiter_len) }
+            }
+            BuiltinType::BaseException => self.decode_exception(addr)?,
+            _ => Value::Opaque,
+        })
+    }
+
+    fn is_exact(&mut self, addr: u64, kind: BuiltinType) -> Result<bool> {
+        let t = self.ptr(addr + self.layout().object_type as u64)?;
+        Ok(self.py.symbols.types.get(&t) == Some(&kind))
+    }
+
+    fn len_of(&mut self, addr: u64) -> Result<usize> {
+        let n = self.i64_at(addr + self.layout().var_object_size as u64)?;
+        if n < 0 || n as usize > self.limits.max_len {
+            return Err(if n < 0 { Error::corrupt(addr, format!("negative size {n}")) } else { Error::Limit(format!("object of {n} items")) });
+        }
+        Ok(n as usize)
+    }
+
+    fn pointer_array(&mut self, at: u64, n: usize) -> Result<Vec<ObjId>> {
+        let raw = self.read(at, 8 * n)?;
+        Ok((0..n).filter_map(|i| self.object(le_u64(&raw, 8 * i))).collect())
+    }
+
+    pub fn c_string(&mut self, addr: u64, max: usize) -> Result<String> {
+        let mut out = Vec::new();
+        let mut at = addr;
+        while out.len() < max {
+            // Read in small chunks: a C string may end right before an unmapped page.
+            let chunk = self.mem.read_vec(at, 32).or_else(|_| self.mem.read_vec(at, 1))?;
+            if let Some(p) = chunk.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..p]);
+                return Ok(String::from_utf8_lossy(&out).into_owned());
+            }
+            out.extend_from_slice(&chunk);
+            at += chunk.len() as u64;
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    pub fn read_int(&mut self, addr: u64) -> Result<Value> {
+        let l = self.layout();
+        let (negative, ndigits) = if l.has(l.long_lv_tag) {
+            let tag = self.ptr(addr + l.long_lv_tag as u64)?;
+            ((tag & 3) == 2, (tag >> 3) as usize)
+        } else {
+            let size = self.i64_at(addr + l.var_object_size as u64)?;
+            (size < 0, size.unsigned_abs() as usize)
+        };
+        if ndigits > self.limits.max_len {
+            return Err(Error::Limit(format!("int of {ndigits} digits")));
+        }
+        let raw = self.read(addr + l.long_digits as u64, 4 * ndigits.max(1))?;
+        let digits: Vec<u32> = (0..ndigits).map(|i| le_u32(&raw, 4 * i) & 0x3fff_ffff).collect();
+        Ok(Value::Int { negative, digits })
+    }
+
+    pub fn read_str(&mut self, addr: u64) -> Result<PyStr> {
+        let l = self.layout();
+        let hdr = self.read(addr, l.ascii_object_size)?;
+        let length = le_i64(&hdr, l.ascii_length);
+        if length < 0 || length as usize > self.limits.max_len {
+            return Err(if length < 0 { Error::corrupt(addr, "negative str length") } else { Error::Limit(format!("str of {length} characters")) });
+        }
+        let state = le_u32(&hdr, l.ascii_state);
+        let bits = |(pos, width): (u32, u32)| (state >> pos) & ((1 << width) - 1);
+        let st = l.unicode_state;
+        let (kind, compact, ascii) = (bits(st.kind), bits(st.compact), bits(st.ascii));
+        let data = match (compact, ascii) {
+            (1, 1) => addr + l.ascii_object_size as u64,
+            (1, _) => addr + l.compact_object_size as u64,
+            _ => self.ptr(addr + l.unicode_data as u64)?,
+        };
+        let n = length as usize;
+        let width = match kind {
+            1 => 1,
+            2 => 2,
+            4 => 4,
+            _ => return Err(Error::corrupt(addr, format!("str kind {kind}"))),
+        };
+        let raw = if n == 0 { vec![] } else { self.read(data, n * width)? };
+        if width == 1 {
+            if ascii == 1 {
+                return Ok(PyStr::Text(String::from_utf8_lossy(&raw).into_owned()));
+            }
+            return Ok(PyStr::Text(raw.iter().map(|&b| b as char).collect()));
+        }
+        let cps: Vec<u32> = (0..n)
+            .map(|i| if width == 2 { u16::from_le_bytes([raw[2 * i], raw[2 * i + 1]]) as u32 } else { le_u32(&raw, 4 * i) })
+            .collect();
+        if cps.iter().all(|&c| char::from_u32(c).is_some()) {
+            Ok(PyStr::Text(cps.iter().filter_map(|&c| char::from_u32(c)).collect()))
+        } else {
+            Ok(PyStr::CodePoints(cps))
+        }
+    }
+
+    /// (key, value) addresses of a dict, in iteration order.
+    pub fn dict_entries(&mut self, addr: u64) -> Result<Vec<(u64, u64)>> {
+        let l = self.layout();
+        let raw = self.read(addr, l.dict_values + 8)?;
+        let keys = le_u64(&raw, l.dict_keys);
+        let values = le_u64(&raw, l.dict_values);
+        let used = le_i64(&raw, l.dict_used);
+        if used < 0 || used as usize > self.limits.max_len {
+            return Err(Error::corrupt(addr, format!("dict of {used} items")));
+        }
+        let entries = self.dict_keys_entries(keys)?;
+        if values == 0 {
+            return Ok(entries.into_iter().filter(|&(k, v)| k != 0 && v != 0).collect());
+        }
+        let order = self.values_order(values, false)?;
+        let mut out = Vec::with_capacity(order.len());
+        for ix in order {
+            if let Some(&(k, _)) = entries.get(ix) {
+                let v = self.ptr(values + l.dictvalues_values as u64 + 8 * ix as u64)?;
+                if k != 0 && v != 0 {
+                    out.push((k, v));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// (key, value) of every entry slot of a keys object (value 0 for split tables).
+    fn dict_keys_entries(&mut self, keys: u64) -> Result<Vec<(u64, u64)>> {
+        let l = self.layout();
+        let hdr = self.read(keys, l.dictkeys_indices)?;
+        let log2_index_bytes = hdr[l.dictkeys_log2_index_bytes] as u32;
+        let kind = hdr[l.dictkeys_kind];
+        let nentries = le_i64(&hdr, l.dictkeys_nentries);
+        if log2_index_bytes > 40 || nentries < 0 || nentries as usize > self.limits.max_len {
+            return Err(Error::corrupt(keys, "dict keys header"));
+        }
+        let n = nentries as usize;
+        let entries_at = keys + l.dictkeys_indices as u64 + (1u64 << log2_index_bytes);
+        // kind 0 (general) entries carry a hash; unicode and split ones do not.
+        let (size, key_off) = if kind == 0 { (l.dict_key_entry_size, 8) } else { (l.dict_unicode_entry_size, 0) };
+        if n == 0 {
+            return Ok(vec![]);
+        }
+        let raw = self.read(entries_at, size * n)?;
+        Ok((0..n).map(|i| (le_u64(&raw, i * size + key_off), le_u64(&raw, i * size + key_off + 8))).collect())
+    }
+
+    fn set_entries(&mut self, addr: u64) -> Result<Vec<u64>> {
+        let l = self.layout();
+        let raw = self.read(addr, l.set_table + 8)?;
+        let mask = le_i64(&raw, l.set_mask);
+        let table = le_u64(&raw, l.set_table);
+        if mask < 0 || mask as usize >= self.limits.max_len * 2 + 8 {
+            return Err(Error::corrupt(addr, "set mask"));
+        }
+        let n = mask as usize + 1;
+        let raw = self.read(table, l.set_entry_size * n)?;
+        let dummy = self.set_dummy()?;
+        Ok((0..n).map(|i| le_u64(&raw, i * l.set_entry_size)).filter(|&k| k != 0 && k != dummy).collect())
+    }
+
+    fn set_dummy(&mut self) -> Result<u64> {
+        Ok(self.py.symbols.set_dummy)
+    }
+
+    fn decode_type(&mut self, addr: u64) -> Result<Value> {
+        let l = self.layout();
+        let raw = self.read(addr, l.type_mro + 8)?;
+        let flags = le_u64(&raw, l.type_flags);
+        let tp_name = self.c_string(le_u64(&raw, l.type_name), 512)?;
+        let builtin = self.py.symbols.types.get(&addr).map(|b| format!("{b:?}"));
+        let (name, qualname, module, dict_names) = if flags & TPFLAGS_HEAPTYPE != 0 {
+            let ht = self.read(addr + l.heaptype_name as u64, 8 * 6)?;
+            let base = l.heaptype_name;
+            let name = self.read_str(le_u64(&ht, 0))?.as_text().into_owned();
+            let qualname = self.read_str(le_u64(&ht, l.heaptype_qualname - base))?.as_text().into_owned();
+            let dict = le_u64(&raw, l.type_dict);
+            let mut module = String::from("builtins");
+            let mut names = Vec::new();
+            if dict != 0 {
+                for (k, v) in self.dict_entries(dict)? {
+                    let key = self.read_str(k)?.as_text().into_owned();
+                    if key == "__module__" && self.is_exact(v, BuiltinType::Str)? {
+                        module = self.read_str(v)?.as_text().into_owned();
+                    }
+                    names.push(key);
+                }
+            }
+            (name, qualname, module, names)
+        } else {
+            match tp_name.rsplit_once('.') {
+                Some((m, q)) => (q.to_string(), q.to_string(), m.to_string(), vec![]),
+                None => (tp_name.clone(), tp_name.clone(), "builtins".to_string(), vec![]),
+            }
+        };
+        let mro_addr = le_u64(&raw, l.type_mro);
+        let mro = if mro_addr != 0 {
+            let n = self.len_of(mro_addr)?.min(256);
+            self.pointer_array(mro_addr + l.tuple_items as u64, n)?
+        } else {
+            vec![]
+        };
+        let bases: Vec<ObjId> = self.object(le_u64(&raw, l.type_base)).into_iter().collect();
+        let dict = if flags & TPFLAGS_HEAPTYPE != 0 && self.limits.deep && self.limits.module_dicts.contains(&module) {
+            self.object(le_u64(&raw, l.type_dict))
+        } else {
+            None
+        };
+        let meta_addr = self.ptr(addr + l.object_type as u64)?;
+        let metaclass = self.object(meta_addr);
+        Ok(Value::Type(TypeInfo { name, qualname, module, flags, builtin, mro, bases, dict_names, dict, metaclass }))
+    }
+
+    fn decode_module(&mut self, addr: u64) -> Result<Value> {
+        let l = self.layout();
+        let dict = self.ptr(addr + l.module_dict as u64)?;
+        let mut name = String::new();
+        let mut file = None;
+        let mut spec = 0;
+        if dict != 0 {
+            for (k, v) in self.dict_entries(dict)? {
+                let key = self.read_str(k)?.as_text().into_owned();
+                match key.as_str() {
+                    "__name__" if self.is_exact(v, BuiltinType::Str)? => name = self.read_str(v)?.as_text().into_owned(),
+                    "__file__" if self.is_exact(v, BuiltinType::Str)? => file = Some(self.read_str(v)?.as_text().into_owned()),
+                    "__spec__" => spec = v,
+                    _ => {}
+                }
+            }
+        }
+        let mut origin = None;
+        if spec != 0 && spec != self.py.symbols.none {
+            let spec_type = self.ptr(spec + l.object_type as u64)?;
+            let shape = self.type_shape(spec_type)?;
+            let saved = self.limits.deep;
+            if let Some(d) = self.instance_dict(spec, spec_type, &shape)? {
+                // Read only `origin` out of the spec's attributes.
+                if let Value::Dict(items) = self.graph.get(d).value.clone() {
+                    for (k, v) in items {
+                        let (ka, va) = (self.graph.get(k).addr, self.graph.get(v).addr);
+                        if self.is_exact(ka, BuiltinType::Str)? && self.read_str(ka)?.as_text() == "origin" && self.is_exact(va, BuiltinType::Str)? {
+                            origin = Some(self.read_str(va)?.as_text().into_owned());
+                        }
+                    }
+                } else if let Some(real) = Some(self.graph.get(d).addr) {
+                    for (k, v) in self.dict_entries(real)? {
+                        if self.read_str(k)?.as_text() == "origin" && self.is_exact(v, BuiltinType::Str)? {
+                            origin = Some(self.read_str(v)?.as_text().into_owned());
+                        }
+                    }
+                }
+            }
+            self.limits.deep = saved;
+        }
+        let dict = if self.limits.module_dicts.contains(&name) { self.object(dict) } else { None };
+        Ok(Value::Module { name, file, origin, dict })
+    }
+
+    fn decode_function(&mut self, addr: u64) -> Result<Value> {
+        let l = self.layout();
+        let raw = self.read(addr, l.function_annotations + 8)?;
+        let o = |me: &mut Self, off: usize| me.object(le_u64(&raw, off));
+        let (Some(code), Some(name), Some(qualname)) = (o(self, l.function_code), o(self, l.function_name), o(self, l.function_qualname)) else {
+            return Ok(Value::Opaque);
+        };
+        let module_addr = le_u64(&raw, l.function_module);
+        let module_name = if module_addr != 0 && self.is_exact(module_addr, BuiltinType::Str)? {
+            Some(self.read_str(module_addr)?.as_text().into_owned())
+        } else {
+            None
+        };
+        let globals = match &module_name {
+            Some(m) if self.limits.module_dicts.contains(m) => o(self, l.function_globals),
+            _ => None,
+        };
+        Ok(Value::Function {
+            code,
+            name,
+            qualname,
+            module_name,
+            globals,
+            defaults: o(self, l.function_defaults),
+            kwdefaults: o(self, l.function_kwdefaults),
+            closure: o(self, l.function_closure),
+            dict: if self.limits.deep { o(self, l.function_dict) } else { None },
+            annotations: None,
+        })
+    }
+
+    fn decode_generator(&mut self, addr: u64, kind: BuiltinType) -> Result<Value> {
+        let l = self.layout();
+        let raw = self.read(addr, l.gen_iframe)?;
+        let state = raw[l.gen_frame_state] as i8 as i32;
+        let name = self.object(le_u64(&raw, l.gen_name));
+        let qualname = self.object(le_u64(&raw, l.gen_qualname));
+        let exc_state = self.object(le_u64(&raw, l.gen_exc_state + l.err_stack_item_exc_value));
+        let kind = match kind {
+            BuiltinType::Coroutine => "coroutine",
+            BuiltinType::AsyncGenerator => "async_generator",
+            _ => "generator",
+        }
+        .to_string();
+        // Executing frames are read from the thread's stack; finished ones have none.
+        let frame = if state < l.frame_executing {
+            Some(Box::new(self.read_frame(addr + l.gen_iframe as u64, true)?))
+        } else {
+            None
+        };
+        match (name, qualname) {
+            (Some(name), Some(qualname)) => Ok(Value::Generator { kind, name, qualname, state, frame, exc_state }),
+            _ => Ok(Value::Opaque),
+        }
+    }
+
+    /// A code object, with its bytecode deoptimized back to `co_code`.
+    pub fn read_code(&mut self, addr: u64) -> Result<CodeInfo> {
+        let l = self.layout();
+        let raw = self.read(addr, l.code_code_adaptive)?;
+        let nunits = le_i64(&raw, l.var_object_size);
+        if nunits < 0 || nunits as usize > self.limits.max_len {
+            return Err(Error::corrupt(addr, "code size"));
+        }
+        let adaptive = self.read(addr + l.code_code_adaptive as u64, 2 * nunits as usize)?;
+        let table = crate::opcodes::table_for(self.py.version.major, self.py.version.minor)
+            .ok_or_else(|| Error::Bytecode(format!("no opcode table for {}", self.py.version)))?;
+        let code = crate::bytecode::deoptimize(&adaptive, table);
+        let s = |me: &mut Self, off: usize| -> Result<String> { Ok(me.read_str(le_u64(&raw, off))?.as_text().into_owned()) };
+        let strs = |me: &mut Self, off: usize| -> Result<Vec<String>> {
+            let t = le_u64(&raw, off);
+            let n = me.len_of(t)?;
+            let items = me.read(t + l.tuple_items as u64, 8 * n)?;
+            (0..n).map(|i| Ok(me.read_str(le_u64(&items, 8 * i))?.as_text().into_owned())).collect()
+        };
+        let bytes = |me: &mut Self, off: usize| -> Result<Vec<u8>> {
+            let b = le_u64(&raw, off);
+            let n = me.len_of(b)?;
+            me.read(b + l.bytes_data as u64, n)
+        };
+        let consts_addr = le_u64(&raw, l.code_consts);
+        let nconsts = self.len_of(consts_addr)?;
+        let consts = self.pointer_array(consts_addr + l.tuple_items as u64, nconsts)?;
+        Ok(CodeInfo {
+            name: s(self, l.code_name)?,
+            qualname: s(self, l.code_qualname)?,
+            filename: s(self, l.code_filename)?,
+            first_line: le_i32(&raw, l.code_firstlineno),
+            flags: le_u32(&raw, l.code_flags),
+            argcount: le_u32(&raw, l.code_argcount),
+            posonlyargcount: le_u32(&raw, l.code_posonlyargcount),
+            kwonlyargcount: le_u32(&raw, l.code_kwonlyargcount),
+            stacksize: le_u32(&raw, l.code_stacksize),
+            nlocals: le_u32(&raw, l.code_nlocals),
+            localsplus_names: strs(self, l.code_localsplusnames)?,
+            localsplus_kinds: bytes(self, l.code_localspluskinds)?,
+            code,
+            linetable: bytes(self, l.code_linetable)?,
+            exceptiontable: bytes(self, l.code_exceptiontable)?,
+            consts,
+            names: strs(self, l.code_names)?,
+        })
+    }
+
+    /// The code object behind a frame's `f_executable`, or None when it is not code
+    /// (3.13 shim frames).
+    pub fn frame_code(&mut self, frame: u64) -> Result<Option<(u64, ObjId)>> {
+        let code_addr = self.ptr(frame + self.layout().frame_executable as u64)?;
+        if code_addr == 0 || !self.is_exact(code_addr, BuiltinType::Code)? {
+            return Ok(None);
+        }
+        let id = self.object(code_addr).ok_or_else(|| Error::corrupt(frame, "frame without code"))?;
+        if matches!(self.graph.get(id).value, Value::Opaque) {
+            // Decode now: the frame reader needs names, kinds and bytecode.
+            let code = self.read_code(code_addr)?;
+            let type_addr = self.ptr(code_addr + self.layout().object_type as u64)?;
+            let type_id = self.object(type_addr);
+            let obj = &mut self.graph.objects[id as usize];
+            obj.value = Value::Code(Box::new(code));
+            obj.type_id = type_id;
+            self.queue.retain(|&(q, _)| q != id);
+        }
+        Ok(Some((code_addr, id)))
+    }
+
+    /// Read one interpreter frame. `suspended` frames (generators not running) always have
+    /// a valid `stacktop`.
+    pub fn read_frame(&mut self, frame: u64, suspended: bool) -> Result<FrameInfo> {
+        let l = self.layout();
+        let Some((code_addr, code_id)) = self.frame_code(frame)? else {
+            return Err(Error::corrupt(frame, "frame whose executable is not a code object"));
+        };
+        let Value::Code(code) = &self.graph.get(code_id).value else { return Err(Error::corrupt(code_addr, "code")) };
+        let nlocalsplus = code.localsplus_names.len();
+        let stacksize = code.stacksize as usize;
+        let (code_bytes, linetable, first_line, exc_table) = (code.code.clone(), code.linetable.clone(), code.first_line, code.exceptiontable.clone());
+        let hdr = self.read(frame, l.frame_localsplus)?;
+        let owner = hdr[l.frame_owner] as i8 as i32;
+        let instr = if l.has(l.frame_instr_ptr) { le_u64(&hdr, l.frame_instr_ptr) } else { le_u64(&hdr, l.frame_prev_instr) };
+        let code_start = code_addr + l.code_code_adaptive as u64;
+        let lasti = (instr as i64 - code_start as i64) / 2;
+        let nunits = code_bytes.len() as i64 / 2;
+        if lasti < -1 || lasti > nunits {
+            return Err(Error::corrupt(frame, format!("instruction pointer outside its code ({lasti} of {nunits})")));
+        }
+        let table = crate::opcodes::table_for(self.py.version.major, self.py.version.minor)
+            .ok_or_else(|| Error::Bytecode("no opcode table".into()))?;
+        let instrs = crate::bytecode::instructions(&code_bytes, table);
+        let instr_start = instrs
+            .iter()
+            .find(|i| (i.offset as i64) <= lasti && lasti < (i.offset + i.size) as i64)
+            .map(|i| i.offset)
+            .unwrap_or(0);
+        let line = if lasti < 0 { Some(first_line) } else { crate::bytecode::line_for_offset(&linetable, first_line, lasti as u32) };
+        let slots = self.read(frame + l.frame_localsplus as u64, 8 * (nlocalsplus + stacksize))?;
+        let localsplus: Vec<Option<ObjId>> = (0..nlocalsplus).map(|i| self.object(le_u64(&slots, 8 * i))).collect();
+        let stacktop = le_i32(&hdr, l.frame_stacktop);
+        let (depth, stack_from) = if stacktop >= nlocalsplus as i32 && stacktop <= (nlocalsplus + stacksize) as i32 && (suspended || stacktop > 0) {
+            (stacktop as usize - nlocalsplus, StackSource::Stacktop)
+        } else if lasti >= 0 {
+            let entries = crate::bytecode::parse_exception_table(&exc_table);
+            match crate::bytecode::stack_depths(&code_bytes, &entries, table) {
+                Ok(depths) => match depths.get(instr_start as usize).copied().flatten() {
+                    Some(d) if (d as usize) <= stacksize => (d as usize, StackSource::Static),
+                    _ => (0, StackSource::Unknown),
+                },
+                Err(_) => (0, StackSource::Unknown),
+            }
+        } else {
+            (0, StackSource::Stacktop)
+        };
+        let stack = (0..depth).map(|i| self.object(le_u64(&slots, 8 * (nlocalsplus + i)))).collect();
+        let globals_addr = le_u64(&hdr, l.frame_globals);
+        let locals_addr = le_u64(&hdr, l.frame_locals);
+        // Module and class bodies keep their names in f_locals: always read that mapping.
+        let locals_mapping = self.object(locals_addr);
+        let globals = if locals_addr == globals_addr || self.globals_wanted(globals_addr)? { self.object(globals_addr) } else { None };
+        let function = self.object(le_u64(&hdr, l.frame_funcobj));
+        let generator = if owner == l.frame_owned_by_generator { self.object(frame - l.gen_iframe as u64) } else { None };
+        Ok(FrameInfo { addr: frame, code: code_id, owner, lasti, instr_start, line, localsplus, stack, stack_from, globals, locals_mapping, function, generator })
+    }
+
+    /// Whether a frame's globals dict belongs to a module whose dict we expand.
+    fn globals_wanted(&mut self, globals: u64) -> Result<bool> {
+        if globals == 0 {
+            return Ok(false);
+        }
+        if self.graph.id_of(globals).is_some() {
+            return Ok(true);
+        }
+        for (k, v) in self.dict_entries(globals)? {
+            if self.read_str(k)?.as_text() == "__name__" && self.is_exact(v, BuiltinType::Str)? {
+                let name = self.read_str(v)?.as_text().into_owned();
+                return Ok(self.limits.module_dicts.contains(&name));
+            }
+        }
+        Ok(false)
+    }
+}
