@@ -173,6 +173,14 @@ def raw_effect(op, arg, jump):
 def effect_form(b, jump):
     if names[b] == "RETURN_GENERATOR" and V.minor < 13:
         return ("Linear", 1, 0)
+    # 3.11's compiler books the arguments' pop on PRECALL, but the interpreter leaves
+    # callable, self/NULL and arguments on the stack until CALL (or until a specialized
+    # PRECALL finishes the call). A frame stopped inside CALL must see them: PRECALL 0,
+    # CALL -(oparg + 1), same total.
+    if V.minor == 11 and names[b] == "PRECALL":
+        return ("Linear", 0, 0)
+    if V.minor == 11 and names[b] == "CALL":
+        return ("Linear", -1, -1)
     if not has_arg_of(b):
         e = raw_effect(b, None, jump)
         return ("Invalid",) if e is None else ("Linear", e, 0)

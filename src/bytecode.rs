@@ -857,9 +857,6 @@ mod tests {
                         st.depth_equal += 1;
                     } else {
                         st.depth_below += 1;
-                        if std::env::var("BELOW").is_ok() && st.depth_below < 4 {
-                            println!("below {} {} {}", r.name, max, r.stacksize);
-                        }
                     }
                     for e in &exc {
                         if let Some(Some(h)) = d.get(e.target as usize) {
@@ -1000,6 +997,38 @@ mod tests {
                     .collect();
                 let _ = stack_depths(&code, &exc, t);
             }
+        }
+    }
+
+    #[test]
+    fn unrecoverable_opcodes() {
+        for (minor, text, name) in [
+            (12u8, include_str!("opcodes/testdata/fixture_3_12.txt"), "INSTRUMENTED_LINE"),
+            (13, include_str!("opcodes/testdata/fixture_3_13.txt"), "INSTRUMENTED_INSTRUCTION"),
+            (13, include_str!("opcodes/testdata/fixture_3_13.txt"), "ENTER_EXECUTOR"),
+        ] {
+            let t = table_for(3, minor).unwrap();
+            let (_, recs) = parse_fixture(text);
+            let r = &recs[0];
+            let ins = try_instructions(&r.code, t).unwrap();
+            let victim = ins[ins.len() / 2];
+            let at = victim.op_offset() as usize;
+            let hidden = t.opcode_by_name(name).unwrap();
+            assert_eq!(t.info(hidden).kind, OpKind::Unrecoverable);
+            let mut code = r.code.clone();
+            code[2 * at] = hidden;
+            code[2 * at + 1] = 0xEE;
+            assert!(matches!(try_deoptimize(&code, t), Err(BytecodeError::Unrecoverable { .. })));
+            assert!(try_instructions(&code, t).is_err());
+            assert!(stack_depths(&code, &[], t).is_err());
+            // Lenient variants still return something.
+            assert_eq!(deoptimize(&code, t).len(), code.len());
+            let orig = (r.code[2 * at], r.code[2 * at + 1]);
+            let fixed = deoptimize_with(&code, t, |u, op, _| {
+                (u as usize == at && op == hidden).then_some(orig)
+            })
+            .unwrap();
+            assert_eq!(fixed, r.code);
         }
     }
 

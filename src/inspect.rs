@@ -32,7 +32,8 @@ pub fn read_process(pid: i32, limits: Limits) -> Result<ProcessState> {
     let stop_started = Instant::now();
     let stopped = StoppedProcess::stop(pid)?;
     py.maps = ptrace_tools::maps::read_maps(pid)?;
-    let copy = MemoryCopy::take(pid, &py.maps, MAX_COPY);
+    let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&t| stopped.registers(t).ok()).map(|r| r.rsp).collect();
+    let copy = MemoryCopy::take(pid, &py.maps, MAX_COPY, &stack_pointers);
     let (threads, graph, pause, copied_bytes) = match copy {
         Some(copy) => {
             stopped.resume()?;

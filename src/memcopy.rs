@@ -18,11 +18,15 @@ pub struct MemoryCopy {
 impl MemoryCopy {
     /// Copy every writable mapping. Regions that cannot be read (vanished, guard pages)
     /// are left to live reads.
-    pub fn take(pid: i32, maps: &[MapRegion], max_total: usize) -> Option<Self> {
+    /// `skip` holds addresses (threads' stack pointers) whose regions are not copied:
+    /// Python objects never live on C stacks, and a thread stack is megabytes of mostly
+    /// untouched pages.
+    pub fn take(pid: i32, maps: &[MapRegion], max_total: usize, skip: &[u64]) -> Option<Self> {
         let live = ProcessMemory::new(pid);
         let wanted: Vec<&MapRegion> = maps
             .iter()
             .filter(|m| m.readable && m.writable)
+            .filter(|m| !skip.iter().any(|&a| m.start <= a && a < m.end))
             .filter(|m| !matches!(m.path.as_ref().and_then(|p| p.to_str()), Some("[vvar]" | "[vsyscall]" | "[vdso]")))
             .collect();
         let total: u64 = wanted.iter().map(|m| m.end - m.start).sum();

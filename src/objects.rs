@@ -315,6 +315,10 @@ impl<'a> Decoder<'a> {
         while let Some((id, addr)) = self.queue.pop_front() {
             match self.decode(id, addr) {
                 Ok(()) => {}
+                Err(e) if std::env::var_os("PYTELEPORT_DEBUG").is_some() => {
+                    eprintln!("decode {addr:#x} (type id {:?}): {e}", self.graph.objects[id as usize].type_id.map(|t| self.graph.objects[t as usize].addr));
+                    return Err(e);
+                }
                 Err(Error::Limit(m)) => self.graph.objects[id as usize].value = Value::Unread(m),
                 Err(e) => return Err(e),
             }
@@ -408,7 +412,8 @@ impl<'a> Decoder<'a> {
         if shape.flags & TPFLAGS_MANAGED_DICT != 0 {
             let slot = self.ptr(addr - 24)?;
             if minor == 12 && slot & 1 == 1 {
-                let values = slot - 1;
+                // 3.12 tags a values pointer by storing it minus one.
+                let values = slot + 1;
                 return self.split_values_dict(addr, type_addr, values, false);
             }
             if slot != 0 {

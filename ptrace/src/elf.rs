@@ -63,7 +63,7 @@ fn collect(symtab: &Symtab, strtab: &Strtab) -> HashMap<String, Entry> {
         };
         // Several static functions may share a name; a global definition wins.
         match out.get(name) {
-            Some(old) if !(old.local && !entry.local) => {}
+            Some(old) if !old.local || entry.local => {}
             _ => {
                 out.insert(name.to_string(), entry);
             }
@@ -124,7 +124,14 @@ impl ElfFile {
         };
         let file = std::fs::File::open(opened_from)
             .map_err(|e| elf_err(format!("cannot open {}: {e}", opened_from.display())))?;
-        let dev_ino = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+        let meta = file
+            .metadata()
+            .map_err(|e| elf_err(format!("cannot stat {}: {e}", opened_from.display())))?;
+        // Refuse devices and directories: reading /dev/zero would never end.
+        if !meta.is_file() {
+            return Err(elf_err(format!("{} is not a regular file", opened_from.display())));
+        }
+        let dev_ino = Some((meta.dev(), meta.ino()));
         let bytes = {
             use std::io::Read;
             let mut v = Vec::new();
@@ -247,6 +254,7 @@ mod tests {
         assert!(matches!(ElfFile::open(Path::new("/nonexistent/x")), Err(Error::Elf { .. })));
         assert!(matches!(ElfFile::open(Path::new("/proc/self/status")), Err(Error::Elf { .. })));
         assert!(matches!(ElfFile::open(Path::new("/")), Err(Error::Elf { .. })));
+        assert!(matches!(ElfFile::open(Path::new("/dev/zero")), Err(Error::Elf { .. })));
         assert!(ElfFile::open_in_process(-1, Path::new("relative")).is_err());
     }
 }

@@ -541,7 +541,7 @@ mod tests {
         assert_eq!(dynm.read_u8(0x1006).unwrap(), b'w');
         let mut a = [0u8; 2];
         let mut b = [0u8; 3];
-        (&m).read_many(&mut [(0x1000, &mut a[..]), (0x1006, &mut b[..])]).unwrap();
+        MemoryReader::read_many(&&m, &mut [(0x1000, &mut a[..]), (0x1006, &mut b[..])]).unwrap();
         assert_eq!(&a, b"he");
         assert_eq!(&b, b"wor");
     }

@@ -436,8 +436,8 @@ fn read_many_matches_single_reads() {
         f.insert(start, reference.clone());
         f
     };
-    let mut x = vec![0u8; 100];
-    let mut y = vec![0u8; 100];
+    let mut x = [0u8; 100];
+    let mut y = [0u8; 100];
     let mut reqs: Vec<(u64, &mut [u8])> = vec![(start + 10, &mut x[..]), (start + 1000, &mut y[..])];
     fake_src.read_many(&mut reqs).unwrap();
     assert_eq!(&x[..], &reference[10..110]);
@@ -591,4 +591,27 @@ while True:
         assert_eq!(line.trim(), i.to_string(), "signal {i} lost or duplicated");
     }
     eprintln!("signals held back by signal-delivery-stops and re-injected: {held_back}");
+}
+
+#[test]
+fn a_process_stopped_by_sigstop_stays_stopped_after_resume() {
+    let out = unique_tmp("sigstop-out");
+    let target = spawn_writer(&out);
+    let pid = target.pid();
+    // SAFETY: kill(2) of the shell we spawned, by its pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    assert!(wait_for(Duration::from_secs(2), || thread_state(pid, pid) == Some('T')));
+
+    let sp = StoppedProcess::stop(pid).expect("stop a group-stopped process");
+    assert_eq!(sp.threads(), &[pid]);
+    sp.resume().expect("resume");
+    // We did not cause that stop, so we must not undo it.
+    assert!(wait_for(Duration::from_secs(2), || thread_state(pid, pid) == Some('T')));
+    assert_frozen(&out);
+
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    assert_grows(&out, "after SIGCONT");
+    drop(target);
+    let _ = std::fs::remove_file(&out);
 }
