@@ -16,6 +16,8 @@ pub mod objects;
 pub mod opcodes;
 pub mod process;
 pub mod repr;
+pub mod snapshot;
+pub mod supervisor;
 pub mod threads;
 
 pub use error::{Error, Result};

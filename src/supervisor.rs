@@ -1,0 +1,191 @@
+//! The teleport supervisor: stop the process that asked to be moved, read the asking
+//! thread's frames and everything they reach out of memory, and describe how each frame
+//! resumes. Spawning the new process is the CLI's job (`cli.rs`).
+
+use serde::{Deserialize, Serialize};
+
+use ptrace_tools::memory::ProcessMemory;
+use ptrace_tools::stop::StoppedProcess;
+
+use crate::bytecode::{self, ExceptionTableEntry};
+use crate::error::{Error, Result};
+use crate::memcopy::MemoryCopy;
+use crate::objects::{CodeInfo, Decoder, FrameInfo, Limits, ObjId, ObjectGraph, Value};
+use crate::opcodes::{self, OpcodeTable};
+use crate::process::PythonProcess;
+use crate::snapshot::{ProcessInfo, Snapshot};
+
+/// How the restore engine re-enters one frame.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FrameResume {
+    /// Code unit (in the original code) of the instruction that runs next.
+    pub resume: u32,
+    /// How many value-stack entries stay below the value the frame receives.
+    pub keep: u32,
+    /// The frame waits in FOR_ITER: if its iterator is exhausted instead of yielding, it
+    /// re-enters at this FOR_ITER with the iterator on the stack.
+    pub for_iter: Option<u32>,
+    /// The exception `sys.exc_info()` reports while this frame runs.
+    pub exc_value: Option<ObjId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureRequest {
+    pub pid: i32,
+    /// Native id of the thread that asked.
+    pub tid: i32,
+    /// Address of the code object of the shim function: it and every frame inside it
+    /// belong to pyteleport and are not carried.
+    pub shim_code: u64,
+}
+
+fn opcode_name(table: &OpcodeTable, op: u8) -> &'static str {
+    table.info(op).name
+}
+
+/// Resume points for every frame, innermost first.
+pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTable, thread_exc: Option<ObjId>) -> Result<Vec<FrameResume>> {
+    let mut out: Vec<FrameResume> = Vec::with_capacity(frames.len());
+    let mut inner_exc = thread_exc;
+    for (k, f) in frames.iter().enumerate() {
+        let Value::Code(code) = &graph.get(f.code).value else { return Err(Error::corrupt(f.addr, "frame without code")) };
+        let instrs = bytecode::try_instructions(&code.code, table).map_err(|e| Error::Bytecode(format!("{}: {e}", code.qualname)))?;
+        let mut i = instrs
+            .iter()
+            .position(|ins| (ins.offset as i64) <= f.lasti && f.lasti < (ins.offset + ins.size) as i64)
+            .ok_or_else(|| Error::corrupt(f.addr, format!("{}: no instruction at offset {}", code.qualname, f.lasti)))?;
+        // 3.11: a specialized PRECALL performs the call itself; the frame resumes after CALL.
+        if opcode_name(table, instrs[i].opcode) == "PRECALL" && i + 1 < instrs.len() {
+            i += 1;
+        }
+        let current = &instrs[i];
+        let name = opcode_name(table, current.opcode);
+        let resume = current.offset + current.size;
+        let entries = bytecode::try_parse_exception_table(&code.exceptiontable).map_err(|e| Error::Bytecode(e.to_string()))?;
+        let depths = bytecode::stack_depths(&code.code, &entries, table).map_err(|e| Error::Bytecode(format!("{}: {e}", code.qualname)))?;
+        let after = depths.get(resume as usize).copied().flatten().ok_or_else(|| {
+            Error::Bytecode(format!("{} line {:?}: no stack depth after offset {}", code.qualname, f.line, current.offset * 2))
+        })?;
+        let keep = after.checked_sub(1).ok_or_else(|| Error::Bytecode(format!("{}: empty stack after the call", code.qualname)))?;
+        if keep as usize > f.stack.len() {
+            return Err(Error::Bytecode(format!(
+                "{} line {:?}: stopped in {name} with {} stack entries, needs {keep}",
+                code.qualname,
+                f.line,
+                f.stack.len()
+            )));
+        }
+        let for_iter = (name == "FOR_ITER").then_some(current.offset);
+        let exc_value = if k == 0 { thread_exc } else { inner_exc };
+        // What the next frame out sees: the exception this frame saved when it entered
+        // its handler, if it is inside one; otherwise what this frame sees.
+        inner_exc = match saved_exception(code, &entries, f, table, current.offset) {
+            Some(saved) => saved,
+            None => exc_value,
+        };
+        out.push(FrameResume { resume, keep, for_iter, exc_value });
+    }
+    Ok(out)
+}
+
+/// If the frame is inside an `except` handler, the exception that was current before the
+/// handler was entered (saved on the stack by PUSH_EXC_INFO). `Some(None)`: saved slot
+/// holds None/NULL.
+fn saved_exception(code: &CodeInfo, entries: &[ExceptionTableEntry], f: &FrameInfo, table: &OpcodeTable, at: u32) -> Option<Option<ObjId>> {
+    let entry = bytecode::handler_for(entries, at)?;
+    let instrs = bytecode::instructions(&code.code, table);
+    let target = instrs.iter().position(|i| i.offset == entry.target)?;
+    // Handler cleanups start COPY 3; POP_EXCEPT: the covering entry's depth counts the
+    // saved exception as its top item.
+    let is_cleanup = opcode_name(table, instrs[target].opcode) == "COPY"
+        && instrs.get(target + 1).map(|i| opcode_name(table, i.opcode)) == Some("POP_EXCEPT");
+    if !is_cleanup || entry.depth == 0 {
+        return None;
+    }
+    f.stack.get(entry.depth as usize - 1).copied()
+}
+
+/// Stop `req.pid`, read the asking thread, resume it. The target is resumed on every path.
+pub fn capture(req: &CaptureRequest) -> Result<(Snapshot, Vec<FrameResume>)> {
+    let live = ProcessMemory::new(req.pid);
+    let mut py = PythonProcess::open(req.pid, &live)?;
+    let stopped = StoppedProcess::stop(req.pid)?;
+    py.maps = ptrace_tools::maps::read_maps(req.pid)?;
+    let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&t| stopped.registers(t).ok()).map(|r| r.rsp).collect();
+    let copy = MemoryCopy::take(req.pid, &py.maps, 8 << 30, &stack_pointers);
+    let result = match &copy {
+        Some(c) => {
+            stopped.resume()?;
+            read_thread_for_teleport(&py, c, req)
+        }
+        None => {
+            let r = read_thread_for_teleport(&py, &live, req);
+            stopped.resume()?;
+            r
+        }
+    };
+    result
+}
+
+fn read_thread_for_teleport(py: &PythonProcess, mem: &dyn ptrace_tools::memory::MemoryReader, req: &CaptureRequest) -> Result<(Snapshot, Vec<FrameResume>)> {
+    let limits = Limits { module_dicts: vec!["__main__".into()], deep: true, ..Limits::default() };
+    let mut d = Decoder::new(py, mem, limits);
+    let l = py.layout;
+    let mut tstate = None;
+    for t in d.thread_states()? {
+        if d.ptr(t + l.tstate_native_thread_id as u64)? as i32 == req.tid {
+            tstate = Some(t);
+        }
+    }
+    let tstate = tstate.ok_or(Error::NoSuchThread(req.tid as u64))?;
+    let mut thread = d.read_thread(tstate, true)?;
+    let shim = thread
+        .frames
+        .iter()
+        .position(|f| d.graph.get(f.code).addr == req.shim_code)
+        .ok_or_else(|| Error::Snapshot("the teleport call was not found on the calling thread's stack".into()))?;
+    thread.frames.drain(..=shim);
+    if thread.frames.is_empty() {
+        return Err(Error::Snapshot("nothing to carry: the teleport call has no Python caller".into()));
+    }
+    let interp = d.ptr(py.runtime_addr + l.runtime_interpreters_head as u64)?;
+    let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
+    let mut argv = vec![];
+    let mut sys_path = vec![];
+    for (k, v) in d.dict_entries(sysdict)? {
+        let key = d.read_str(k)?.as_text().into_owned();
+        if key == "argv" || key == "path" {
+            let id = d.object(v);
+            d.drain()?;
+            if let Some(Value::List(items)) = id.map(|i| d.graph.get(i).value.clone()) {
+                let strs: Vec<String> = items.iter().filter_map(|&i| d.graph.str_of(i).map(|s| s.into_owned())).collect();
+                if key == "argv" { argv = strs } else { sys_path = strs }
+            }
+        }
+    }
+    let main_module = {
+        let modules = d.ptr(interp + l.interp_modules as u64)?;
+        let mut found = None;
+        for (k, v) in d.dict_entries(modules)? {
+            if d.read_str(k)?.as_text() == "__main__" {
+                found = d.object(v);
+            }
+        }
+        found
+    };
+    let graph = d.finish()?;
+    let table = opcodes::table_for(py.version.major, py.version.minor).ok_or_else(|| Error::Bytecode("no opcode table".into()))?;
+    let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception)?;
+    let cwd = std::fs::read_link(format!("/proc/{}/cwd", req.pid)).map(|p| p.display().to_string()).unwrap_or_default();
+    let executable = ptrace_tools::threads::exe_path(req.pid).map(|p| p.display().to_string()).unwrap_or_default();
+    let snap = Snapshot {
+        python: py.version,
+        bytecode_magic: table.magic,
+        process: ProcessInfo { pid: req.pid, executable, argv, sys_path, cwd },
+        graph,
+        thread,
+        main_module,
+        resume: resume.clone(),
+    };
+    Ok((snap, resume))
+}
