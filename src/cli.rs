@@ -27,6 +27,38 @@ enum Command {
         #[arg(long)]
         timings: bool,
     },
+    /// Show a snapshot file as a traceback with locals.
+    Inspect {
+        /// The snapshot file.
+        file: std::path::PathBuf,
+    },
+    /// Resume a snapshot in a new Python process (any number of times).
+    Restore {
+        /// The snapshot file, or - for standard input.
+        file: std::path::PathBuf,
+        /// The interpreter to resume in (default: the one the snapshot came from).
+        #[arg(long)]
+        python: Option<String>,
+    },
+    /// Used by the `pyteleport` Python package: capture the calling process and resume it.
+    #[command(hide = true)]
+    Supervise {
+        #[arg(long)]
+        pid: i32,
+        #[arg(long)]
+        tid: i32,
+        #[arg(long)]
+        shim_code: u64,
+        #[arg(long)]
+        report_fd: i32,
+        #[arg(long)]
+        python: String,
+        /// Where the snapshot goes: a new local process (default), a file, or a shell command reading it on stdin.
+        #[arg(long)]
+        to_file: Option<std::path::PathBuf>,
+        #[arg(long)]
+        to_shell: Option<String>,
+    },
 }
 
 /// Run the CLI; returns the process exit code. Never panics outward: a bug becomes a
@@ -70,5 +102,39 @@ fn run(cli: Cli) -> Result<i32, String> {
             }
             Ok(0)
         }
+        Command::Inspect { file } => {
+            let snap = load_snapshot(&file)?;
+            print!("{}", crate::dump::snapshot_text(&snap));
+            Ok(0)
+        }
+        Command::Restore { file, python } => {
+            let data = read_input(&file)?;
+            let snap = crate::snapshot::Snapshot::from_bytes(&data).map_err(|e| format!("{}: {e}", file.display()))?;
+            let python = python.unwrap_or_else(|| snap.process.executable.clone());
+            crate::teleport::restore_here(&python, &data).map_err(|e| e.to_string())
+        }
+        Command::Supervise { pid, tid, shim_code, report_fd, python, to_file, to_shell } => {
+            let dest = match (to_file, to_shell) {
+                (Some(f), _) => crate::teleport::Destination::File(f),
+                (None, Some(cmd)) => crate::teleport::Destination::Shell(cmd),
+                (None, None) => crate::teleport::Destination::Local,
+            };
+            let req = crate::supervisor::CaptureRequest { pid, tid, shim_code };
+            Ok(crate::teleport::supervise(&req, report_fd, &python, &dest))
+        }
     }
+}
+
+fn read_input(file: &std::path::Path) -> Result<Vec<u8>, String> {
+    if file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|e| format!("cannot read standard input: {e}"))?;
+        return Ok(buf);
+    }
+    std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
+}
+
+fn load_snapshot(file: &std::path::Path) -> Result<crate::snapshot::Snapshot, String> {
+    let data = read_input(file)?;
+    crate::snapshot::Snapshot::from_bytes(&data).map_err(|e| format!("{}: {e}", file.display()))
 }

@@ -102,9 +102,21 @@ pub fn to_json(state: &ProcessState) -> Json {
 
 /// Traceback-like text, outermost frame first like Python's own tracebacks.
 pub fn to_text(state: &ProcessState) -> String {
-    let g = &state.graph;
-    let mut out = format!("Process {}: {} (CPython {})\n", state.py.pid, state.py.binary.display(), state.py.version);
-    for t in &state.threads {
+    let head = format!("Process {}: {} (CPython {})\n", state.py.pid, state.py.binary.display(), state.py.version);
+    threads_text(head, &state.graph, &state.threads)
+}
+
+/// A snapshot, shown the same way.
+pub fn snapshot_text(snap: &crate::snapshot::Snapshot) -> String {
+    let head = format!(
+        "Snapshot of process {} ({}), CPython {}, argv {:?}, cwd {}\n",
+        snap.process.pid, snap.process.executable, snap.python, snap.process.argv, snap.process.cwd
+    );
+    threads_text(head, &snap.graph, std::slice::from_ref(&snap.thread))
+}
+
+fn threads_text(mut out: String, g: &ObjectGraph, threads: &[crate::threads::ThreadInfo]) -> String {
+    for t in threads {
         out.push_str(&format!(
             "\nThread {} (native {}){}{}\n",
             t.thread_id,

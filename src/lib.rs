@@ -18,6 +18,7 @@ pub mod process;
 pub mod repr;
 pub mod snapshot;
 pub mod supervisor;
+pub mod teleport;
 pub mod threads;
 
 pub use error::{Error, Result};

@@ -138,16 +138,21 @@ fn read_thread_for_teleport(py: &PythonProcess, mem: &dyn ptrace_tools::memory::
         }
     }
     let tstate = tstate.ok_or(Error::NoSuchThread(req.tid as u64))?;
-    let mut thread = d.read_thread(tstate, true)?;
-    let shim = thread
-        .frames
-        .iter()
-        .position(|f| d.graph.get(f.code).addr == req.shim_code)
-        .ok_or_else(|| Error::Snapshot("the teleport call was not found on the calling thread's stack".into()))?;
-    thread.frames.drain(..=shim);
-    if thread.frames.is_empty() {
+    // Find pyteleport's own frames by their code object before reading anything else, so
+    // nothing they reference ends up in the snapshot.
+    let chain = d.frame_chain(tstate)?;
+    let mut shim = None;
+    for (i, &f) in chain.iter().enumerate() {
+        if d.ptr(f + l.frame_executable as u64)? == req.shim_code {
+            shim = Some(i);
+        }
+    }
+    let shim = shim.ok_or_else(|| Error::Snapshot("the teleport call was not found on the calling thread's stack".into()))?;
+    let user_frames = &chain[shim + 1..];
+    if user_frames.is_empty() {
         return Err(Error::Snapshot("nothing to carry: the teleport call has no Python caller".into()));
     }
+    let mut thread = d.read_thread_frames(tstate, user_frames)?;
     let interp = d.ptr(py.runtime_addr + l.runtime_interpreters_head as u64)?;
     let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
     let mut argv = vec![];

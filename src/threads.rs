@@ -93,6 +93,20 @@ impl<'a> Decoder<'a> {
         Ok(ThreadInfo { tstate, thread_id, native_thread_id, name, is_main, frames, handled_exception })
     }
 
+    /// A thread with only the given frames (innermost first), all of them callers.
+    pub fn read_thread_frames(&mut self, tstate: u64, chain: &[u64]) -> Result<ThreadInfo> {
+        let l = self.py.layout;
+        let raw = self.read(tstate, l.tstate_native_thread_id + 8)?;
+        let u = |off: usize| u64::from_le_bytes(raw[off..off + 8].try_into().unwrap_or([0; 8]));
+        let (thread_id, native_thread_id) = (u(l.tstate_thread_id), u(l.tstate_native_thread_id));
+        let mut frames = Vec::with_capacity(chain.len());
+        for f in chain {
+            frames.push(self.read_frame(*f, true)?);
+        }
+        let handled_exception = self.handled_exception(tstate)?;
+        Ok(ThreadInfo { tstate, thread_id, native_thread_id, name: None, is_main: true, frames, handled_exception })
+    }
+
     /// The topmost non-None exception of the thread's exc_info chain.
     fn handled_exception(&mut self, tstate: u64) -> Result<Option<ObjId>> {
         let l = self.py.layout;

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import PYTHONS, Target, proc_state, task_states
 
-TARGETS = ["nested", "loops", "generators", "threads", "values"]
+TARGETS = ["nested", "loops", "generators", "threads", "module_level", "values"]
 
 STOPPED_STATES = {"T", "t"}
 
@@ -35,8 +35,6 @@ def compare_value(tool, rep, where, errors):
         errors.append(f"{where}: repr {short(tool.get('repr'))!r} != Python's {short(rrepr)!r}")
     gen = info.get("gen")
     if gen is not None:
-        if "state" not in tool:
-            errors.append(f"{where}: generator without 'state'")
         if "frame" in gen:
             if "frame" not in tool:
                 errors.append(f"{where}: {gen['state']} generator without 'frame'")
@@ -183,30 +181,44 @@ def test_json_matches_self_report(python, target, parked_targets, dump_json):
         for tf, rf in zip(tt["frames"], rt["frames"]):
             compare_frame(tf, rf, where, errors)
 
-    # Generator states: a consistent encoding that tells Python's states apart.
-    seen = {}
-    for th in dump["threads"]:
-        for rt in [rep_threads[th["thread_id"]]]:
-            for tf, rf in zip(th["frames"], rt["frames"]):
-                for name, rv in rf["locals"].items():
-                    gen = rv[2].get("gen")
-                    tv = tf["locals"].get(name)
-                    if gen and tv and "state" in tv:
-                        seen.setdefault(gen["state"], set()).add(json.dumps(tv["state"]))
-    for state, encodings in seen.items():
-        if len(encodings) != 1:
-            errors.append(f"generators in Python state {state} have several tool states {encodings}")
-    all_enc = [next(iter(e)) for e in seen.values() if len(e) == 1]
-    if len(set(all_enc)) != len(all_enc):
-        errors.append(f"different Python generator states share a tool state: {seen}")
-
     check_stack_expectations(dump, report, errors)
     assert not errors, f"{len(errors)} mismatches:\n" + "\n".join(errors)
 
 
+def test_generator_states(python, parked_targets, dump_json):
+    """Every generator local carries a `state`, one value per Python-level state
+    (inspect.getgeneratorstate), different states telling apart."""
+    t = parked_targets(python, "generators")
+    dump = dump_json(t.pid)
+    rep_threads = {r["ident"]: r for r in t.report["threads"]}
+    errors = []
+    seen = {}
+    for th in dump["threads"]:
+        for tf, rf in zip(th["frames"], rep_threads[th["thread_id"]]["frames"]):
+            for name, rv in rf["locals"].items():
+                gen = rv[2].get("gen")
+                tv = tf["locals"].get(name)
+                if not gen or tv is None:
+                    continue
+                if "state" not in tv:
+                    errors.append(f"{tf['qualname']}.{name}: {gen['state']} generator has no 'state'")
+                    continue
+                seen.setdefault(gen["state"], {})[name] = json.dumps(tv["state"])
+    for state in ("GEN_CREATED", "GEN_SUSPENDED", "GEN_RUNNING", "GEN_CLOSED"):
+        if state not in seen:
+            errors.append(f"no generator in Python state {state} has a tool state")
+    for state, by_name in seen.items():
+        if len(set(by_name.values())) != 1:
+            errors.append(f"generators in Python state {state} have different tool states {by_name}")
+    firsts = {state: next(iter(by_name.values())) for state, by_name in seen.items()}
+    if len(set(firsts.values())) != len(firsts):
+        errors.append(f"different Python generator states share a tool state: {firsts}")
+    assert not errors, "\n".join(errors)
+
+
 # -------------------------------------------------------------- 2. the human form
 
-@pytest.mark.parametrize("target", ["nested", "threads", "values"])
+@pytest.mark.parametrize("target", ["nested", "threads", "module_level", "values"])
 def test_text_form(python, target, parked_targets, run_dump):
     t = parked_targets(python, target)
     res = run_dump(t.pid)
@@ -249,7 +261,7 @@ def test_text_form(python, target, parked_targets, run_dump):
 
 # ------------------------------------------------------------- 3. against py-spy
 
-@pytest.mark.parametrize("target", ["nested", "loops", "threads", "generators"])
+@pytest.mark.parametrize("target", ["nested", "loops", "threads", "module_level", "generators"])
 def test_agrees_with_pyspy(python, target, parked_targets, dump_json, pyspy_bin):
     t = parked_targets(python, target)
     dump = dump_json(t.pid)
@@ -332,10 +344,10 @@ def test_unsupported_python_version(run_dump, spawn, unsupported_python):
 
 SHORT_LIVED = """
 import random, sys, threading, time
-junk = [str(i) * 3 for i in range(100000)]
+junk = [str(i) * 3 for i in range(300000)]
 threading.Thread(target=time.sleep, args=(1,), daemon=True).start()
 print("ready", flush=True)
-time.sleep(random.uniform(0, 0.03))
+time.sleep(random.uniform(0.005, 0.06))
 sys.exit(0)
 """
 
@@ -347,7 +359,7 @@ def test_process_exits_while_read(python, run_dump, spawn):
         child.wait_line(lambda l: l == "ready", 20)
         time.sleep(random.uniform(0, 0.02))
         try:
-            res = run_dump(child.pid, json_out=True, timeout=15)
+            res = run_dump(child.pid, json_out=True, timeout=10)
         except subprocess.TimeoutExpired:
             pytest.fail(f"trial {trial}: dump hung on an exiting process")
         if res.returncode == 0:

@@ -210,13 +210,14 @@ fn running_layout(py: Python<'_>) -> PyResult<&'static Layout> {
 /// whose frame has room for `localsplus` and `stack`.
 #[pyfunction]
 #[pyo3(signature = (gen, localsplus, stack, resume, null, locals_mapping=None, exc_value=None, state="suspended"))]
+/// `resume` None leaves the instruction pointer where creation put it (never-started generators).
 #[allow(clippy::too_many_arguments)]
 fn enter_frame(
     py: Python<'_>,
     gen: &Bound<'_, PyAny>,
     localsplus: Vec<Bound<'_, PyAny>>,
     stack: Vec<Bound<'_, PyAny>>,
-    resume: u32,
+    resume: Option<u32>,
     null: &Bound<'_, PyAny>,
     locals_mapping: Option<Bound<'_, PyAny>>,
     exc_value: Option<Bound<'_, PyAny>>,
@@ -233,8 +234,8 @@ fn enter_frame(
         return Err(PyValueError::new_err(format!("value stack of {} exceeds co_stacksize {stacksize}", stack.len())));
     }
     let ncode: usize = code.getattr("co_code")?.len()? / 2;
-    if resume as usize > ncode {
-        return Err(PyValueError::new_err(format!("resume offset {resume} outside the code ({ncode} units)")));
+    if resume.unwrap_or(0) as usize > ncode {
+        return Err(PyValueError::new_err(format!("resume offset {resume:?} outside the code ({ncode} units)")));
     }
     let state_value = match state {
         "suspended" => l.frame_suspended,
@@ -269,12 +270,12 @@ fn enter_frame(
         }
         *(frame.add(l.frame_stacktop) as *mut i32) = (nlocalsplus + stack.len()) as i32;
         let code_start = (frame_code as *mut u8).add(l.code_code_adaptive);
-        if l.has(l.frame_instr_ptr) {
+        if let Some(resume) = resume { if l.has(l.frame_instr_ptr) {
             *(frame.add(l.frame_instr_ptr) as *mut *mut u8) = code_start.add(2 * resume as usize);
         } else {
             // prev_instr: the unit before the one that runs next (may be -1 unit).
             *(frame.add(l.frame_prev_instr) as *mut *mut u8) = code_start.offset(2 * (resume as isize - 1));
-        }
+        } }
         if let Some(m) = &locals_mapping {
             let at = frame.add(l.frame_locals) as *mut *mut ffi::PyObject;
             let old = *at;

@@ -1,4 +1,4 @@
-"""Several threads, named and unnamed, each parked in its own function with its
+"""Several threads, named and unnamed (one of them also held in a global), each parked in its own function with its
 own locals, plus the main thread."""
 import threading
 import time
@@ -40,12 +40,20 @@ def launch():
     threading.Thread(target=anonymous_work, daemon=True).start()
 
 
+def delta_work():
+    delta_local = b"delta"
+    time.sleep(3600)
+
+
 def main_park():
     main_local = "main thread"
-    _selfreport.start(5)
+    _selfreport.start(6)
     time.sleep(3600)
 
 
 if __name__ == "__main__":
     launch()
+    # Started last and also referenced from a global, like most real programs do.
+    KEPT = threading.Thread(target=delta_work, name="worker-delta", daemon=True)
+    KEPT.start()
     main_park()

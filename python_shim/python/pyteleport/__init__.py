@@ -1,0 +1,130 @@
+"""pyteleport: move a running Python program into a fresh process.
+
+`dummy_teleport()` called anywhere in a program returns in a new process with the whole
+stack intact. The capture is done from outside by the Rust supervisor, which stops this
+process with ptrace and reads the frames out of its memory; this module only asks for it,
+waits, and then ends this process with the new one's exit status.
+
+Python code in the original process does only this: flush the standard streams (so output
+before the teleport comes out before the new process's), start the supervisor, and wait.
+"""
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+
+__all__ = ["dummy_teleport", "teleport", "TeleportError", "tp_dummy", "tp_shell", "tp_bash", "dump"]
+
+
+class TeleportError(RuntimeError):
+    """The state could not be captured or delivered; this process goes on unchanged."""
+
+
+def binary_path():
+    """The supervisor binary: $PYTELEPORT_BIN, the copy inside the package, or PATH."""
+    env = os.environ.get("PYTELEPORT_BIN")
+    if env:
+        return env
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bin", "pyteleport")
+    if os.path.exists(bundled):
+        return bundled
+    found = shutil.which("pyteleport-bin") or shutil.which("pyteleport")
+    if found:
+        return found
+    raise TeleportError("the pyteleport supervisor binary was not found (set PYTELEPORT_BIN)")
+
+
+def _describe_caller(depth):
+    f = sys._getframe(depth)
+    return f"{f.f_code.co_qualname} ({f.f_code.co_filename}:{f.f_lineno})"
+
+
+def _teleport(entry_code, caller_depth, to_file=None, to_shell=None, exit=True):
+    """Ask the supervisor to capture every frame outside `entry_code` and deliver it."""
+    where = _describe_caller(caller_depth + 1)
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    args = [binary_path(), "supervise", "--pid", str(os.getpid()), "--tid", str(threading.get_native_id()),
+            "--shim-code", str(id(entry_code)), "--python", sys.executable]
+    if to_file is not None:
+        args += ["--to-file", os.fspath(to_file)]
+    if to_shell is not None:
+        args += ["--to-shell", to_shell]
+    read_end, write_end = os.pipe()
+    args += ["--report-fd", str(write_end)]
+    try:
+        supervisor = subprocess.Popen(args, pass_fds=(write_end,))
+    except OSError as e:
+        os.close(read_end)
+        os.close(write_end)
+        raise TeleportError(f"cannot teleport {where}: cannot start the supervisor: {e}") from None
+    os.close(write_end)
+    with os.fdopen(read_end, "r") as report:
+        # The supervisor stops this process while it waits here, reads it, resumes it.
+        line = report.readline().strip()
+        if line.startswith("started "):
+            exit_line = report.readline().strip()
+            supervisor.wait()
+            code = int(exit_line.split()[1]) if exit_line.startswith("exit ") else 1
+            os._exit(code)
+    supervisor.wait()
+    if line.startswith("saved "):
+        if exit:
+            os._exit(0)
+        return line[len("saved "):]
+    reason = line[len("error "):] if line.startswith("error ") else (line or f"the supervisor exited with status {supervisor.returncode}")
+    raise TeleportError(f"cannot teleport {where}: {reason}")
+
+
+def teleport(*, to_file=None, to_shell=None, exit=True, dry_run=False):
+    """Move this program. Default: a fresh local process. `to_file`: write a snapshot
+    (resume it with `pyteleport restore FILE`); with exit=False this process goes on, a
+    checkpoint. `to_shell`: a shell command that receives the snapshot on stdin and runs
+    the restore, e.g. `ssh host pyteleport restore -`."""
+    if dry_run:
+        return None
+    return _teleport(teleport.__code__, 2, to_file=to_file, to_shell=to_shell, exit=exit)
+
+
+def dummy_teleport(dry_run=False):
+    """Continue this program in a fresh local process; this process then exits with its status."""
+    if dry_run:
+        return None
+    return _teleport(dummy_teleport.__code__, 2)
+
+
+# Drop-in names of the original pyteleport 0.3.4 API.
+def tp_dummy(dry_run=False, **kwargs):
+    """Same as `dummy_teleport` (the original's name)."""
+    if dry_run:
+        return None
+    return _teleport(tp_dummy.__code__, 2)
+
+
+def tp_shell(*shell_args, python=None, dry_run=False, **kwargs):
+    """Run the restore through a shell command, e.g. tp_shell("ssh", "host")."""
+    if dry_run:
+        return None
+    python = python or sys.executable
+    cmd = shlex.join([*shell_args, python, "-m", "pyteleport.restore", "-"])
+    return _teleport(tp_shell.__code__, 2, to_shell=cmd)
+
+
+def tp_bash(*args, dry_run=False, **kwargs):
+    """Restore through a local bash."""
+    if dry_run:
+        return None
+    cmd = shlex.join(["bash", "-c", shlex.join([sys.executable, "-m", "pyteleport.restore", "-"])])
+    return _teleport(tp_bash.__code__, 2, to_shell=cmd)
+
+
+def dump(path, dry_run=False, **kwargs):
+    """Save the running program to `path` and exit; `pyteleport restore path` resumes it."""
+    if dry_run:
+        return None
+    return _teleport(dump.__code__, 2, to_file=path, exit=True)

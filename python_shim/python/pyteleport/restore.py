@@ -1,0 +1,491 @@
+"""The restore engine: rebuild the captured objects and re-enter the captured frames.
+
+Usage: python -m pyteleport.restore [--delete] SNAPSHOT   (or - for standard input)
+
+Each captured frame is re-entered as a generator whose code is the frame's own code
+with a two-instruction prologue (RETURN_GENERATOR, POP_TOP) so that calling it makes a
+suspended frame; the native module then writes the captured locals, value stack,
+instruction position and handled exception into that frame. Resuming it with
+`send(value)` pushes `value` exactly where the captured call's result goes, so a frame
+continues as if its callee had just returned; `throw(exc)` raises at the call site, so
+`try`/`with` blocks in flight see exceptions from inner frames.
+"""
+import builtins
+import dis
+import importlib
+import os
+import sys
+import types
+
+from . import _native
+
+CO_VARARGS, CO_VARKEYWORDS, CO_GENERATOR = 0x04, 0x08, 0x20
+CO_FAST_LOCAL, CO_FAST_CELL, CO_FAST_FREE = 0x20, 0x40, 0x80
+NULL = object()
+# Location-table entry "no location" covering 2 code units (PEP 626 format, kind 15).
+NO_LOCATION_2 = bytes([0x80 | (15 << 3) | 1])
+
+if sys.version_info >= (3, 13):
+    STATES = {-3: "created", -2: "suspended", -1: "suspended_yield_from"}
+else:
+    STATES = {-2: "created", -1: "suspended"}
+
+
+class RestoreError(RuntimeError):
+    pass
+
+
+def _parse_exception_table(data):
+    out, i = [], 0
+
+    def varint():
+        nonlocal i
+        b = data[i]
+        i += 1
+        v = b & 63
+        while b & 64:
+            b = data[i]
+            i += 1
+            v = (v << 6) | (b & 63)
+        return v
+
+    while i < len(data):
+        start = varint()
+        length = varint()
+        target = varint()
+        dl = varint()
+        out.append((start, length, target, dl))
+    return out
+
+
+def _encode_varint(value, first):
+    chunks = [value & 63]
+    value >>= 6
+    while value:
+        chunks.append(value & 63)
+        value >>= 6
+    chunks.reverse()
+    out = bytearray(c | (64 if i < len(chunks) - 1 else 0) for i, c in enumerate(chunks))
+    if first:
+        out[0] |= 128
+    return bytes(out)
+
+
+def _shift_exception_table(data, units):
+    out = bytearray()
+    for start, length, target, dl in _parse_exception_table(data):
+        out += _encode_varint(start + units, True) + _encode_varint(length, False)
+        out += _encode_varint(target + units, False) + _encode_varint(dl, False)
+    return bytes(out)
+
+
+def resumable(code):
+    """`code` with a prologue that makes calling it create a generator, and no
+    parameters (the frame's slots are written directly)."""
+    prologue = bytes([dis.opmap["RETURN_GENERATOR"], 0, dis.opmap["POP_TOP"], 0])
+    return code.replace(
+        co_code=prologue + code.co_code,
+        co_linetable=NO_LOCATION_2 + code.co_linetable,
+        co_exceptiontable=_shift_exception_table(code.co_exceptiontable, 2),
+        co_flags=(code.co_flags | CO_GENERATOR) & ~(CO_VARARGS | CO_VARKEYWORDS),
+        co_argcount=0, co_posonlyargcount=0, co_kwonlyargcount=0,
+        co_stacksize=code.co_stacksize + 1,
+    )
+
+
+def _parameterless(code):
+    return code.replace(co_flags=code.co_flags & ~(CO_VARARGS | CO_VARKEYWORDS),
+                        co_argcount=0, co_posonlyargcount=0, co_kwonlyargcount=0)
+
+
+def _resolve(module, qualname):
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class Rebuilder:
+    """Turns the snapshot's object nodes back into objects, keeping identity and sharing."""
+
+    def __init__(self, state, main_module):
+        self.nodes = state["objects"]
+        self.frames = state["frames"]
+        self.objs = [NULL] * len(self.nodes)
+        self.to_fill = []
+        self.generators = []
+        self.main = main_module
+        mm = state["main_module"]
+        if mm is not None:
+            self.objs[mm] = main_module
+            kind = self.nodes[mm][0]
+            if kind[0] == "module" and kind[2] is not None:
+                self.objs[kind[2]] = main_module.__dict__
+                self.to_fill.append(kind[2])
+
+    def type_name(self, i):
+        t = self.nodes[i][1]
+        if t is None:
+            return "?"
+        v = self.nodes[t][0]
+        return f"{v[1]}.{v[2]}" if v[0] == "type" else "?"
+
+    def get(self, i):
+        if i is None:
+            return None
+        o = self.objs[i]
+        if o is NULL:
+            o = self.objs[i] = self.build(i)
+        return o
+
+    def slot(self, i):
+        return NULL if i is None else self.get(i)
+
+    def build(self, i):
+        v = self.nodes[i][0]
+        kind = v[0]
+        if kind in ("int", "float", "str", "bytes", "bool"):
+            return v[1]
+        if kind == "none":
+            return None
+        if kind == "ellipsis":
+            return ...
+        if kind == "notimplemented":
+            return NotImplemented
+        if kind == "complex":
+            return complex(v[1], v[2])
+        if kind == "bytearray":
+            return bytearray(v[1])
+        if kind == "tuple":
+            return tuple(self.get(x) for x in v[1])
+        if kind == "frozenset":
+            return frozenset(self.get(x) for x in v[1])
+        if kind in ("list", "dict", "set"):
+            self.to_fill.append(i)
+            return {"list": list, "dict": dict, "set": set}[kind]()
+        if kind == "cell":
+            self.to_fill.append(i)
+            return types.CellType()
+        if kind == "module":
+            return importlib.import_module(v[1])
+        if kind == "type":
+            return self.build_type(i, v)
+        if kind == "code":
+            return self.build_code(v[1])
+        if kind == "function":
+            return self.build_function(v)
+        if kind == "method":
+            return types.MethodType(self.get(v[1]), self.get(v[2]))
+        if kind == "builtin":
+            if v[2] is None:
+                return getattr(importlib.import_module(v[3] or "builtins"), v[1])
+            return getattr(self.get(v[2]), v[1])
+        if kind == "range":
+            return range(self.get(v[1]), self.get(v[2]), self.get(v[3]))
+        if kind == "rangeiter":
+            start, step, length, index = v[1:]
+            start, length = start + index * step, length - index
+            return iter(range(start, start + length * step, step))
+        if kind == "seqiter":
+            if v[1] is None:
+                return iter(())
+            it = iter(self.get(v[1]))
+            it.__setstate__(v[2])
+            return it
+        if kind == "enumerate":
+            return enumerate(self.get(v[1]), self.get(v[3]) if v[3] is not None else v[2])
+        if kind == "zip":
+            return zip(*self.get(v[1]), strict=v[2])
+        if kind == "dictiter":
+            return self.build_dictiter(i, v)
+        if kind == "exception":
+            cls = self.get(self.nodes[i][1])
+            self.to_fill.append(i)
+            return cls.__new__(cls)
+        if kind == "instance":
+            return self.build_instance(i, v)
+        if kind == "generator":
+            return self.build_generator(i, v)
+        raise RestoreError(f"cannot rebuild a {self.type_name(i)} object: pyteleport cannot carry this type")
+
+    def build_type(self, i, v):
+        _, module, qualname, name, dict_id, bases, meta, builtin, mro = v
+        if dict_id is None:
+            try:
+                return _resolve(module, qualname)
+            except (ImportError, AttributeError) as e:
+                raise RestoreError(f"class {module}.{qualname} cannot be found: {e}") from None
+        ns = {}
+        for k, val in zip(*[iter(self.nodes[dict_id][0][1])] * 2):
+            key = self.get(k)
+            node = self.nodes[val][0]
+            if key in ("__dict__", "__weakref__") or node[0] == "opaque":
+                continue
+            ns[key] = self.get(val)
+        base_objs = tuple(self.get(b) for b in mro[1:2]) if mro else ()
+        # tp_base is the single solid base; the full bases tuple is not kept by the reader.
+        metaclass = self.get(meta) if meta is not None else type
+        base_objs = tuple(b for b in base_objs if b is not object) or (object,)
+        cls = metaclass(name, base_objs, ns)
+        cls.__qualname__ = qualname
+        return cls
+
+    def build_code(self, c):
+        names, kinds = c["localsplus_names"], c["localsplus_kinds"]
+        varnames = tuple(n for n, k in zip(names, kinds) if k & CO_FAST_LOCAL)
+        cellvars = tuple(n for n, k in zip(names, kinds) if k & CO_FAST_CELL)
+        freevars = tuple(n for n, k in zip(names, kinds) if k & CO_FAST_FREE)
+        consts = tuple(self.get(x) for x in c["consts"])
+        return types.CodeType(
+            c["argcount"], c["posonlyargcount"], c["kwonlyargcount"], len(varnames), c["stacksize"], c["flags"],
+            c["code"], consts, tuple(c["names"]), varnames, c["filename"], c["name"], c["qualname"],
+            c["first_line"], c["linetable"], c["exceptiontable"], freevars, cellvars)
+
+    def module_dict(self, module_name):
+        if module_name is None:
+            return self.main.__dict__
+        return importlib.import_module(module_name).__dict__
+
+    def build_function(self, v):
+        _, code, name, qualname, module_name, globals_id, defaults, kwdefaults, closure, dict_id = v
+        qual = self.get(qualname)
+        if module_name not in (None, "__main__") and "<locals>" not in qual:
+            try:
+                f = _resolve(module_name, qual)
+                if isinstance(f, types.FunctionType):
+                    return f
+            except (ImportError, AttributeError):
+                pass
+        g = self.get(globals_id) if globals_id is not None else self.module_dict(module_name)
+        f = types.FunctionType(self.get(code), g, self.get(name), self.get(defaults), self.get(closure))
+        f.__qualname__ = qual
+        if kwdefaults is not None:
+            f.__kwdefaults__ = self.get(kwdefaults)
+        if dict_id is not None:
+            self.to_fill.append(("funcdict", f, dict_id))
+        return f
+
+    def build_dictiter(self, i, v):
+        d = self.get(v[1]) if v[1] is not None else {}
+        self.fill(v[1]) if v[1] is not None else None
+        t = self.nodes[self.nodes[i][1]][0]
+        base = {"dict_keyiterator": iter(d), "dict_valueiterator": iter(d.values())}.get(t[2], None)
+        it = base if base is not None else iter(d.items())
+        for _ in range(len(d) - v[3]):
+            next(it)
+        return it
+
+    def build_instance(self, i, v):
+        cls = self.get(self.nodes[i][1])
+        base = v[3]
+        if base is None or base[0] in ("list", "dict", "set"):
+            obj = object.__new__(cls) if base is None else cls.__new__(cls)
+        else:
+            solid = next(b for b in cls.__mro__ if b.__module__ == "builtins" and b is not object)
+            value = {"tuple": lambda: tuple(self.get(x) for x in base[1]),
+                     "frozenset": lambda: frozenset(self.get(x) for x in base[1]),
+                     "complex": lambda: complex(base[1], base[2])}.get(base[0], lambda: base[1])()
+            obj = solid.__new__(cls, value)
+        self.to_fill.append(i)
+        return obj
+
+    def build_generator(self, i, v):
+        _, kind, name, qualname, state, frame, exc_state = v
+        if frame is None:
+            chain = next((f for f in self.frames if f["generator"] == i), None)
+            if chain is None:  # finished: an exhausted generator of the same name
+                g = (lambda: (yield))()
+                g.close()
+            else:
+                g = self.new_generator(chain)
+        else:
+            g = self.new_generator(frame)
+            self.generators.append((g, frame, state, exc_state))
+        g.__name__, g.__qualname__ = self.get(name), self.get(qualname)
+        return g
+
+    def new_generator(self, frame, prologue=False):
+        code = self.get(frame["code"])
+        code = resumable(code) if prologue else _parameterless(code)
+        nfree = len(code.co_freevars)
+        cells = frame["localsplus"][len(frame["localsplus"]) - nfree:] if nfree else []
+        closure = tuple(self.get(c) if c is not None else types.CellType() for c in cells) or None
+        g = frame["globals"]
+        func = self.get(frame["function"]) if frame["function"] is not None else None
+        globals_ = self.get(g) if g is not None else (func.__globals__ if func is not None else self.main.__dict__)
+        return types.FunctionType(code, globals_, code.co_name, None, closure)()
+
+    def fill(self, item):
+        if isinstance(item, tuple):
+            _, f, dict_id = item
+            f.__dict__.update(self.get(dict_id))
+            return
+        o = self.objs[item]
+        v = self.nodes[item][0]
+        kind = v[0]
+        if kind == "list":
+            o[:] = [self.get(x) for x in v[1]]
+        elif kind == "dict":
+            it = iter(v[1])
+            for k in it:
+                o[self.get(k)] = self.get(next(it))
+        elif kind == "set":
+            o.update(self.get(x) for x in v[1])
+        elif kind == "cell":
+            if v[1] is not None:
+                o.cell_contents = self.get(v[1])
+        elif kind == "exception":
+            _, args, d, context, cause, suppress, notes = v
+            o.args = self.get(args) if args is not None else ()
+            if d is not None:
+                o.__dict__.update(self.get(d))
+            o.__context__ = self.get(context)
+            o.__cause__ = self.get(cause)
+            o.__suppress_context__ = suppress
+        elif kind == "instance":
+            _, d, slots, base = v
+            if base is not None and base[0] == "list":
+                list.extend(o, [self.get(x) for x in base[1]])
+            elif base is not None and base[0] == "dict":
+                it = iter(base[1])
+                for k in it:
+                    dict.__setitem__(o, self.get(k), self.get(next(it)))
+            if d is not None:
+                object.__getattribute__(o, "__dict__").update(self.get(d))
+            for name, val in slots:
+                if val is not None:
+                    for klass in type(o).__mro__:
+                        if name in vars(klass):
+                            vars(klass)[name].__set__(o, self.get(val))
+                            break
+
+    def build_all(self):
+        for i in range(len(self.nodes)):
+            if self.nodes[i][0][0] in ("opaque", "unread", "type"):
+                continue  # built on demand: only an error if something needs it
+            self.get(i)
+        done = 0
+        while done < len(self.to_fill):
+            self.fill(self.to_fill[done])
+            done += 1
+        for g, frame, state, exc_state in self.generators:
+            self.enter_suspended(g, frame, state, exc_state)
+
+    def enter_suspended(self, g, frame, state, exc_state):
+        state_name = STATES.get(state, "suspended")
+        resume = None
+        if state_name != "created":
+            resume = frame["instr_start"]
+            for ins in dis.get_instructions(g.gi_code):
+                if ins.offset // 2 == frame["instr_start"] and ins.opname == "YIELD_VALUE":
+                    resume = None
+                elif resume is None and ins.offset // 2 > frame["instr_start"]:
+                    resume = ins.offset // 2
+                    break
+            if resume is None:
+                resume = frame["instr_start"]
+        _native.enter_frame(g, [self.slot(x) for x in frame["localsplus"]], [self.slot(x) for x in frame["stack"]],
+                            resume, NULL, self.get(frame["locals_mapping"]) if frame["locals_mapping"] is not None else None,
+                            self.get(exc_state), state_name)
+
+
+def _strip_traceback(exc):
+    """Drop the restore engine's own frames from a traceback."""
+    here = __file__
+    tb, head, prev = exc.__traceback__, None, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename != here:
+            if prev is None:
+                head = tb
+            else:
+                prev.tb_next = tb
+            prev = tb
+        tb = tb.tb_next
+    if prev is not None:
+        prev.tb_next = None
+    return exc.with_traceback(head)
+
+
+def resume(state):
+    sys.argv[:] = state["argv"]
+    sys.path[:] = state["sys_path"]
+    if state["cwd"] and os.path.isdir(state["cwd"]):
+        os.chdir(state["cwd"])
+    main = types.ModuleType("__main__")
+    sys.modules["__main__"] = main
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 20000))
+    r = Rebuilder(state, main)
+    r.build_all()
+    frames, plans = state["frames"], state["resume"]
+    gens, prologue = [], []
+    for f in frames:
+        if f["generator"] is not None:
+            gens.append(r.get(f["generator"]))
+            prologue.append(0)
+        else:
+            gens.append(r.new_generator(f, prologue=True))
+            prologue.append(2)
+    sys.setrecursionlimit(old_limit)
+    value, exc, finished_generator = None, None, False
+    for f, plan, g, shift in zip(frames, plans, gens, prologue):
+        stack = [r.slot(x) for x in f["stack"][:plan["keep"]]]
+        at, send = plan["resume"], value
+        if exc is None and finished_generator and plan["for_iter"] is not None:
+            # The inner generator ended: re-run FOR_ITER on it so the loop ends normally.
+            at, send, stack = plan["for_iter"], stack[-1], stack[:-1]
+        mapping = r.get(f["locals_mapping"]) if f["locals_mapping"] is not None else None
+        _native.enter_frame(g, [r.slot(x) for x in f["localsplus"]], stack, at + shift, NULL, mapping,
+                            r.get(plan["exc_value"]), "suspended")
+        try:
+            yielded = g.throw(exc) if exc is not None else g.send(send)
+        except StopIteration as e:
+            value, exc, finished_generator = e.value, None, bool(f["generator"] is not None)
+            continue
+        except RuntimeError as e:
+            # 3.11 turns StopIteration leaving any generator into RuntimeError; these
+            # frames were plain functions, so let the StopIteration through.
+            if shift and isinstance(e.__cause__, StopIteration) and "raised StopIteration" in str(e):
+                value, exc = None, e.__cause__
+            else:
+                value, exc = None, e
+        except BaseException as e:
+            value, exc = None, e
+        else:
+            if not shift:
+                value, exc, finished_generator = yielded, None, False
+            else:
+                raise RestoreError("a restored function frame yielded")
+        finished_generator = False if exc is not None else finished_generator
+    if exc is not None:
+        raise _strip_traceback(exc)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    delete = "--delete" in argv
+    argv = [a for a in argv if a != "--delete"]
+    if len(argv) != 1:
+        print("usage: python -m pyteleport.restore [--delete] SNAPSHOT|-", file=sys.stderr)
+        return 2
+    path = argv[0]
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read()
+            if delete:
+                os.unlink(path)
+        state = _native.decode_snapshot(data)
+    except (OSError, ValueError) as e:
+        print(f"pyteleport: error: cannot restore {path}: {e}", file=sys.stderr)
+        return 2
+    resume(state)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    if code:
+        sys.exit(code)

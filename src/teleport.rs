@@ -1,0 +1,132 @@
+//! Moving a captured process: write the snapshot where it was asked to go and start the
+//! new interpreter there, reporting to the shim over a pipe.
+//!
+//! Report protocol (one line each, on `--report-fd`): `error MESSAGE`, `saved PATH`,
+//! `started PID`, then `exit CODE` when the new process ends.
+
+use std::io::Write;
+use std::os::unix::io::FromRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Result};
+use crate::supervisor::{capture, CaptureRequest};
+
+pub enum Destination {
+    Local,
+    File(PathBuf),
+    Shell(String),
+}
+
+fn one_line(s: &str) -> String {
+    s.replace('\n', " ")
+}
+
+/// Exit status as a shell reports it (128 + signal for a killed process).
+pub fn status_code(status: std::process::ExitStatus) -> i32 {
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// A private temporary file holding `bytes`.
+fn temp_snapshot(bytes: &[u8]) -> Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let path = dir.join(format!("pyteleport-{}-{attempt}.snap", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+            Ok(mut f) => {
+                f.write_all(bytes).map_err(|source| Error::Io { context: format!("cannot write {}", path.display()), source })?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(Error::Io { context: format!("cannot create a file in {}", dir.display()), source }),
+        }
+    }
+    Err(Error::Snapshot("cannot create a temporary snapshot file".into()))
+}
+
+fn restore_command(python: &str, snapshot: &Path) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.arg("-m").arg("pyteleport.restore").arg("--delete").arg(snapshot);
+    cmd
+}
+
+/// Capture `req`, then deliver. Returns the supervisor's exit code; every outcome is
+/// also reported to the shim.
+pub fn supervise(req: &CaptureRequest, report_fd: i32, python: &str, dest: &Destination) -> i32 {
+    // The fd was handed over by the shim for this purpose only.
+    let mut report = unsafe { std::fs::File::from_raw_fd(report_fd) };
+    let mut say = |line: String| {
+        let _ = writeln!(report, "{line}");
+        let _ = report.flush();
+    };
+    let result = capture(req).and_then(|(snap, _)| snap.to_bytes());
+    let bytes = match result {
+        Ok(b) => b,
+        Err(e) => {
+            say(format!("error {}", one_line(&e.to_string())));
+            return 1;
+        }
+    };
+    let child = match dest {
+        Destination::File(path) => {
+            return match crate::snapshot::write_atomically(path, &bytes) {
+                Ok(()) => {
+                    say(format!("saved {}", path.display()));
+                    0
+                }
+                Err(e) => {
+                    say(format!("error {}", one_line(&e.to_string())));
+                    1
+                }
+            };
+        }
+        Destination::Local => {
+            let path = match temp_snapshot(&bytes) {
+                Ok(p) => p,
+                Err(e) => {
+                    say(format!("error {}", one_line(&e.to_string())));
+                    return 1;
+                }
+            };
+            let spawned = restore_command(python, &path).spawn();
+            if spawned.is_err() {
+                let _ = std::fs::remove_file(&path);
+            }
+            spawned.map(|c| (c, Some(path)))
+        }
+        Destination::Shell(cmd) => Command::new("/bin/sh").arg("-c").arg(cmd).stdin(Stdio::piped()).spawn().map(|mut c| {
+            if let Some(mut stdin) = c.stdin.take() {
+                let _ = stdin.write_all(&bytes);
+            }
+            (c, None)
+        }),
+    };
+    let (mut child, temp) = match child {
+        Ok(c) => c,
+        Err(e) => {
+            say(format!("error cannot start the new process: {e}"));
+            return 1;
+        }
+    };
+    say(format!("started {}", child.id()));
+    let code = match child.wait() {
+        Ok(status) => status_code(status),
+        Err(_) => 1,
+    };
+    if let Some(p) = temp {
+        // The new process deletes it once read; this covers one that died before.
+        let _ = std::fs::remove_file(p);
+    }
+    say(format!("exit {code}"));
+    0
+}
+
+/// `pyteleport restore`: replace this process by the interpreter resuming the snapshot.
+pub fn restore_here(python: &str, snapshot_bytes: &[u8]) -> std::result::Result<i32, String> {
+    let path = temp_snapshot(snapshot_bytes).map_err(|e| e.to_string())?;
+    let err = restore_command(python, &path).exec();
+    let _ = std::fs::remove_file(&path);
+    Err(format!("cannot run {python}: {err}"))
+}
