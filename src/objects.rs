@@ -876,7 +876,8 @@ impl<'a> Decoder<'a> {
             }
         }
         let mut origin = None;
-        if spec != 0 && spec != self.py.symbols.none {
+        // The origin only matters for repr (dump); a teleport must not carry the spec.
+        if spec != 0 && spec != self.py.symbols.none && !self.limits.deep {
             let spec_type = self.ptr(spec + l.object_type as u64)?;
             let shape = self.type_shape(spec_type)?;
             let saved = self.limits.deep;

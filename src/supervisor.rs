@@ -152,7 +152,7 @@ fn read_thread_for_teleport(py: &PythonProcess, mem: &dyn ptrace_tools::memory::
     if user_frames.is_empty() {
         return Err(Error::Snapshot("nothing to carry: the teleport call has no Python caller".into()));
     }
-    let mut thread = d.read_thread_frames(tstate, user_frames)?;
+    let thread = d.read_thread_frames(tstate, user_frames)?;
     let interp = d.ptr(py.runtime_addr + l.runtime_interpreters_head as u64)?;
     let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
     let mut argv = vec![];
