@@ -168,6 +168,8 @@ pub enum Value {
     /// An instance of a Python class: its `__dict__`, its `__slots__`, and the builtin value
     /// underneath when it subclasses one (`class N(int)`).
     Instance { dict: Option<ObjId>, slots: Vec<(String, Option<ObjId>)>, base: Option<Box<Value>> },
+    /// A bare `object()`.
+    Object,
     /// Known only by type and address.
     Opaque,
     /// Not read: a limit was reached.
@@ -461,9 +463,9 @@ impl<'a> Decoder<'a> {
         // A synthetic node: the dict does not exist as an object in the target, so it is
         // keyed by an address no real object can have (inside its owner's header).
         let pseudo = owner + 1;
-        let id = self.graph.objects.len() as ObjId;
         let dict_type = self.py.symbols.type_addr.get(&BuiltinType::Dict).copied().unwrap_or(0);
         let type_id = self.object(dict_type);
+        let id = self.graph.objects.len() as ObjId;
         self.graph.objects.push(Object { addr: pseudo, type_id, value: Value::Dict(items) });
         self.graph.index.insert(pseudo, id);
         Ok(Some(id))
@@ -649,6 +651,7 @@ impl<'a> Decoder<'a> {
                 Value::DictIter { dict: self.object(le_u64(&raw, l.dictiter_dict)), pos: le_i64(&raw, l.dictiter_pos), len: le_i64(&raw, l.dictiter_len) }
             }
             BuiltinType::BaseException => self.decode_exception(addr)?,
+            BuiltinType::Object => Value::Object,
             _ => Value::Opaque,
         })
     }

@@ -93,6 +93,7 @@ const TYPE_SYMBOLS: &[(&str, BuiltinType)] = &[
     ("PyFilter_Type", BuiltinType::Filter),
     ("PyReversed_Type", BuiltinType::Reversed),
     ("PyUnicodeIter_Type", BuiltinType::StrIter),
+    ("_PyUnicodeASCIIIter_Type", BuiltinType::StrIter),
     ("PySetIter_Type", BuiltinType::SetIter),
     ("PyDictIterKey_Type", BuiltinType::DictKeyIter),
     ("PyDictIterValue_Type", BuiltinType::DictValueIter),

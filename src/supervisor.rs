@@ -179,6 +179,7 @@ fn read_thread_for_teleport(py: &PythonProcess, mem: &dyn ptrace_tools::memory::
         found
     };
     let graph = d.finish()?;
+    refuse_uncarriable(&graph, &thread.frames)?;
     let table = opcodes::table_for(py.version.major, py.version.minor).ok_or_else(|| Error::Bytecode("no opcode table".into()))?;
     let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception)?;
     let cwd = std::fs::read_link(format!("/proc/{}/cwd", req.pid)).map(|p| p.display().to_string()).unwrap_or_default();
@@ -193,4 +194,28 @@ fn read_thread_for_teleport(py: &PythonProcess, mem: &dyn ptrace_tools::memory::
         resume: resume.clone(),
     };
     Ok((snap, resume))
+}
+
+/// Refuse, before anything is written, a state holding objects the restore engine cannot
+/// rebuild (C types without a decoder). Names the object's type and the frame holding it.
+fn refuse_uncarriable(graph: &ObjectGraph, frames: &[FrameInfo]) -> Result<()> {
+    for (id, obj) in graph.objects.iter().enumerate() {
+        let reason = match &obj.value {
+            Value::Opaque => "pyteleport has no way to rebuild objects of this type".to_string(),
+            Value::Unread(why) => why.clone(),
+            _ => continue,
+        };
+        let id = id as ObjId;
+        let type_name = graph.type_info(id).map(|t| if t.module == "builtins" { t.qualname.clone() } else { format!("{}.{}", t.module, t.qualname) }).unwrap_or_else(|| "?".into());
+        // The frame that holds it directly, else the innermost frame.
+        let holder = frames.iter().find(|f| f.localsplus.contains(&Some(id)) || f.stack.contains(&Some(id))).or(frames.first());
+        let place = holder
+            .and_then(|f| match &graph.get(f.code).value {
+                Value::Code(c) => Some(format!("{} ({}:{})", c.qualname, c.filename, f.line.unwrap_or(0))),
+                _ => None,
+            })
+            .unwrap_or_default();
+        return Err(Error::Snapshot(format!("cannot carry the {type_name} object at {:#x} reached from {place}: {reason}", obj.addr)));
+    }
+    Ok(())
 }

@@ -354,7 +354,9 @@ sys.exit(0)
 
 def test_process_exits_while_read(python, run_dump, spawn):
     outcomes = {"ok": 0, "error": 0}
-    for trial in range(20):
+    # Dumps that land after the exit (zombie) or during finalization are both expected;
+    # a hang here was seen in ~6% of trials on 3.12, hence 40 trials.
+    for trial in range(40):
         child = spawn([python, "-c", SHORT_LIVED])
         child.wait_line(lambda l: l == "ready", 20)
         time.sleep(random.uniform(0, 0.02))

@@ -136,6 +136,7 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
             };
             tuple(py, vec![s("instance"), o(*dict), PyList::new(py, sl)?.into_any().unbind(), base])?
         }
+        Value::Object => tuple(py, vec![s("object")])?,
         Value::Opaque => tuple(py, vec![s("opaque")])?,
         Value::Unread(m) => tuple(py, vec![s("unread"), s(m)])?,
     })

@@ -152,6 +152,8 @@ class Rebuilder:
             return ...
         if kind == "notimplemented":
             return NotImplemented
+        if kind == "object":
+            return object()
         if kind == "complex":
             return complex(v[1], v[2])
         if kind == "bytearray":

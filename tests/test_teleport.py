@@ -1,0 +1,108 @@
+"""Scenario suite: each program in tests/scenarios runs once with teleports disabled and
+once for real; stdout and exit codes must match, and the output after a teleport must
+come from a different process."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "tests" / "scenarios").glob("*.py"))
+VERSIONS = ["3.11", "3.12", "3.13"]
+
+# Runs a scenario with every teleport call replaced by a no-op: the reference output.
+PLAIN = (
+    "import sys, runpy, pyteleport\n"
+    "noop = lambda *a, **k: None\n"
+    "pyteleport.tp_dummy = pyteleport.dummy_teleport = noop\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
+
+
+def venv_python(version):
+    exe = ROOT / ".venvs" / f"py{version}" / "bin" / "python"
+    if not exe.exists():
+        pytest.fail(f"{exe} is missing: run scripts/setup (CPython {version} is required)")
+    return str(exe)
+
+
+def run(args, timeout=60):
+    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.stem for s in SCENARIOS])
+def test_scenario_matches_plain_run(version, scenario):
+    py = venv_python(version)
+    plain = run([py, "-c", PLAIN, str(scenario)])
+    moved = run([py, str(scenario)])
+    assert moved[0] == plain[0], f"exit codes differ\nplain stderr:\n{plain[2]}\nteleported stderr:\n{moved[2]}"
+    assert moved[1] == plain[1], f"stdout differs\nteleported stderr:\n{moved[2]}"
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_seed_example_prints_two_pids(version):
+    code, out, err = run([venv_python(version), str(ROOT / "examples" / "seed.py")])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[-1].endswith("hello world!")
+    pids = {l.split("]")[0] for l in lines}
+    assert len(pids) == 2, out
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_snapshot_file_restores_many_times_and_refuses_corruption(version, tmp_path):
+    py = venv_python(version)
+    snap = tmp_path / "state.snap"
+    script = tmp_path / "ckpt.py"
+    script.write_text(
+        "from pyteleport import teleport\n"
+        "def work():\n"
+        "    items = [1, 2, 3]\n"
+        f"    teleport(to_file={str(snap)!r}, exit=False)\n"
+        "    items.append(4)\n"
+        "    return sum(items)\n"
+        "print('result', work())\n"
+    )
+    code, out, err = run([py, str(script)])
+    assert (code, out) == (0, "result 10\n"), err
+    binary = ROOT / "target" / "release" / "pyteleport"
+    for _ in range(2):
+        code, out, err = run([str(binary), "restore", str(snap), "--python", py])
+        assert (code, out) == (0, "result 10\n"), err
+    code, out, err = run([str(binary), "inspect", str(snap)])
+    assert code == 0 and "in work" in out and "items = [1, 2, 3]" in out, out + err
+    data = snap.read_bytes()
+    bad = tmp_path / "bad.snap"
+    bad.write_bytes(data[:-5])
+    code, out, err = run([str(binary), "restore", str(bad), "--python", py])
+    assert code != 0 and "truncated" in err and "panicked" not in err and out == ""
+    flipped = bytearray(data)
+    flipped[-1] ^= 0xFF
+    bad.write_bytes(bytes(flipped))
+    code, out, err = run([str(binary), "restore", str(bad), "--python", py])
+    assert code != 0 and "checksum" in err and out == ""
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_uncarriable_state_raises_in_original_which_goes_on(version, tmp_path):
+    script = tmp_path / "refuse.py"
+    script.write_text(
+        "import threading\n"
+        "from pyteleport import dummy_teleport, TeleportError\n"
+        "def f():\n"
+        "    lock = threading.Lock()\n"
+        "    try:\n"
+        "        dummy_teleport()\n"
+        "    except TeleportError as e:\n"
+        "        print('refused:', 'f' in str(e), 'lock' in str(e).lower())\n"
+        "    return 'still running'\n"
+        "print(f())\n"
+    )
+    code, out, err = run([venv_python(version), str(script)])
+    assert code == 0, err
+    assert out == "refused: True True\nstill running\n", out + err
