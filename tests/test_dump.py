@@ -359,7 +359,6 @@ def test_process_exits_while_read(python, run_dump, spawn):
     for trial in range(40):
         child = spawn([python, "-c", SHORT_LIVED])
         child.wait_line(lambda l: l == "ready", 20)
-        time.sleep(random.uniform(0, 0.02))
         try:
             res = run_dump(child.pid, json_out=True, timeout=10)
         except subprocess.TimeoutExpired:
