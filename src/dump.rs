@@ -48,9 +48,9 @@ fn value_json(g: &ObjectGraph, id: ObjId, depth: usize) -> Json {
     let mut m = Map::new();
     m.insert("type".into(), json!(type_name(g, id)));
     m.insert("repr".into(), json!(repr(g, id)));
-    if let Value::Generator { frame: Some(frame), state, .. } = &g.get(id).value {
-        m.insert("state".into(), json!(state));
-        if depth < 8 {
+    if let Value::Generator { frame, python_state, .. } = &g.get(id).value {
+        m.insert("state".into(), json!(python_state));
+        if let (Some(frame), true) = (frame, depth < 8) {
             m.insert("frame".into(), frame_json(g, frame, depth + 1));
         }
     }

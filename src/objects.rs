@@ -140,7 +140,8 @@ pub enum Value {
     Set(Vec<ObjId>),
     FrozenSet(Vec<ObjId>),
     Cell(Option<ObjId>),
-    Module { name: String, file: Option<String>, origin: Option<String>, dict: Option<ObjId> },
+    /// `spec`: has a `__spec__`; `origin`/`has_location` are the spec's (for repr).
+    Module { name: String, file: Option<String>, spec: bool, origin: Option<String>, has_location: bool, dict: Option<ObjId> },
     Type(TypeInfo),
     Function {
         code: ObjId,
@@ -157,7 +158,10 @@ pub enum Value {
     Code(Box<CodeInfo>),
     Method { func: ObjId, self_: ObjId },
     BuiltinFunction { name: String, self_: Option<ObjId>, module: Option<String> },
-    Generator { kind: String, name: ObjId, qualname: ObjId, state: i32, frame: Option<Box<FrameInfo>>, exc_state: Option<ObjId> },
+    /// `state` is the interpreter's raw frame state; `python_state` what
+    /// `inspect.getgeneratorstate` says (GEN_CREATED, GEN_SUSPENDED, GEN_RUNNING, GEN_CLOSED;
+    /// CORO_* for coroutines).
+    Generator { kind: String, name: ObjId, qualname: ObjId, state: i32, python_state: String, frame: Option<Box<FrameInfo>>, exc_state: Option<ObjId> },
     Range { start: ObjId, stop: ObjId, step: ObjId },
     RangeIter { start: i64, step: i64, len: i64, index: i64 },
     SeqIter { seq: Option<ObjId>, index: i64 },
@@ -242,6 +246,12 @@ pub struct Decoder<'a> {
     queue: VecDeque<(ObjId, u64)>,
     bytes_read: usize,
     type_cache: HashMap<u64, TypeShape>,
+}
+
+enum DictSource {
+    None,
+    Dict(u64),
+    Values { values: u64, inline: bool },
 }
 
 /// What decoding needs to know about a type, read once per type.
@@ -409,36 +419,70 @@ impl<'a> Decoder<'a> {
     /// The instance `__dict__`, wherever this version keeps it (managed dict, inline or
     /// split values, or `tp_dictoffset`). Values-only instances become a synthetic dict node.
     fn instance_dict(&mut self, addr: u64, type_addr: u64, shape: &TypeShape) -> Result<Option<ObjId>> {
-        let l = self.layout();
+        match self.instance_dict_source(addr, shape)? {
+            DictSource::None => Ok(None),
+            DictSource::Dict(d) => Ok(self.object(d)),
+            DictSource::Values { values, inline } => self.split_values_dict(addr, type_addr, values, inline),
+        }
+    }
+
+    /// Where an instance keeps its attributes, wherever this version puts them.
+    fn instance_dict_source(&mut self, addr: u64, shape: &TypeShape) -> Result<DictSource> {
         let minor = self.py.version.minor;
         if shape.flags & TPFLAGS_MANAGED_DICT != 0 {
             let slot = self.ptr(addr - 24)?;
             if minor == 12 && slot & 1 == 1 {
                 // 3.12 tags a values pointer by storing it minus one.
-                let values = slot + 1;
-                return self.split_values_dict(addr, type_addr, values, false);
+                return Ok(DictSource::Values { values: slot + 1, inline: false });
             }
             if slot != 0 {
-                return Ok(self.object(slot));
+                return Ok(DictSource::Dict(slot));
             }
             if minor == 11 {
                 let values = self.ptr(addr - 32)?;
                 if values != 0 {
-                    return self.split_values_dict(addr, type_addr, values, false);
+                    return Ok(DictSource::Values { values, inline: false });
                 }
             }
             if minor >= 13 && shape.flags & TPFLAGS_INLINE_VALUES != 0 {
-                let values = addr + shape.basicsize.max(16) as u64;
-                return self.split_values_dict(addr, type_addr, values, true);
+                return Ok(DictSource::Values { values: addr + shape.basicsize.max(16) as u64, inline: true });
             }
-            let _ = l;
-            return Ok(None);
+            return Ok(DictSource::None);
         }
         if shape.dictoffset > 0 {
             let d = self.ptr(addr + shape.dictoffset as u64)?;
-            return Ok(self.object(d));
+            if d != 0 {
+                return Ok(DictSource::Dict(d));
+            }
         }
-        Ok(None)
+        Ok(DictSource::None)
+    }
+
+    /// (key, value) addresses of an instance's attributes, without creating nodes.
+    pub fn instance_items(&mut self, addr: u64) -> Result<Vec<(u64, u64)>> {
+        let type_addr = self.ptr(addr + self.layout().object_type as u64)?;
+        let shape = self.type_shape(type_addr)?;
+        match self.instance_dict_source(addr, &shape)? {
+            DictSource::None => Ok(vec![]),
+            DictSource::Dict(d) => self.dict_entries(d),
+            DictSource::Values { values, inline } => {
+                let l = self.layout();
+                let keys = self.ptr(type_addr + l.heaptype_cached_keys as u64)?;
+                if keys == 0 {
+                    return Ok(vec![]);
+                }
+                let key_addrs = self.dict_keys_entries(keys)?;
+                let mut out = Vec::new();
+                for ix in self.values_order(values, inline)? {
+                    let Some(&(k, _)) = key_addrs.get(ix) else { continue };
+                    let v = self.ptr(values + l.dictvalues_values as u64 + 8 * ix as u64)?;
+                    if k != 0 && v != 0 {
+                        out.push((k, v));
+                    }
+                }
+                Ok(out)
+            }
+        }
     }
 
     /// A dict rebuilt from shared keys (the type's cached keys) and a values array.
@@ -878,33 +922,24 @@ impl<'a> Decoder<'a> {
                 }
             }
         }
+        // repr needs the spec's origin and whether it is a file location; read them
+        // without creating nodes, so a teleport does not carry the spec.
         let mut origin = None;
-        // The origin only matters for repr (dump); a teleport must not carry the spec.
-        if spec != 0 && spec != self.py.symbols.none && !self.limits.deep {
-            let spec_type = self.ptr(spec + l.object_type as u64)?;
-            let shape = self.type_shape(spec_type)?;
-            let saved = self.limits.deep;
-            if let Some(d) = self.instance_dict(spec, spec_type, &shape)? {
-                // Read only `origin` out of the spec's attributes.
-                if let Value::Dict(items) = self.graph.get(d).value.clone() {
-                    for (k, v) in items {
-                        let (ka, va) = (self.graph.get(k).addr, self.graph.get(v).addr);
-                        if self.is_exact(ka, BuiltinType::Str)? && self.read_str(ka)?.as_text() == "origin" && self.is_exact(va, BuiltinType::Str)? {
-                            origin = Some(self.read_str(va)?.as_text().into_owned());
-                        }
-                    }
-                } else if let Some(real) = Some(self.graph.get(d).addr) {
-                    for (k, v) in self.dict_entries(real)? {
-                        if self.read_str(k)?.as_text() == "origin" && self.is_exact(v, BuiltinType::Str)? {
-                            origin = Some(self.read_str(v)?.as_text().into_owned());
-                        }
-                    }
+        let mut has_location = false;
+        if spec != 0 && spec != self.py.symbols.none {
+            for (k, v) in self.instance_items(spec)? {
+                if !self.is_exact(k, BuiltinType::Str)? {
+                    continue;
+                }
+                match self.read_str(k)?.as_text().as_ref() {
+                    "origin" if self.is_exact(v, BuiltinType::Str)? => origin = Some(self.read_str(v)?.as_text().into_owned()),
+                    "_set_fileattr" => has_location = v == self.py.symbols.true_,
+                    _ => {}
                 }
             }
-            self.limits.deep = saved;
         }
         let dict = if self.limits.module_dicts.contains(&name) { self.object(dict) } else { None };
-        Ok(Value::Module { name, file, origin, dict })
+        Ok(Value::Module { name, file, spec: spec != 0 && spec != self.py.symbols.none, origin, has_location, dict })
     }
 
     fn decode_function(&mut self, addr: u64) -> Result<Value> {
@@ -957,8 +992,19 @@ impl<'a> Decoder<'a> {
         } else {
             None
         };
+        let phase = if state == l.frame_created {
+            "CREATED"
+        } else if state < l.frame_executing {
+            "SUSPENDED"
+        } else if state == l.frame_executing {
+            "RUNNING"
+        } else {
+            "CLOSED"
+        };
+        let prefix = if kind == "coroutine" { "CORO" } else if kind == "async_generator" { "AGEN" } else { "GEN" };
+        let python_state = format!("{prefix}_{phase}");
         match (name, qualname) {
-            (Some(name), Some(qualname)) => Ok(Value::Generator { kind, name, qualname, state, frame, exc_state }),
+            (Some(name), Some(qualname)) => Ok(Value::Generator { kind, name, qualname, state, python_state, frame, exc_state }),
             _ => Ok(Value::Opaque),
         }
     }

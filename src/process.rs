@@ -184,7 +184,18 @@ impl PythonProcess {
             let version = match symbol_address_in_process(&maps, &elf, "Py_Version") {
                 Some(a) => PyVersion::from_hex(mem.read_u64(a)? & 0xffff_ffff),
                 None => {
-                    return Err(Error::NotPython { pid, detail: format!("{} has _PyRuntime but no Py_Version (CPython older than 3.11?)", path.display()) })
+                    // Before 3.11 there is no Py_Version: take the version from the file name.
+                    let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    let version = file
+                        .trim_start_matches("lib")
+                        .trim_start_matches("python")
+                        .split(".so")
+                        .next()
+                        .unwrap_or("")
+                        .trim_end_matches(|c: char| !c.is_ascii_digit())
+                        .to_string();
+                    let version = if version.is_empty() { "older than 3.11".to_string() } else { version };
+                    return Err(Error::UnsupportedVersion { pid, version, supported: layouts::supported_versions() });
                 }
             };
             let version_text = version.to_string();

@@ -306,11 +306,17 @@ impl<'g> Repr<'g> {
                 }
                 None => self.out.push_str(&format!("<cell at {addr:#x}: empty>")),
             },
-            Value::Module { name, file, origin, .. } => match (file, origin.as_deref()) {
-                (Some(f), _) => self.out.push_str(&format!("<module {} from {}>", str_repr(&PyStr::Text(name.clone())), str_repr(&PyStr::Text(f.clone())))),
-                (None, Some(o)) => self.out.push_str(&format!("<module {} ({o})>", str_repr(&PyStr::Text(name.clone())))),
-                (None, None) => self.out.push_str(&format!("<module {}>", str_repr(&PyStr::Text(name.clone())))),
-            },
+            Value::Module { name, file, spec, origin, has_location, .. } => {
+                let q = |t: &str| str_repr(&PyStr::Text(t.to_string()));
+                // importlib's _module_repr_from_spec, or __file__ for modules without a spec.
+                let text = match (spec, origin, file) {
+                    (true, Some(o), _) if *has_location => format!("<module {} from {}>", q(name), q(o)),
+                    (true, Some(o), _) => format!("<module {} ({o})>", q(name)),
+                    (false, _, Some(f)) => format!("<module {} from {}>", q(name), q(f)),
+                    _ => format!("<module {}>", q(name)),
+                };
+                self.out.push_str(&text);
+            }
             Value::Type(t) => {
                 if t.module == "builtins" {
                     self.out.push_str(&format!("<class '{}'>", t.qualname));

@@ -61,10 +61,13 @@ impl<'a> Decoder<'a> {
     pub fn frame_chain(&mut self, tstate: u64) -> Result<Vec<u64>> {
         let l = self.py.layout;
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut f = self.current_frame(tstate)?;
         while f != 0 {
-            if out.len() >= MAX_FRAMES {
-                return Err(Error::corrupt(f, "frame chain does not end"));
+            // Count every frame visited (skipped shims too): a racing or dying process
+            // can leave a `previous` chain that loops.
+            if seen.len() >= MAX_FRAMES || !seen.insert(f) {
+                return Err(Error::corrupt(f, "frame chain does not end (the process changed while being read)"));
             }
             let owner = self.read(f + l.frame_owner as u64, 1)?[0] as i8 as i32;
             if owner != l.frame_owned_by_cstack && self.frame_code(f)?.is_some() {

@@ -112,7 +112,7 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
         }
         Value::Method { func, self_ } => tuple(py, vec![s("method"), n(*func), n(*self_)])?,
         Value::BuiltinFunction { name, self_, module } => tuple(py, vec![s("builtin"), s(name), o(*self_), module.as_deref().map(s).unwrap_or_else(|| py.None())])?,
-        Value::Generator { kind, name, qualname, state, frame, exc_state } => {
+        Value::Generator { kind, name, qualname, state, frame, exc_state, .. } => {
             let f = match frame {
                 Some(f) => frame_to_py(py, f)?,
                 None => py.None(),
