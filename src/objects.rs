@@ -16,6 +16,7 @@ use ptrace_tools::memory::MemoryReader;
 pub type ObjId = u32;
 
 pub const TPFLAGS_HEAPTYPE: u64 = 1 << 9;
+pub const TPFLAGS_IMMUTABLETYPE: u64 = 1 << 8;
 pub const TPFLAGS_LONG_SUBCLASS: u64 = 1 << 24;
 pub const TPFLAGS_LIST_SUBCLASS: u64 = 1 << 25;
 pub const TPFLAGS_TUPLE_SUBCLASS: u64 = 1 << 26;
@@ -172,6 +173,9 @@ pub enum Value {
     /// An instance of a Python class: its `__dict__`, its `__slots__`, and the builtin value
     /// underneath when it subclasses one (`class N(int)`).
     Instance { dict: Option<ObjId>, slots: Vec<(String, Option<ObjId>)>, base: Option<Box<Value>> },
+    /// A descriptor a type owns (`str.upper`, a class's `__dict__` or slot): found again
+    /// as `vars(owner)[name]`.
+    Descriptor { owner: ObjId, name: String },
     /// A bare `object()`.
     Object,
     /// Known only by type and address.
@@ -403,7 +407,9 @@ impl<'a> Decoder<'a> {
             }
             _ => None,
         };
-        if shape.flags & TPFLAGS_HEAPTYPE == 0 && base.is_none() {
+        // Static C types, and heap C types made from a spec (immutable: Python classes
+        // never are), keep their state in C fields we cannot rebuild.
+        if (shape.flags & TPFLAGS_HEAPTYPE == 0 || shape.flags & TPFLAGS_IMMUTABLETYPE != 0) && base.is_none() {
             return Ok(Value::Opaque);
         }
         let (dict, slots) = if self.limits.deep || true {
@@ -695,6 +701,14 @@ impl<'a> Decoder<'a> {
                 Value::DictIter { dict: self.object(le_u64(&raw, l.dictiter_dict)), pos: le_i64(&raw, l.dictiter_pos), len: le_i64(&raw, l.dictiter_len) }
             }
             BuiltinType::BaseException => self.decode_exception(addr)?,
+            BuiltinType::Descriptor | BuiltinType::MemberDescr => {
+                let raw = self.read(addr, l.descr_name + 8)?;
+                let name = self.read_str(le_u64(&raw, l.descr_name))?.as_text().into_owned();
+                match self.object(le_u64(&raw, l.descr_type)) {
+                    Some(owner) => Value::Descriptor { owner, name },
+                    None => Value::Opaque,
+                }
+            }
             BuiltinType::Object => Value::Object,
             _ => Value::Opaque,
         })
@@ -894,7 +908,14 @@ impl<'a> Decoder<'a> {
         } else {
             vec![]
         };
-        let bases: Vec<ObjId> = self.object(le_u64(&raw, l.type_base)).into_iter().collect();
+        // __bases__ (tp_bases); static types may not have it filled: fall back to tp_base.
+        let bases_addr = self.ptr(addr + l.type_bases as u64)?;
+        let bases: Vec<ObjId> = if bases_addr != 0 && self.is_exact(bases_addr, BuiltinType::Tuple)? {
+            let n = self.len_of(bases_addr)?.min(256);
+            self.pointer_array(bases_addr + l.tuple_items as u64, n)?
+        } else {
+            self.object(le_u64(&raw, l.type_base)).into_iter().collect()
+        };
         let dict = if flags & TPFLAGS_HEAPTYPE != 0 && self.limits.deep && self.limits.module_dicts.contains(&module) {
             self.object(le_u64(&raw, l.type_dict))
         } else {

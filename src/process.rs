@@ -53,7 +53,7 @@ pub enum BuiltinType {
     Range, RangeIter, LongRangeIter, ListIter, TupleIter, Enumerate, Zip, DictKeyIter, DictValueIter,
     DictItemIter, MemberDescr, Ellipsis, NotImplemented, Slice, Object, Frame, Property,
     StaticMethod, ClassMethod, Map, Filter, Reversed, StrIter, ListRevIter, SetIter, DictKeys,
-    DictValues, DictItems, BaseException,
+    DictValues, DictItems, BaseException, Descriptor,
 }
 
 const TYPE_SYMBOLS: &[(&str, BuiltinType)] = &[
@@ -102,6 +102,10 @@ const TYPE_SYMBOLS: &[(&str, BuiltinType)] = &[
     ("PyDictValues_Type", BuiltinType::DictValues),
     ("PyDictItems_Type", BuiltinType::DictItems),
     ("PyMemberDescr_Type", BuiltinType::MemberDescr),
+    ("PyGetSetDescr_Type", BuiltinType::Descriptor),
+    ("PyMethodDescr_Type", BuiltinType::Descriptor),
+    ("PyWrapperDescr_Type", BuiltinType::Descriptor),
+    ("PyClassMethodDescr_Type", BuiltinType::Descriptor),
     ("PyEllipsis_Type", BuiltinType::Ellipsis),
     ("_PyNotImplemented_Type", BuiltinType::NotImplemented),
     ("PySlice_Type", BuiltinType::Slice),

@@ -27,6 +27,9 @@ pub struct FrameResume {
     pub for_iter: Option<u32>,
     /// The exception `sys.exc_info()` reports while this frame runs.
     pub exc_value: Option<ObjId>,
+    /// The frame called a class and the inner frame is its `__init__` (reached through
+    /// `type.__call__` in C): the call's result is this instance, not `__init__`'s None.
+    pub init_self: Option<ObjId>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +79,7 @@ pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTabl
             )));
         }
         let for_iter = (name == "FOR_ITER").then_some(current.offset);
+        let init_self = if k > 0 { init_instance(graph, &frames[k - 1], f, current.arg as usize) } else { None };
         let exc_value = if k == 0 { thread_exc } else { inner_exc };
         // What the next frame out sees: the exception this frame saved when it entered
         // its handler, if it is inside one; otherwise what this frame sees.
@@ -83,9 +87,22 @@ pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTabl
             Some(saved) => saved,
             None => exc_value,
         };
-        out.push(FrameResume { resume, keep, for_iter, exc_value });
+        out.push(FrameResume { resume, keep, for_iter, exc_value, init_self });
     }
     Ok(out)
+}
+
+/// `inner` is an `__init__` called by `outer` instantiating a class: the instance.
+fn init_instance(graph: &ObjectGraph, inner: &FrameInfo, outer: &FrameInfo, nargs: usize) -> Option<ObjId> {
+    let Value::Code(code) = &graph.get(inner.code).value else { return None };
+    if code.name != "__init__" {
+        return None;
+    }
+    let instance = (*inner.localsplus.first()?)?;
+    let class = graph.get(instance).type_id?;
+    // The class is among the call's inputs at the top of the caller's stack.
+    let inputs = outer.stack.iter().rev().take(nargs + 3);
+    inputs.flatten().any(|&v| v == class).then_some(instance)
 }
 
 /// If the frame is inside an `except` handler, the exception that was current before the
@@ -148,11 +165,28 @@ fn read_thread_for_teleport(py: &PythonProcess, mem: &dyn ptrace_tools::memory::
         }
     }
     let shim = shim.ok_or_else(|| Error::Snapshot("the teleport call was not found on the calling thread's stack".into()))?;
-    let user_frames = &chain[shim + 1..];
+    let mut user_frames = chain[shim + 1..].to_vec();
+    // In a process that is itself a restore, the frames outside the running one wait as
+    // entered generators in the restore driver's `pending` list; the driver and what is
+    // below it are pyteleport's.
+    let mut pending_gens = Vec::new();
+    if let Some(pos) = find_restore_driver(&mut d, &user_frames)? {
+        pending_gens = driver_pending(&mut d, user_frames[pos])?;
+        user_frames.truncate(pos);
+    }
     if user_frames.is_empty() {
         return Err(Error::Snapshot("nothing to carry: the teleport call has no Python caller".into()));
     }
-    let thread = d.read_thread_frames(tstate, user_frames)?;
+    let mut thread = d.read_thread_frames(tstate, &user_frames)?;
+    for gen in pending_gens {
+        let mut f = d.read_frame(gen + l.gen_iframe as u64, true)?;
+        // Entered frames point at their next instruction: 3.11/3.12 keep the unit before
+        // it (prev_instr), 3.13 the instruction itself. Plan from the unit before.
+        if l.has(l.frame_instr_ptr) {
+            f.lasti -= 1;
+        }
+        thread.frames.push(f);
+    }
     let interp = d.ptr(py.runtime_addr + l.runtime_interpreters_head as u64)?;
     let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
     let mut argv = vec![];
@@ -218,4 +252,37 @@ fn refuse_uncarriable(graph: &ObjectGraph, frames: &[FrameInfo]) -> Result<()> {
         return Err(Error::Snapshot(format!("cannot carry the {type_name} object at {:#x} reached from {place}: {reason}", obj.addr)));
     }
     Ok(())
+}
+
+/// Position of pyteleport's restore driver (`_drive` in pyteleport/restore.py) among the
+/// frames, innermost first.
+fn find_restore_driver(d: &mut Decoder<'_>, frames: &[u64]) -> Result<Option<usize>> {
+    for (i, &f) in frames.iter().enumerate() {
+        let Some((_, code)) = d.frame_code(f)? else { continue };
+        if let Value::Code(c) = &d.graph.get(code).value {
+            if c.qualname == "_drive" && c.filename.ends_with("pyteleport/restore.py") {
+                return Ok(Some(i));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The generators in the driver's `pending` list: `[(generator, frame, plan, shift), ...]`.
+fn driver_pending(d: &mut Decoder<'_>, frame: u64) -> Result<Vec<u64>> {
+    let l = d.py.layout;
+    let Some((_, code)) = d.frame_code(frame)? else { return Ok(vec![]) };
+    let Value::Code(c) = &d.graph.get(code).value else { return Ok(vec![]) };
+    let Some(slot) = c.localsplus_names.iter().position(|n| n == "pending") else {
+        return Err(Error::Snapshot("restore driver without a pending list".into()));
+    };
+    let list = d.ptr(frame + l.frame_localsplus as u64 + 8 * slot as u64)?;
+    let n = d.ptr(list + l.var_object_size as u64)?.min(1 << 20);
+    let items = d.ptr(list + l.list_items as u64)?;
+    let mut out = Vec::new();
+    for i in 0..n {
+        let entry = d.ptr(items + 8 * i)?;
+        out.push(d.ptr(entry + l.tuple_items as u64)?);
+    }
+    Ok(out)
 }

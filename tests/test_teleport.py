@@ -34,25 +34,8 @@ def run(args, timeout=60):
     return p.returncode, p.stdout, p.stderr
 
 
-# States not carried yet, tracked here so the suite says so; strict: a gap that closes
-# makes its test fail until it is removed from this list.
-KNOWN_GAPS = {
-    "generators": "a second teleport inside the restored process meets the restore driver's frames",
-    "init_and_with": "instance __dict__ rebuilt from split values fails on some classes",
-    "loops": "a second teleport inside the restored process meets the restore driver's frames",
-    "objects": "getset descriptors in class dicts and split-values instance dicts",
-    "try_except": "a second teleport inside the restored process meets the restore driver's frames",
-}
-
-
-def scenario_params():
-    for s in SCENARIOS:
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[s.stem])] if s.stem in KNOWN_GAPS else []
-        yield pytest.param(s, id=s.stem, marks=marks)
-
-
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
-@pytest.mark.parametrize("scenario", scenario_params())
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.stem for s in SCENARIOS])
 def test_scenario_matches_plain_run(version, scenario):
     py = venv_python(version)
     plain = run([py, "-c", PLAIN, str(scenario)])
@@ -105,7 +88,6 @@ def test_snapshot_file_restores_many_times_and_refuses_corruption(version, tmp_p
     assert code != 0 and "checksum" in err and out == ""
 
 
-@pytest.mark.xfail(strict=True, reason="heap C types such as _thread.lock are decoded as instances and only fail at restore")
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
 def test_uncarriable_state_raises_in_original_which_goes_on(version, tmp_path):
     script = tmp_path / "refuse.py"

@@ -137,6 +137,7 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
             tuple(py, vec![s("instance"), o(*dict), PyList::new(py, sl)?.into_any().unbind(), base])?
         }
         Value::Object => tuple(py, vec![s("object")])?,
+        Value::Descriptor { owner, name } => tuple(py, vec![s("descriptor"), n(*owner), s(name)])?,
         Value::Opaque => tuple(py, vec![s("opaque")])?,
         Value::Unread(m) => tuple(py, vec![s("unread"), s(m)])?,
     })
@@ -187,6 +188,7 @@ fn decode_snapshot(py: Python<'_>, data: &[u8]) -> PyResult<PyObject> {
             d.set_item("keep", r.keep)?;
             d.set_item("for_iter", r.for_iter)?;
             d.set_item("exc_value", opt(py, r.exc_value))?;
+            d.set_item("init_self", opt(py, r.init_self))?;
             Ok(d.into_any().unbind())
         })
         .collect::<PyResult<_>>()?;
@@ -210,7 +212,7 @@ fn running_layout(py: Python<'_>) -> PyResult<&'static Layout> {
 /// `null` stands for an empty (NULL) slot. The generator must come from a code object
 /// whose frame has room for `localsplus` and `stack`.
 #[pyfunction]
-#[pyo3(signature = (gen, localsplus, stack, resume, null, locals_mapping=None, exc_value=None, state="suspended"))]
+#[pyo3(signature = (gen, localsplus, stack, resume, null, locals_mapping=None, exc_value=None, state="suspended", reenter=false))]
 /// `resume` None leaves the instruction pointer where creation put it (never-started generators).
 #[allow(clippy::too_many_arguments)]
 fn enter_frame(
@@ -223,6 +225,7 @@ fn enter_frame(
     locals_mapping: Option<Bound<'_, PyAny>>,
     exc_value: Option<Bound<'_, PyAny>>,
     state: &str,
+    reenter: bool,
 ) -> PyResult<()> {
     let l = running_layout(py)?;
     let code = gen.getattr("gi_code")?;
@@ -248,8 +251,10 @@ fn enter_frame(
     unsafe {
         let g = gen.as_ptr() as *mut u8;
         let current = *(g.add(l.gen_frame_state) as *const i8) as i32;
-        if current != l.frame_created {
-            return Err(PyRuntimeError::new_err("enter_frame needs a generator that has not started"));
+        // `reenter`: a frame entered before may be entered again while it has not run.
+        let not_run = current == l.frame_created || (reenter && current < l.frame_executing);
+        if !not_run {
+            return Err(PyRuntimeError::new_err("enter_frame needs a generator that has not run"));
         }
         let frame = g.add(l.gen_iframe);
         let frame_code = *(frame.add(l.frame_executable) as *const *mut ffi::PyObject);
@@ -265,9 +270,16 @@ fn enter_frame(
         for (i, v) in localsplus.iter().enumerate() {
             put(i, v);
         }
+        // Release what a previous entry left on the stack, then write the new stack.
+        let old_top = *(frame.add(l.frame_stacktop) as *const i32);
+        for j in nlocalsplus..(old_top.max(0) as usize).min(nlocalsplus + stacksize) {
+            let old = *slots.add(j);
+            *slots.add(j) = std::ptr::null_mut();
+            ffi::Py_XDECREF(old);
+        }
+        // Slots above the old top hold no references (possibly stale bytes): overwrite.
         for (j, v) in stack.iter().enumerate() {
-            *slots.add(nlocalsplus + j) = std::ptr::null_mut();
-            put(nlocalsplus + j, v);
+            *slots.add(nlocalsplus + j) = if v.is(null) { std::ptr::null_mut() } else { ffi::Py_NewRef(v.as_ptr()) };
         }
         *(frame.add(l.frame_stacktop) as *mut i32) = (nlocalsplus + stack.len()) as i32;
         let code_start = (frame_code as *mut u8).add(l.code_code_adaptive);

@@ -129,6 +129,8 @@ pub struct Layout {
     pub type_flags: usize,
     /// PyTypeObject:tp_base
     pub type_base: usize,
+    /// PyTypeObject:tp_bases
+    pub type_bases: usize,
     /// PyTypeObject:tp_dict
     pub type_dict: usize,
     /// PyTypeObject:tp_mro
@@ -259,6 +261,10 @@ pub struct Layout {
     pub gen_code: usize,
     /// PyMemberDescrObject:d_member
     pub member_descr_member: usize,
+    /// PyDescrObject:d_type
+    pub descr_type: usize,
+    /// PyDescrObject:d_name
+    pub descr_name: usize,
     /// PyMemberDef:type
     pub memberdef_type: usize,
     /// PyMemberDef:offset

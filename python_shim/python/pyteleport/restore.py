@@ -138,6 +138,13 @@ class Rebuilder:
             o = self.objs[i] = self.build(i)
         return o
 
+    def full(self, i):
+        """The object with its contents: for containers copied from, not just referenced."""
+        o = self.get(i)
+        if self.nodes[i][0][0] in ("list", "dict", "set"):
+            self.fill(i)
+        return o
+
     def slot(self, i):
         return NULL if i is None else self.get(i)
 
@@ -154,6 +161,8 @@ class Rebuilder:
             return NotImplemented
         if kind == "object":
             return object()
+        if kind == "descriptor":
+            return vars(self.get(v[1]))[v[2]]
         if kind == "complex":
             return complex(v[1], v[2])
         if kind == "bytearray":
@@ -191,7 +200,8 @@ class Rebuilder:
         if kind == "seqiter":
             if v[1] is None:
                 return iter(())
-            it = iter(self.get(v[1]))
+            seq = self.full(v[1])  # the position is clamped to the current length
+            it = iter(seq)
             it.__setstate__(v[2])
             return it
         if kind == "enumerate":
@@ -221,13 +231,12 @@ class Rebuilder:
         for k, val in zip(*[iter(self.nodes[dict_id][0][1])] * 2):
             key = self.get(k)
             node = self.nodes[val][0]
-            if key in ("__dict__", "__weakref__") or node[0] == "opaque":
+            # Descriptors the class owns (__dict__, __weakref__, slots) are made anew by type().
+            if node[0] == "opaque" or (node[0] == "descriptor" and node[1] == i):
                 continue
             ns[key] = self.get(val)
-        base_objs = tuple(self.get(b) for b in mro[1:2]) if mro else ()
-        # tp_base is the single solid base; the full bases tuple is not kept by the reader.
+        base_objs = tuple(self.get(b) for b in bases) or (object,)
         metaclass = self.get(meta) if meta is not None else type
-        base_objs = tuple(b for b in base_objs if b is not object) or (object,)
         cls = metaclass(name, base_objs, ns)
         cls.__qualname__ = qualname
         return cls
@@ -268,8 +277,7 @@ class Rebuilder:
         return f
 
     def build_dictiter(self, i, v):
-        d = self.get(v[1]) if v[1] is not None else {}
-        self.fill(v[1]) if v[1] is not None else None
+        d = self.full(v[1]) if v[1] is not None else {}
         t = self.nodes[self.nodes[i][1]][0]
         base = {"dict_keyiterator": iter(d), "dict_valueiterator": iter(d.values())}.get(t[2], None)
         it = base if base is not None else iter(d.items())
@@ -320,7 +328,7 @@ class Rebuilder:
     def fill(self, item):
         if isinstance(item, tuple):
             _, f, dict_id = item
-            f.__dict__.update(self.get(dict_id))
+            f.__dict__.update(self.full(dict_id))
             return
         o = self.objs[item]
         v = self.nodes[item][0]
@@ -340,7 +348,7 @@ class Rebuilder:
             _, args, d, context, cause, suppress, notes = v
             o.args = self.get(args) if args is not None else ()
             if d is not None:
-                o.__dict__.update(self.get(d))
+                o.__dict__.update(self.full(d))
             o.__context__ = self.get(context)
             o.__cause__ = self.get(cause)
             o.__suppress_context__ = suppress
@@ -353,7 +361,7 @@ class Rebuilder:
                 for k in it:
                     dict.__setitem__(o, self.get(k), self.get(next(it)))
             if d is not None:
-                object.__getattribute__(o, "__dict__").update(self.get(d))
+                object.__getattribute__(o, "__dict__").update(self.full(d))
             for name, val in slots:
                 if val is not None:
                     for klass in type(o).__mro__:
@@ -419,30 +427,46 @@ def resume(state):
     sys.setrecursionlimit(max(old_limit, 20000))
     r = Rebuilder(state, main)
     r.build_all()
-    frames, plans = state["frames"], state["resume"]
-    gens, prologue = [], []
-    for f in frames:
+    # Every frame is entered before any runs, so that while one runs, the frames outside
+    # it are ordinary suspended generators (a teleport from the restored process reads
+    # them out of `_drive`'s `pending` list).
+    pending = []
+    for f, plan in zip(state["frames"], state["resume"]):
         if f["generator"] is not None:
-            gens.append(r.get(f["generator"]))
-            prologue.append(0)
+            g, shift = r.get(f["generator"]), 0
         else:
-            gens.append(r.new_generator(f, prologue=True))
-            prologue.append(2)
-    sys.setrecursionlimit(old_limit)
-    value, exc, finished_generator = None, None, False
-    for f, plan, g, shift in zip(frames, plans, gens, prologue):
+            g, shift = r.new_generator(f, prologue=True), 2
         stack = [r.slot(x) for x in f["stack"][:plan["keep"]]]
-        at, send = plan["resume"], value
+        _enter(r, g, f, plan, stack, plan["resume"] + shift)
+        pending.append((g, f, plan, shift))
+    sys.setrecursionlimit(old_limit)
+    _drive(pending, r)
+
+
+def _enter(r, g, f, plan, stack, at):
+    mapping = r.get(f["locals_mapping"]) if f["locals_mapping"] is not None else None
+    _native.enter_frame(g, [r.slot(x) for x in f["localsplus"]], stack, at, NULL, mapping,
+                        r.get(plan["exc_value"]), "suspended", True)
+
+
+def _drive(pending, r):
+    """Resume the frames innermost first, each receiving its inner frame's result (or
+    exception) at its call site. `pending` holds the frames not resumed yet."""
+    value, exc, finished_generator = None, None, False
+    while pending:
+        g, f, plan, shift = pending.pop(0)
+        send = value
+        if exc is None and plan["init_self"] is not None:
+            send = r.get(plan["init_self"])  # C(...) returns the instance its __init__ filled
         if exc is None and finished_generator and plan["for_iter"] is not None:
             # The inner generator ended: re-run FOR_ITER on it so the loop ends normally.
-            at, send, stack = plan["for_iter"], stack[-1], stack[:-1]
-        mapping = r.get(f["locals_mapping"]) if f["locals_mapping"] is not None else None
-        _native.enter_frame(g, [r.slot(x) for x in f["localsplus"]], stack, at + shift, NULL, mapping,
-                            r.get(plan["exc_value"]), "suspended")
+            stack = [r.slot(x) for x in f["stack"][:plan["keep"]]]
+            _enter(r, g, f, plan, stack[:-1], plan["for_iter"] + shift)
+            send = stack[-1]
         try:
             yielded = g.throw(exc) if exc is not None else g.send(send)
         except StopIteration as e:
-            value, exc, finished_generator = e.value, None, bool(f["generator"] is not None)
+            value, exc, finished_generator = e.value, None, f["generator"] is not None
             continue
         except RuntimeError as e:
             # 3.11 turns StopIteration leaving any generator into RuntimeError; these
@@ -454,11 +478,10 @@ def resume(state):
         except BaseException as e:
             value, exc = None, e
         else:
-            if not shift:
-                value, exc, finished_generator = yielded, None, False
-            else:
+            if shift:
                 raise RestoreError("a restored function frame yielded")
-        finished_generator = False if exc is not None else finished_generator
+            value, exc = yielded, None
+        finished_generator = False
     if exc is not None:
         raise _strip_traceback(exc)
 
