@@ -142,7 +142,9 @@ pub enum Value {
     FrozenSet(Vec<ObjId>),
     Cell(Option<ObjId>),
     /// `spec`: has a `__spec__`; `origin`/`has_location` are the spec's (for repr).
-    Module { name: String, file: Option<String>, spec: bool, origin: Option<String>, has_location: bool, dict: Option<ObjId> },
+    /// `patches`: names whose value may have been set at run time (scalars, and
+    /// functions or classes of `__main__`), re-applied after the import on restore.
+    Module { name: String, file: Option<String>, spec: bool, origin: Option<String>, has_location: bool, dict: Option<ObjId>, patches: Vec<(String, ObjId)> },
     Type(TypeInfo),
     Function {
         code: ObjId,
@@ -959,8 +961,42 @@ impl<'a> Decoder<'a> {
                 }
             }
         }
-        let dict = if self.limits.module_dicts.contains(&name) { self.object(dict) } else { None };
-        Ok(Value::Module { name, file, spec: spec != 0 && spec != self.py.symbols.none, origin, has_location, dict })
+        let expanded = self.limits.module_dicts.contains(&name);
+        let patches = if self.limits.deep && !expanded && dict != 0 && name != "sys" && name != "builtins" { self.module_patches(&name, dict)? } else { vec![] };
+        let dict = if expanded { self.object(dict) } else { None };
+        Ok(Value::Module { name, file, spec: spec != 0 && spec != self.py.symbols.none, origin, has_location, dict, patches })
+    }
+
+    /// Entries of an imported module that a program may have rebound: plain values, and
+    /// functions or classes defined in `__main__` (monkey patches). Other values are what
+    /// a fresh import gives back.
+    fn module_patches(&mut self, module: &str, dict: u64) -> Result<Vec<(String, ObjId)>> {
+        let l = self.layout();
+        let mut out = Vec::new();
+        for (k, v) in self.dict_entries(dict)? {
+            if !self.is_exact(k, BuiltinType::Str)? {
+                continue;
+            }
+            let key = self.read_str(k)?.as_text().into_owned();
+            if key.starts_with("__") && key.ends_with("__") {
+                continue;
+            }
+            let t = self.ptr(v + l.object_type as u64)?;
+            let carried = match self.py.symbols.types.get(&t) {
+                Some(BuiltinType::Int | BuiltinType::Float | BuiltinType::Str | BuiltinType::Bytes | BuiltinType::Bool | BuiltinType::NoneType) => true,
+                Some(BuiltinType::Function) => {
+                    let m = self.ptr(v + l.function_module as u64)?;
+                    m != 0 && self.is_exact(m, BuiltinType::Str)? && self.read_str(m)?.as_text() == "__main__" && module != "__main__"
+                }
+                _ => false,
+            };
+            if carried {
+                if let Some(id) = self.object(v) {
+                    out.push((key, id));
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn decode_function(&mut self, addr: u64) -> Result<Value> {

@@ -10,7 +10,7 @@ use ptrace_tools::stop::StoppedProcess;
 use crate::bytecode::{self, ExceptionTableEntry};
 use crate::error::{Error, Result};
 use crate::memcopy::MemoryCopy;
-use crate::objects::{CodeInfo, Decoder, FrameInfo, Limits, ObjId, ObjectGraph, Value};
+use crate::objects::{CodeInfo, Decoder, FrameInfo, Limits, ObjId, ObjectGraph, StackSource, Value};
 use crate::opcodes::{self, OpcodeTable};
 use crate::process::PythonProcess;
 use crate::snapshot::{ProcessInfo, Snapshot};
@@ -80,6 +80,9 @@ pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTabl
         }
         let for_iter = (name == "FOR_ITER").then_some(current.offset);
         let init_self = if k > 0 { init_instance(graph, &frames[k - 1], f, current.arg as usize) } else { None };
+        if k > 0 && f.stack_from != StackSource::Stacktop && init_self.is_none() {
+            check_called_directly(graph, &frames[k - 1], f, name, current.arg as usize, code, table)?;
+        }
         let exc_value = if k == 0 { thread_exc } else { inner_exc };
         // What the next frame out sees: the exception this frame saved when it entered
         // its handler, if it is inside one; otherwise what this frame sees.
@@ -90,6 +93,50 @@ pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTabl
         out.push(FrameResume { resume, keep, for_iter, exc_value, init_self });
     }
     Ok(out)
+}
+
+/// A frame that reached its callee through C code (its stack pointer was not saved) is
+/// resumable only when the C layer is transparent: a Python function or bound method
+/// called through C (`f(*args)`), a generator advanced by `for`, `next()` or `yield from`.
+/// Anything else (`sorted(key=f)`, `map(f, ...)`, callbacks) would lose what the C code
+/// does after the inner frame returns: refuse it, naming both frames.
+fn check_called_directly(graph: &ObjectGraph, inner: &FrameInfo, outer: &FrameInfo, op: &str, nargs: usize, outer_code: &CodeInfo, _table: &OpcodeTable) -> Result<()> {
+    let Value::Code(inner_code) = &graph.get(inner.code).value else { return Ok(()) };
+    let describe = |c: &CodeInfo, f: &FrameInfo| format!("{} ({}:{})", c.qualname, c.filename, f.line.unwrap_or(0));
+    if inner.generator.is_some() && matches!(op, "FOR_ITER" | "SEND" | "YIELD_FROM") {
+        return Ok(());
+    }
+    // The callable's possible slots, by how each call instruction lays out its inputs.
+    let len = outer.stack.len();
+    let back: Vec<usize> = match op {
+        "CALL" | "PRECALL" => vec![nargs + 2, nargs + 1],
+        "CALL_KW" => vec![nargs + 3, nargs + 2],
+        "CALL_FUNCTION_EX" => vec![3 + (nargs & 1), 4 + (nargs & 1)],
+        _ => vec![],
+    };
+    let inputs: Vec<ObjId> = back.iter().filter_map(|&b| len.checked_sub(b)).filter_map(|i| outer.stack.get(i).copied().flatten()).collect();
+    let runs_inner = |id: ObjId| -> bool {
+        match &graph.get(id).value {
+            Value::Function { code, .. } => *code == inner.code,
+            Value::Method { func, .. } => matches!(&graph.get(*func).value, Value::Function { code, .. } if *code == inner.code),
+            Value::BuiltinFunction { name, self_: None, .. } => name == "next" && inner.generator.is_some(),
+            _ => false,
+        }
+    };
+    if inputs.iter().any(|&id| runs_inner(id)) {
+        return Ok(());
+    }
+    let callee = inputs
+        .iter()
+        .rev()
+        .find(|&&id| !matches!(graph.get(id).value, Value::None | Value::Int { .. } | Value::Str(_)))
+        .map(|&id| crate::repr::repr(graph, id))
+        .unwrap_or_else(|| "C code".into());
+    Err(Error::Snapshot(format!(
+        "{} is called from C code ({callee}) in {}: a frame called back from C cannot be resumed",
+        describe(inner_code, inner),
+        describe(outer_code, outer)
+    )))
 }
 
 /// `inner` is an `__init__` called by `outer` instantiating a class: the instance.

@@ -106,3 +106,10 @@ def test_uncarriable_state_raises_in_original_which_goes_on(version, tmp_path):
     code, out, err = run([venv_python(version), str(script)])
     assert code == 0, err
     assert out == "refused: True True\nstill running\n", out + err
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_frame_called_from_c_is_refused_and_original_goes_on(version):
+    code, out, err = run([venv_python(version), str(ROOT / "tests" / "programs" / "c_callback_refused.py")])
+    assert code == 0, err
+    assert out == "refused: True True\n[-3, -2, -1]\noriginal goes on\n".replace("[-3, -2, -1]", "[3, 2, 1]"), out + err

@@ -80,7 +80,10 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
             tuple(py, vec![s("dict"), ids(py, &flat)?])?
         }
         Value::Cell(c) => tuple(py, vec![s("cell"), o(*c)])?,
-        Value::Module { name, dict, .. } => tuple(py, vec![s("module"), s(name), o(*dict)])?,
+        Value::Module { name, dict, patches, .. } => {
+            let p: Vec<PyObject> = patches.iter().map(|(k, v)| tuple(py, vec![s(k), n(*v)])).collect::<PyResult<_>>()?;
+            tuple(py, vec![s("module"), s(name), o(*dict), PyList::new(py, p)?.into_any().unbind()])?
+        }
         Value::Type(t) => tuple(
             py,
             vec![s("type"), s(&t.module), s(&t.qualname), s(&t.name), o(t.dict), ids(py, &t.bases)?, o(t.metaclass), t.builtin.as_deref().map(s).unwrap_or_else(|| py.None()), ids(py, &t.mro)?],

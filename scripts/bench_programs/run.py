@@ -109,7 +109,8 @@ def snapshot_size(impl, case, expect, timeout):
     size = os.path.getsize(path) if e is None and os.path.exists(path) else None
     if os.path.exists(path):
         os.unlink(path)
-    return {"bytes": size, "error": e} if e else {"bytes": size}
+    # wall_seconds: the whole program with a save-to-file instead of the teleport (1 run)
+    return {"bytes": size, "error": e} if e else {"bytes": size, "wall_seconds": dt}
 
 
 def bench_case(case, result, impls, args, log):
@@ -257,20 +258,31 @@ def fmt_size(s):
     return f"{b} B"
 
 
+def fmt_snap(s):
+    txt = fmt_size(s)
+    return txt if s.get("wall_seconds") is None else f"{txt} ({s['wall_seconds'] * 1000:.0f} ms)"
+
+
+def add_note(notes, where, what, error):
+    """Group identical errors (addresses masked) over Python versions and steps."""
+    key = (where, re.sub(r"0x[0-9a-f]+", "0x…", re.sub(r"prog\.py:\d+", "prog.py", error)))
+    notes.setdefault(key, []).append(what)
+
+
 def fmt_overhead(row):
     o = row["overhead_median"]
     return "—" if o is None else f"{o * 1000:.1f}"
 
 
 def table_cases(rows, notes):
-    lines = ["| case | impl | Python | plain run, ms | round trip, ms | overhead, ms | snapshot |",
+    lines = ["| case | impl | Python | plain run, ms | round trip, ms | overhead, ms | snapshot (to-file run, ms) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['case']} | {r['impl']} | {r['python']} | {fmt_t(r['plain'])} | {fmt_t(r['round_trip'])} "
-                     f"| {fmt_overhead(r)} | {fmt_size(r['snapshot'])} |")
+                     f"| {fmt_overhead(r)} | {fmt_snap(r['snapshot'])} |")
         for what, m in (("plain run", r["plain"]), ("round trip", r["round_trip"]), ("snapshot", r["snapshot"])):
             if m.get("error"):
-                notes.append(f"{r['case']} / {r['impl']} {r['python']} / {what}: `{m['error']}`")
+                add_note(notes, f"{r['case']} / {r['impl']}", f"{r['python']} {what}", m["error"])
     return lines
 
 
@@ -280,14 +292,14 @@ def table_reader(rows, notes):
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['python']} | FAILED | | | |")
-            notes.append(f"reader {r['python']}: `{r['error']}`")
+            add_note(notes, "reader", r["python"], r["error"])
             continue
         copied = r["copied_bytes"]
         lines.append(f"| {r['python']} | {fmt_t(r['dump_json'])} | {fmt_stats(r['pause'])} | "
                      f"{fmt_size({'bytes': int(copied)}) if copied else '—'} | {fmt_t(r['py_spy'])} |")
         for what in ("dump_json", "py_spy"):
             if r[what].get("error"):
-                notes.append(f"reader {r['python']} / {what}: `{r[what]['error']}`")
+                add_note(notes, f"reader / {what}", r["python"], r[what]["error"])
     return lines
 
 
@@ -339,14 +351,14 @@ def main():
         results["reader"] = [bench_reader(ours(v), args, log) for v in versions]
     results["meta"]["total_seconds"] = time.perf_counter() - started
 
-    notes = []
+    notes = {}
     md = [f"# pyteleport benchmarks ({results['meta']['date']}, {results['meta']['cpus']} CPUs, "
           f"kernel {results['meta']['kernel']})", "",
           f"Wall time of whole processes: median (min–max) of {args.runs} runs after one warm-up, in ms. "
           "Round trip = `python prog.py CASE tp` (teleports once with `tp_dummy()`, the restored process "
           "prints the result); plain = the same program without the teleport call; overhead = median "
           "round trip − median plain. Snapshot = ours `teleport(to_file=…, exit=False)` file size, "
-          "reference `dump(file)` (its .pyc payload) size. FAILED cases were run once after a failed "
+          "reference `dump(file)` (its .pyc payload) size, with the wall time of that one run. FAILED cases were run once after a failed "
           "warm-up; errors below.", ""]
     for key, title in (("teleport", "Teleport: seed (3 nested frames)"), ("depth", "Stack depth"),
                        ("memory", "Large locals (100 MiB bytes / bytearray, 40 MiB bytes, list of 1e6 floats)")):
@@ -356,7 +368,7 @@ def main():
         md += ["## Reader: 100-frame stack, 10,000 objects in locals, target parked in sleep", ""]
         md += table_reader(results["reader"], notes) + [""]
     if notes:
-        md += ["## Failures", ""] + [f"* {n}" for n in notes] + [""]
+        md += ["## Failures", ""] + [f"* {where} ({', '.join(whats)}): `{err}`" for (where, err), whats in notes.items()] + [""]
     md.append(f"Total bench time: {results['meta']['total_seconds']:.0f} s.")
     text = "\n".join(md)
     results["markdown"] = text

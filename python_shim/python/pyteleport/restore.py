@@ -178,7 +178,10 @@ class Rebuilder:
             self.to_fill.append(i)
             return types.CellType()
         if kind == "module":
-            return importlib.import_module(v[1])
+            module = importlib.import_module(v[1])
+            if v[3]:
+                self.to_fill.append(("patches", module, v[3]))
+            return module
         if kind == "type":
             return self.build_type(i, v)
         if kind == "code":
@@ -326,6 +329,16 @@ class Rebuilder:
         return types.FunctionType(code, globals_, code.co_name, None, closure)()
 
     def fill(self, item):
+        if isinstance(item, tuple) and item[0] == "patches":
+            # Re-apply what the program rebound in an imported module.
+            _, module, patches = item
+            missing = object()
+            for name, vid in patches:
+                value = self.get(vid)
+                now = getattr(module, name, missing)
+                if now is missing or type(now) is not type(value) or now != value:
+                    setattr(module, name, value)
+            return
         if isinstance(item, tuple):
             _, f, dict_id = item
             f.__dict__.update(self.full(dict_id))
