@@ -111,7 +111,7 @@ fn check_called_directly(graph: &ObjectGraph, inner: &FrameInfo, outer: &FrameIn
     let back: Vec<usize> = match op {
         "CALL" | "PRECALL" => vec![nargs + 2, nargs + 1],
         "CALL_KW" => vec![nargs + 3, nargs + 2],
-        "CALL_FUNCTION_EX" => vec![3 + (nargs & 1), 4 + (nargs & 1)],
+        "CALL_FUNCTION_EX" => vec![2 + (nargs & 1), 3 + (nargs & 1)],
         _ => vec![],
     };
     let inputs: Vec<ObjId> = back.iter().filter_map(|&b| len.checked_sub(b)).filter_map(|i| outer.stack.get(i).copied().flatten()).collect();
