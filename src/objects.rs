@@ -81,10 +81,14 @@ pub struct CodeInfo {
     pub stacksize: u32,
     pub nlocals: u32,
     pub localsplus_names: Vec<String>,
+    #[serde(with = "serde_bytes")]
     pub localsplus_kinds: Vec<u8>,
     /// Deoptimized bytecode, equal to `code.co_code`.
+    #[serde(with = "serde_bytes")]
     pub code: Vec<u8>,
+    #[serde(with = "serde_bytes")]
     pub linetable: Vec<u8>,
+    #[serde(with = "serde_bytes")]
     pub exceptiontable: Vec<u8>,
     pub consts: Vec<ObjId>,
     pub names: Vec<String>,
@@ -133,8 +137,8 @@ pub enum Value {
     Float(f64),
     Complex(f64, f64),
     Str(PyStr),
-    Bytes(Vec<u8>),
-    ByteArray(Vec<u8>),
+    Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
+    ByteArray(#[serde(with = "serde_bytes")] Vec<u8>),
     Tuple(Vec<ObjId>),
     List(Vec<ObjId>),
     Dict(Vec<(ObjId, ObjId)>),

@@ -192,7 +192,8 @@ pub fn capture(req: &CaptureRequest) -> Result<(Snapshot, Vec<FrameResume>)> {
 }
 
 fn read_thread_for_teleport(py: &PythonProcess, mem: &dyn ptrace_tools::memory::MemoryReader, req: &CaptureRequest) -> Result<(Snapshot, Vec<FrameResume>)> {
-    let limits = Limits { module_dicts: vec!["__main__".into()], deep: true, ..Limits::default() };
+    // A teleport carries everything: bounds only against a corrupt heap.
+    let limits = Limits { module_dicts: vec!["__main__".into()], deep: true, max_objects: 100_000_000, max_len: 1 << 34, max_bytes: 1 << 36 };
     let mut d = Decoder::new(py, mem, limits);
     let l = py.layout;
     let mut tstate = None;
@@ -225,6 +226,14 @@ fn read_thread_for_teleport(py: &PythonProcess, mem: &dyn ptrace_tools::memory::
         return Err(Error::Snapshot("nothing to carry: the teleport call has no Python caller".into()));
     }
     let mut thread = d.read_thread_frames(tstate, &user_frames)?;
+    // The program ends with its `__main__` module body: what calls it (runpy for
+    // `python -m`) is the interpreter's start-up, not part of the program.
+    if let Some(pos) = thread.frames.iter().position(|f| {
+        f.globals.is_some() && matches!(&d.graph.get(f.code).value, Value::Code(c) if c.name == "<module>")
+    }) {
+        thread.frames.truncate(pos + 1);
+        pending_gens.clear();
+    }
     for gen in pending_gens {
         let mut f = d.read_frame(gen + l.gen_iframe as u64, true)?;
         // Entered frames point at their next instruction: 3.11/3.12 keep the unit before
