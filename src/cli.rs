@@ -51,6 +51,9 @@ enum Command {
         shim_code: u64,
         #[arg(long)]
         report_fd: i32,
+        /// Where the shim answers requests (objects to reduce).
+        #[arg(long)]
+        reply_fd: Option<i32>,
         #[arg(long)]
         python: String,
         /// Where the snapshot goes: a new local process (default), a file, or a shell command reading it on stdin.
@@ -113,14 +116,14 @@ fn run(cli: Cli) -> Result<i32, String> {
             let python = python.unwrap_or_else(|| snap.process.executable.clone());
             crate::teleport::restore_here(&python, &data).map_err(|e| e.to_string())
         }
-        Command::Supervise { pid, tid, shim_code, report_fd, python, to_file, to_shell } => {
+        Command::Supervise { pid, tid, shim_code, report_fd, reply_fd, python, to_file, to_shell } => {
             let dest = match (to_file, to_shell) {
                 (Some(f), _) => crate::teleport::Destination::File(f),
                 (None, Some(cmd)) => crate::teleport::Destination::Shell(cmd),
                 (None, None) => crate::teleport::Destination::Local,
             };
             let req = crate::supervisor::CaptureRequest { pid, tid, shim_code };
-            Ok(crate::teleport::supervise(&req, report_fd, &python, &dest))
+            Ok(crate::teleport::supervise(&req, report_fd, reply_fd, &python, &dest))
         }
     }
 }

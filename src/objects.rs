@@ -182,6 +182,8 @@ pub enum Value {
     /// A descriptor a type owns (`str.upper`, a class's `__dict__` or slot): found again
     /// as `vars(owner)[name]`.
     Descriptor { owner: ObjId, name: String },
+    /// Rebuilt as pickle does: `callable(*args)`, then state, list items, dict items.
+    Reduce { callable: ObjId, args: ObjId, state: Option<ObjId>, listitems: Option<ObjId>, dictitems: Option<ObjId> },
     /// A bare `object()`.
     Object,
     /// Known only by type and address.
@@ -256,6 +258,9 @@ pub struct Decoder<'a> {
     queue: VecDeque<(ObjId, u64)>,
     bytes_read: usize,
     type_cache: HashMap<u64, TypeShape>,
+    /// Objects to decode as the reduce tuple the shim made for them (address of the
+    /// object -> address of its `(callable, args, state, listitems, dictitems)`).
+    pub substitutions: HashMap<u64, u64>,
 }
 
 enum DictSource {
@@ -288,7 +293,7 @@ fn le_i32(b: &[u8], off: usize) -> i32 {
 
 impl<'a> Decoder<'a> {
     pub fn new(py: &'a PythonProcess, mem: &'a dyn MemoryReader, limits: Limits) -> Self {
-        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: HashMap::new() }
+        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: HashMap::new(), substitutions: HashMap::new() }
     }
 
     fn layout(&self) -> &'static Layout {
@@ -390,6 +395,11 @@ impl<'a> Decoder<'a> {
         let type_id = self.object(type_addr);
         self.graph.objects[id as usize].type_id = type_id;
         let shape = self.type_shape(type_addr)?;
+        if let Some(&reduced) = self.substitutions.get(&addr) {
+            let value = self.decode_reduce(addr, reduced)?;
+            self.graph.objects[id as usize].value = value;
+            return Ok(());
+        }
         let exact = self.py.symbols.types.get(&type_addr).copied();
         let value = match exact {
             Some(kind) => self.decode_builtin(addr, kind)?,
@@ -969,6 +979,20 @@ impl<'a> Decoder<'a> {
         let patches = if self.limits.deep && !expanded && dict != 0 && name != "sys" && name != "builtins" { self.module_patches(&name, dict)? } else { vec![] };
         let dict = if expanded { self.object(dict) } else { None };
         Ok(Value::Module { name, file, spec: spec != 0 && spec != self.py.symbols.none, origin, has_location, dict, patches })
+    }
+
+    /// An object the shim reduced (pickle protocol): the tuple's parts become references.
+    fn decode_reduce(&mut self, addr: u64, tuple: u64) -> Result<Value> {
+        let l = self.layout();
+        if !self.is_exact(tuple, BuiltinType::Tuple)? || self.len_of(tuple)? != 5 {
+            return Err(Error::corrupt(addr, "reduce result is not a 5-tuple"));
+        }
+        let raw = self.read(tuple + l.tuple_items as u64, 40)?;
+        let part = |me: &mut Self, i: usize| me.object(le_u64(&raw, 8 * i)).filter(|&id| me.graph.get(id).addr != me.py.symbols.none);
+        let (Some(callable), Some(args)) = (part(self, 0), part(self, 1)) else {
+            return Err(Error::corrupt(addr, "reduce result without callable and arguments"));
+        };
+        Ok(Value::Reduce { callable, args, state: part(self, 2), listitems: part(self, 3), dictitems: part(self, 4) })
     }
 
     /// Entries of an imported module that a program may have rebound: plain values, and

@@ -170,31 +170,103 @@ fn saved_exception(code: &CodeInfo, entries: &[ExceptionTableEntry], f: &FrameIn
 }
 
 /// Stop `req.pid`, read the asking thread, resume it. The target is resumed on every path.
-pub fn capture(req: &CaptureRequest) -> Result<(Snapshot, Vec<FrameResume>)> {
+/// Asks the process being captured to reduce objects the reader cannot rebuild (the
+/// pickle protocol, run by the shim): given their addresses, returns for each the address
+/// of a list of `(callable, args, state, listitems, dictitems)` tuples, one per object,
+/// kept alive by the shim.
+pub type Reducer<'a> = &'a mut dyn FnMut(&[u64]) -> std::result::Result<u64, String>;
+
+/// Rounds of reduction: a reduce result may hold objects needing their own (a numpy
+/// array's dtype).
+const MAX_REDUCE_ROUNDS: usize = 8;
+
+/// Stop `req.pid`, read the asking thread, resume it. The target is resumed on every path.
+/// Objects the reader cannot rebuild are handed to `reducer` when there is one, then the
+/// state is read again; without one (or when it fails) the capture is refused.
+pub fn capture(req: &CaptureRequest, mut reducer: Option<Reducer<'_>>) -> Result<(Snapshot, Vec<FrameResume>)> {
     let live = ProcessMemory::new(req.pid);
     let mut py = PythonProcess::open(req.pid, &live)?;
-    let stopped = StoppedProcess::stop(req.pid)?;
-    py.maps = ptrace_tools::maps::read_maps(req.pid)?;
-    let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&t| stopped.registers(t).ok()).map(|r| r.rsp).collect();
-    let copy = MemoryCopy::take(req.pid, &py.maps, 8 << 30, &stack_pointers);
-    let result = match &copy {
-        Some(c) => {
-            stopped.resume()?;
-            read_thread_for_teleport(&py, c, req)
+    let mut substitutions = std::collections::HashMap::new();
+    for round in 0.. {
+        let stopped = StoppedProcess::stop(req.pid)?;
+        py.maps = ptrace_tools::maps::read_maps(req.pid)?;
+        let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&t| stopped.registers(t).ok()).map(|r| r.rsp).collect();
+        let copy = MemoryCopy::take(req.pid, &py.maps, 8 << 30, &stack_pointers);
+        let (snap, resume) = match &copy {
+            Some(c) => {
+                stopped.resume()?;
+                read_thread_for_teleport(&py, c, req, &substitutions)?
+            }
+            None => {
+                let r = read_thread_for_teleport(&py, &live, req, &substitutions);
+                stopped.resume()?;
+                r?
+            }
+        };
+        let opaque = uncarriable(&snap.graph);
+        if opaque.is_empty() {
+            return Ok((snap, resume));
         }
-        None => {
-            let r = read_thread_for_teleport(&py, &live, req);
-            stopped.resume()?;
-            r
+        let Some(reduce) = reducer.as_mut().filter(|_| round < MAX_REDUCE_ROUNDS) else {
+            refuse_uncarriable(&snap.graph, &snap.thread.frames, true)?;
+            unreachable!("refuse_uncarriable errs when objects are uncarriable");
+        };
+        let addrs: Vec<u64> = opaque.iter().map(|&id| snap.graph.get(id).addr).collect();
+        let results = reduce(&addrs).and_then(|list| read_list(&py, &live, list).map_err(|e| e.to_string()));
+        match results {
+            Ok(results) if results.len() == addrs.len() => {
+                for (a, r) in addrs.into_iter().zip(results) {
+                    substitutions.insert(a, r);
+                }
+            }
+            Ok(_) => return Err(Error::Snapshot("the shim answered a reduce request with the wrong number of results".into())),
+            Err(reason) => {
+                let (id, name) = opaque.first().map(|&id| (id, type_name(&snap.graph, id))).unwrap_or((0, String::new()));
+                let place = holder(&snap.graph, &snap.thread.frames, id);
+                return Err(Error::Snapshot(format!("cannot carry the {name} object reached from {place}: {reason}")));
+            }
         }
-    };
-    result
+    }
+    unreachable!("the loop returns")
 }
 
-fn read_thread_for_teleport(py: &PythonProcess, mem: &dyn ptrace_tools::memory::MemoryReader, req: &CaptureRequest) -> Result<(Snapshot, Vec<FrameResume>)> {
+/// Item addresses of a list object.
+fn read_list(py: &PythonProcess, mem: &dyn ptrace_tools::memory::MemoryReader, list: u64) -> Result<Vec<u64>> {
+    let l = py.layout;
+    let n = mem.read_u64(list + l.var_object_size as u64)?.min(1 << 24);
+    let items = mem.read_u64(list + l.list_items as u64)?;
+    (0..n).map(|i| Ok(mem.read_u64(items + 8 * i)?)).collect()
+}
+
+/// Nodes the restore engine cannot rebuild.
+fn uncarriable(graph: &ObjectGraph) -> Vec<ObjId> {
+    (0..graph.objects.len() as ObjId).filter(|&id| matches!(graph.get(id).value, Value::Opaque)).collect()
+}
+
+fn type_name(graph: &ObjectGraph, id: ObjId) -> String {
+    graph.type_info(id).map(|t| if t.module == "builtins" { t.qualname.clone() } else { format!("{}.{}", t.module, t.qualname) }).unwrap_or_else(|| "?".into())
+}
+
+/// The frame holding `id` directly, else the innermost frame, as "qualname (file:line)".
+fn holder(graph: &ObjectGraph, frames: &[FrameInfo], id: ObjId) -> String {
+    let f = frames.iter().find(|f| f.localsplus.contains(&Some(id)) || f.stack.contains(&Some(id))).or(frames.first());
+    f.and_then(|f| match &graph.get(f.code).value {
+        Value::Code(c) => Some(format!("{} ({}:{})", c.qualname, c.filename, f.line.unwrap_or(0))),
+        _ => None,
+    })
+    .unwrap_or_default()
+}
+
+fn read_thread_for_teleport(
+    py: &PythonProcess,
+    mem: &dyn ptrace_tools::memory::MemoryReader,
+    req: &CaptureRequest,
+    substitutions: &std::collections::HashMap<u64, u64>,
+) -> Result<(Snapshot, Vec<FrameResume>)> {
     // A teleport carries everything: bounds only against a corrupt heap.
     let limits = Limits { module_dicts: vec!["__main__".into()], deep: true, max_objects: 100_000_000, max_len: 1 << 34, max_bytes: 1 << 36 };
     let mut d = Decoder::new(py, mem, limits);
+    d.substitutions = substitutions.clone();
     let l = py.layout;
     let mut tstate = None;
     for t in d.thread_states()? {
@@ -269,7 +341,7 @@ fn read_thread_for_teleport(py: &PythonProcess, mem: &dyn ptrace_tools::memory::
         found
     };
     let graph = d.finish()?;
-    refuse_uncarriable(&graph, &thread.frames)?;
+    refuse_uncarriable(&graph, &thread.frames, false)?;
     let table = opcodes::table_for(py.version.major, py.version.minor).ok_or_else(|| Error::Bytecode("no opcode table".into()))?;
     let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception)?;
     let cwd = std::fs::read_link(format!("/proc/{}/cwd", req.pid)).map(|p| p.display().to_string()).unwrap_or_default();
@@ -288,24 +360,20 @@ fn read_thread_for_teleport(py: &PythonProcess, mem: &dyn ptrace_tools::memory::
 
 /// Refuse, before anything is written, a state holding objects the restore engine cannot
 /// rebuild (C types without a decoder). Names the object's type and the frame holding it.
-fn refuse_uncarriable(graph: &ObjectGraph, frames: &[FrameInfo]) -> Result<()> {
+fn refuse_uncarriable(graph: &ObjectGraph, frames: &[FrameInfo], opaque_too: bool) -> Result<()> {
     for (id, obj) in graph.objects.iter().enumerate() {
         let reason = match &obj.value {
-            Value::Opaque => "pyteleport has no way to rebuild objects of this type".to_string(),
+            Value::Opaque if opaque_too => "pyteleport has no way to rebuild objects of this type".to_string(),
             Value::Unread(why) => why.clone(),
             _ => continue,
         };
         let id = id as ObjId;
-        let type_name = graph.type_info(id).map(|t| if t.module == "builtins" { t.qualname.clone() } else { format!("{}.{}", t.module, t.qualname) }).unwrap_or_else(|| "?".into());
-        // The frame that holds it directly, else the innermost frame.
-        let holder = frames.iter().find(|f| f.localsplus.contains(&Some(id)) || f.stack.contains(&Some(id))).or(frames.first());
-        let place = holder
-            .and_then(|f| match &graph.get(f.code).value {
-                Value::Code(c) => Some(format!("{} ({}:{})", c.qualname, c.filename, f.line.unwrap_or(0))),
-                _ => None,
-            })
-            .unwrap_or_default();
-        return Err(Error::Snapshot(format!("cannot carry the {type_name} object at {:#x} reached from {place}: {reason}", obj.addr)));
+        return Err(Error::Snapshot(format!(
+            "cannot carry the {} object at {:#x} reached from {}: {reason}",
+            type_name(graph, id),
+            obj.addr,
+            holder(graph, frames, id)
+        )));
     }
     Ok(())
 }

@@ -54,14 +54,29 @@ fn restore_command(python: &str, snapshot: &Path) -> Command {
 
 /// Capture `req`, then deliver. Returns the supervisor's exit code; every outcome is
 /// also reported to the shim.
-pub fn supervise(req: &CaptureRequest, report_fd: i32, python: &str, dest: &Destination) -> i32 {
-    // The fd was handed over by the shim for this purpose only.
-    let mut report = unsafe { std::fs::File::from_raw_fd(report_fd) };
-    let mut say = |line: String| {
-        let _ = writeln!(report, "{line}");
-        let _ = report.flush();
+pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, python: &str, dest: &Destination) -> i32 {
+    // The fds were handed over by the shim for this purpose only.
+    let report = std::cell::RefCell::new(unsafe { std::fs::File::from_raw_fd(report_fd) });
+    let say = |line: String| {
+        let mut r = report.borrow_mut();
+        let _ = writeln!(r, "{line}");
+        let _ = r.flush();
     };
-    let result = capture(req).and_then(|(snap, _)| snap.to_bytes());
+    let mut replies = reply_fd.map(|fd| std::io::BufReader::new(unsafe { std::fs::File::from_raw_fd(fd) }));
+    // `reduce ADDR...` asks the shim to reduce objects; it answers with the address of a
+    // list of reduce tuples (kept alive until it is told the outcome), or `error MESSAGE`.
+    let mut reducer = |addrs: &[u64]| -> std::result::Result<u64, String> {
+        let replies = replies.as_mut().ok_or("no shim to reduce objects")?;
+        say(format!("reduce {}", addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ")));
+        let mut line = String::new();
+        std::io::BufRead::read_line(replies, &mut line).map_err(|e| e.to_string())?;
+        let line = line.trim();
+        if let Some(msg) = line.strip_prefix("error ") {
+            return Err(msg.to_string());
+        }
+        line.parse().map_err(|_| format!("unexpected reply from the shim: {line:?}"))
+    };
+    let result = capture(req, Some(&mut reducer)).and_then(|(snap, _)| snap.to_bytes());
     let bytes = match result {
         Ok(b) => b,
         Err(e) => {

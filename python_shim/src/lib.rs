@@ -140,6 +140,7 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
             tuple(py, vec![s("instance"), o(*dict), PyList::new(py, sl)?.into_any().unbind(), base])?
         }
         Value::Object => tuple(py, vec![s("object")])?,
+        Value::Reduce { callable, args, state, listitems, dictitems } => tuple(py, vec![s("reduce"), n(*callable), n(*args), o(*state), o(*listitems), o(*dictitems)])?,
         Value::Descriptor { owner, name } => tuple(py, vec![s("descriptor"), n(*owner), s(name)])?,
         Value::Opaque => tuple(py, vec![s("opaque")])?,
         Value::Unread(m) => tuple(py, vec![s("unread"), s(m)])?,

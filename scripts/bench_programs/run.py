@@ -303,6 +303,28 @@ def table_reader(rows, notes):
     return lines
 
 
+def build_state(versions):
+    """What is being measured: the commit, whether the tree was dirty, and the mtimes of
+    the installed pieces (to notice a rebuild while the bench runs)."""
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    files = [BIN] + [os.path.join(ROOT, ".venvs", f"py{v}", "bin", "python") for v in versions]
+    stamps = {}
+    for v in versions:
+        site = subprocess.run([ours(v)["exe"], "-c", "import pyteleport, os; print(os.path.dirname(pyteleport.__file__))"],
+                              capture_output=True, text=True).stdout.strip()
+        for name in sorted(os.listdir(site)) if os.path.isdir(site) else []:
+            if name.endswith((".py", ".so")):
+                files.append(os.path.join(site, name))
+        files.append(os.path.join(site, "_bin", "pyteleport"))
+    for f in files:
+        try:
+            stamps[f] = os.stat(f).st_mtime
+        except OSError:
+            stamps[f] = None
+    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty_files": len(git("status", "--porcelain").splitlines()),
+            "stamps": stamps}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10, help="timed runs per measurement (after one warm-up)")
@@ -315,6 +337,7 @@ def main():
     sections = set(args.only.split(","))
     impls = [ours(v) for v in versions] + [REF]
     started = time.perf_counter()
+    build = build_state(versions)
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
@@ -350,10 +373,16 @@ def main():
         log("reader: 100 frames, 10,000 objects in locals")
         results["reader"] = [bench_reader(ours(v), args, log) for v in versions]
     results["meta"]["total_seconds"] = time.perf_counter() - started
+    after = build_state(versions)
+    changed = sorted(f for f in after["stamps"] if after["stamps"][f] != build["stamps"].get(f))
+    results["meta"]["build"] = {"commit": build["commit"], "dirty_files": build["dirty_files"],
+                                "changed_during_bench": changed}
 
     notes = {}
     md = [f"# pyteleport benchmarks ({results['meta']['date']}, {results['meta']['cpus']} CPUs, "
           f"kernel {results['meta']['kernel']})", "",
+          f"Measured: commit {build['commit']}" + (f" with {build['dirty_files']} uncommitted changes" if build["dirty_files"] else "")
+          + ", release binary and the per-version venvs as installed.", "",
           f"Wall time of whole processes: median (min–max) of {args.runs} runs after one warm-up, in ms. "
           "Round trip = `python prog.py CASE tp` (teleports once with `tp_dummy()`, the restored process "
           "prints the result); plain = the same program without the teleport call; overhead = median "
@@ -369,6 +398,9 @@ def main():
         md += table_reader(results["reader"], notes) + [""]
     if notes:
         md += ["## Failures", ""] + [f"* {where} ({', '.join(whats)}): `{err}`" for (where, err), whats in notes.items()] + [""]
+    if changed:
+        md += ["**Warning: the build changed while the bench ran (results mix two builds; run it again):** "
+               + ", ".join(os.path.relpath(f, ROOT) for f in changed), ""]
     md.append(f"Total bench time: {results['meta']['total_seconds']:.0f} s.")
     text = "\n".join(md)
     results["markdown"] = text

@@ -56,17 +56,24 @@ def _teleport(entry_code, caller_depth, to_file=None, to_shell=None, exit=True):
     if to_shell is not None:
         args += ["--to-shell", to_shell]
     read_end, write_end = os.pipe()
-    args += ["--report-fd", str(write_end)]
+    reply_read, reply_write = os.pipe()
+    args += ["--report-fd", str(write_end), "--reply-fd", str(reply_read)]
     try:
-        supervisor = subprocess.Popen(args, pass_fds=(write_end,))
+        supervisor = subprocess.Popen(args, pass_fds=(write_end, reply_read))
     except OSError as e:
-        os.close(read_end)
-        os.close(write_end)
+        for fd in (read_end, write_end, reply_read, reply_write):
+            os.close(fd)
         raise TeleportError(f"cannot teleport {where}: cannot start the supervisor: {e}") from None
     os.close(write_end)
-    with os.fdopen(read_end, "r") as report:
+    os.close(reply_read)
+    kept = []  # reduce results, alive until the supervisor has read them
+    with os.fdopen(read_end, "r") as report, os.fdopen(reply_write, "w") as reply:
         # The supervisor stops this process while it waits here, reads it, resumes it.
         line = report.readline().strip()
+        while line.startswith("reduce "):
+            reply.write(_answer_reduce(line, kept) + "\n")
+            reply.flush()
+            line = report.readline().strip()
         if line.startswith("started "):
             exit_line = report.readline().strip()
             supervisor.wait()
@@ -79,6 +86,20 @@ def _teleport(entry_code, caller_depth, to_file=None, to_shell=None, exit=True):
         return line[len("saved "):]
     reason = line[len("error "):] if line.startswith("error ") else (line or f"the supervisor exited with status {supervisor.returncode}")
     raise TeleportError(f"cannot teleport {where}: {reason}")
+
+
+def _answer_reduce(line, kept):
+    """Reduce the objects at the requested addresses (what memory reading cannot do)."""
+    from . import _reducers
+    results = []
+    for addr in line.split()[1:]:
+        obj = _reducers.from_address(int(addr))
+        try:
+            results.append(_reducers.reduce_object(obj))
+        except Exception as e:
+            return f"error cannot reduce {type(obj).__module__}.{type(obj).__qualname__}: {type(e).__name__}: {e}".replace("\n", " ")
+    kept.append(results)
+    return str(id(results))
 
 
 def teleport(*, to_file=None, to_shell=None, exit=True, dry_run=False):

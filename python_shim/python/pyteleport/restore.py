@@ -161,6 +161,13 @@ class Rebuilder:
             return NotImplemented
         if kind == "object":
             return object()
+        if kind == "reduce":
+            for a in self.nodes[v[2]][0][1]:
+                self.full(a)  # arguments are used, not just referenced
+            obj = self.get(v[1])(*self.get(v[2]))
+            if v[3] is not None or v[4] is not None or v[5] is not None:
+                self.to_fill.append(i)
+            return obj
         if kind == "descriptor":
             return vars(self.get(v[1]))[v[2]]
         if kind == "complex":
@@ -354,6 +361,26 @@ class Rebuilder:
                 o[self.get(k)] = self.get(next(it))
         elif kind == "set":
             o.update(self.get(x) for x in v[1])
+        elif kind == "reduce":
+            _, _, _, state, listitems, dictitems = v
+            if state is not None:
+                state = self.full(state)
+                setstate = getattr(o, "__setstate__", None)
+                if setstate is not None:
+                    setstate(state)
+                else:
+                    slots = None
+                    if isinstance(state, tuple) and len(state) == 2:
+                        state, slots = state
+                    if state:
+                        o.__dict__.update(state)
+                    for k, val in (slots or {}).items():
+                        setattr(o, k, val)
+            if listitems is not None:
+                o.extend(self.full(listitems))
+            if dictitems is not None:
+                for k, val in self.full(dictitems):
+                    o[k] = val
         elif kind == "cell":
             if v[1] is not None:
                 o.cell_contents = self.get(v[1])

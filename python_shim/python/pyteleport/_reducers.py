@@ -1,0 +1,79 @@
+"""What the shim runs when the supervisor meets objects it cannot read from memory
+(C types without a decoder): the pickle protocol's `__reduce_ex__`, plus reducers for
+the standard streams and open files. Each returns `(callable, args, state, listitems,
+dictitems)`; the callables below are what the new process calls to rebuild them."""
+import io
+import os
+import sys
+
+STDIO = ("stdin", "stdout", "stderr", "__stdin__", "__stdout__", "__stderr__")
+
+
+def stdio(name):
+    """The new process's own standard stream."""
+    return getattr(sys, name)
+
+
+def reopen(kind, name, mode, position, encoding, errors, newline):
+    """An open file, reopened by path at the same position. A file opened for writing is
+    reopened without truncating it ('w' becomes 'r+', 'x' too)."""
+    binary = "b" in mode
+    base = mode.replace("b", "").replace("t", "")
+    if base.startswith(("w", "x")):
+        base = "r+"
+    if kind == "raw":
+        f = io.FileIO(name, base.replace("+", "") + ("+" if "+" in base else ""))
+    elif binary or kind == "buffered":
+        f = open(name, base + "b")
+    else:
+        f = open(name, base, encoding=encoding, errors=errors, newline=newline)
+    if "a" not in base:
+        f.seek(position)
+    return f
+
+
+def closed_file(kind, name, mode):
+    f = io.BytesIO() if kind != "text" else io.StringIO()
+    f.close()
+    return f
+
+
+def _reduce_file(obj):
+    kind = "text" if isinstance(obj, io.TextIOBase) else "raw" if isinstance(obj, io.RawIOBase) else "buffered"
+    name = getattr(obj, "name", None)
+    mode = getattr(obj, "mode", "rb" if kind != "text" else "r")
+    if not isinstance(name, str):
+        raise TypeError(f"open file {name!r} has no path to reopen it by")
+    if obj.closed:
+        return (closed_file, (kind, name, mode), None, None, None)
+    if obj.writable():
+        obj.flush()
+    position = obj.tell() if obj.seekable() else 0
+    text = (getattr(obj, "encoding", None), getattr(obj, "errors", None), None) if kind == "text" else (None, None, None)
+    return (reopen, (kind, name, mode, position) + text, None, None, None)
+
+
+def reduce_object(obj):
+    for name in STDIO:
+        if obj is getattr(sys, name, None):
+            return (stdio, (name,), None, None, None)
+    if isinstance(obj, io.IOBase) and not isinstance(obj, (io.BytesIO, io.StringIO)):
+        return _reduce_file(obj)
+    rv = obj.__reduce_ex__(4)
+    if isinstance(rv, str):
+        raise TypeError(f"{type(obj).__qualname__} reduces to the global name {rv!r}")
+    rv = tuple(rv) + (None,) * (5 - len(rv))
+    callable_, args, state, listitems, dictitems = rv[:5]
+    return (callable_, tuple(args), state,
+            list(listitems) if listitems is not None else None,
+            list(dictitems) if dictitems is not None else None)
+
+
+def from_address(addr):
+    """The object at `addr`: alive, since the frames that reference it are paused."""
+    import ctypes
+    return ctypes.cast(addr, ctypes.py_object).value
+
+
+def os_pid():
+    return os.getpid()
