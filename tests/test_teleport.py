@@ -113,3 +113,58 @@ def test_frame_called_from_c_is_refused_and_original_goes_on(version):
     code, out, err = run([venv_python(version), str(ROOT / "tests" / "programs" / "c_callback_refused.py")])
     assert code == 0, err
     assert out == "refused: True True\n[-3, -2, -1]\noriginal goes on\n".replace("[-3, -2, -1]", "[3, 2, 1]"), out + err
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_traceback_after_restore_shows_original_frames(version):
+    py = venv_python(version)
+    scenario = str(ROOT / "tests" / "scenarios" / "uncaught_after.py")
+    plain = run([py, "-c", PLAIN, scenario])
+    moved = run([py, scenario])
+    assert moved[0] == plain[0] == 1
+    def frames(stderr):
+        return [l.strip() for l in stderr.splitlines() if l.strip().startswith("File ") and "uncaught_after.py" in l]
+    # The plain run's traceback goes through runpy; compare the program's own frames.
+    assert frames(moved[2]) == frames(plain[2]), moved[2]
+    assert moved[2].strip().splitlines()[-1] == "ZeroDivisionError: integer division or modulo by zero"
+    assert "pyteleport/restore.py" not in moved[2], moved[2]
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_shell_destination_and_original_api(version, tmp_path):
+    py = venv_python(version)
+    script = tmp_path / "shell.py"
+    script.write_text(
+        "import os\n"
+        "from pyteleport import tp_bash\n"
+        "def f():\n"
+        "    before = os.getpid()\n"
+        "    tp_bash()\n"
+        "    print('moved', before != os.getpid())\n"
+        "f()\n"
+    )
+    code, out, err = run([py, str(script)])
+    assert (code, out) == (0, "moved True\n"), err
+    snap = tmp_path / "orig.snap"
+    script.write_text(
+        "import pyteleport\n"
+        "def f():\n"
+        "    x = [1, 2]\n"
+        f"    pyteleport.dump({str(snap)!r})\n"
+        "    print('resumed', x)\n"
+        "f()\n"
+    )
+    code, out, err = run([py, str(script)])
+    assert (code, out) == (0, ""), err
+    code, out, err = run([str(ROOT / "target" / "release" / "pyteleport"), "restore", str(snap), "--python", py])
+    assert (code, out) == (0, "resumed [1, 2]\n"), err
+
+
+def test_snapshot_from_another_python_version_is_refused(tmp_path):
+    snap = tmp_path / "v311.snap"
+    script = tmp_path / "s.py"
+    script.write_text(f"from pyteleport import teleport\nteleport(to_file={str(snap)!r}, exit=False)\nprint('ran')\n")
+    code, out, err = run([venv_python("3.11"), str(script)])
+    assert code == 0, err
+    code, out, err = run([str(ROOT / "target" / "release" / "pyteleport"), "restore", str(snap), "--python", venv_python("3.12")])
+    assert code != 0 and out == "" and "3.11" in err and "3.12" in err, err

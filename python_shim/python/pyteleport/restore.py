@@ -523,7 +523,13 @@ def _drive(pending, r):
             value, exc = yielded, None
         finished_generator = False
     if exc is not None:
-        raise _strip_traceback(exc)
+        exc = _strip_traceback(exc)
+        if isinstance(exc, SystemExit):
+            raise exc
+        # Report it as the interpreter would an uncaught exception of the program, without
+        # this engine's frames around it.
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+        raise SystemExit(1)
 
 
 def main(argv=None):
