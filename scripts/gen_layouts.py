@@ -176,6 +176,19 @@ FIELDS = [
     ("exception_suppress_context", ["PyBaseExceptionObject:suppress_context"]),
     ("exception_dict", ["PyBaseExceptionObject:dict"]),
     ("debug_offsets_size", ["sizeof:_Py_DebugOffsets"]),
+    # safe points: what makes the eval loop call its pending-work handler
+    ("runtime_signals_pending", ["_PyRuntimeState:ceval.signals_pending"]),
+    ("interp_eval_breaker", ["PyInterpreterState:ceval.eval_breaker"]),
+    ("tstate_eval_breaker", ["PyThreadState:eval_breaker"]),
+    # io objects: output still buffered in a process that is being moved
+    ("textio_buffer", ["textio:buffer"]),
+    ("textio_pending_bytes", ["textio:pending_bytes"]),
+    ("textio_pending_bytes_count", ["textio:pending_bytes_count"]),
+    ("buffered_raw", ["buffered:raw"]),
+    ("buffered_buffer", ["buffered:buffer"]),
+    ("buffered_write_pos", ["buffered:write_pos"]),
+    ("buffered_write_end", ["buffered:write_end"]),
+    ("fileio_fd", ["fileio:fd"]),
 ]
 
 # _Py_DebugOffsets (3.13+): where, inside the table the interpreter carries, each of our

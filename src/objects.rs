@@ -184,6 +184,8 @@ pub enum Value {
     Descriptor { owner: ObjId, name: String },
     /// Rebuilt as pickle does: `callable(*args)`, then state, list items, dict items.
     Reduce { callable: ObjId, args: ObjId, state: Option<ObjId>, listitems: Option<ObjId>, dictitems: Option<ObjId> },
+    /// One of the standard streams, by its name in `sys`.
+    Stdio(String),
     /// A bare `object()`.
     Object,
     /// Known only by type and address.
@@ -261,6 +263,8 @@ pub struct Decoder<'a> {
     /// Objects to decode as the reduce tuple the shim made for them (address of the
     /// object -> address of its `(callable, args, state, listitems, dictitems)`).
     pub substitutions: HashMap<u64, u64>,
+    /// The standard streams (`sys.stdout` ...) by address: carried as "the new process's own".
+    pub stdio: HashMap<u64, String>,
 }
 
 enum DictSource {
@@ -293,7 +297,7 @@ fn le_i32(b: &[u8], off: usize) -> i32 {
 
 impl<'a> Decoder<'a> {
     pub fn new(py: &'a PythonProcess, mem: &'a dyn MemoryReader, limits: Limits) -> Self {
-        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: HashMap::new(), substitutions: HashMap::new() }
+        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: HashMap::new(), substitutions: HashMap::new(), stdio: HashMap::new() }
     }
 
     fn layout(&self) -> &'static Layout {
@@ -395,6 +399,10 @@ impl<'a> Decoder<'a> {
         let type_id = self.object(type_addr);
         self.graph.objects[id as usize].type_id = type_id;
         let shape = self.type_shape(type_addr)?;
+        if let Some(name) = self.stdio.get(&addr) {
+            self.graph.objects[id as usize].value = Value::Stdio(name.clone());
+            return Ok(());
+        }
         if let Some(&reduced) = self.substitutions.get(&addr) {
             let value = self.decode_reduce(addr, reduced)?;
             self.graph.objects[id as usize].value = value;
@@ -993,6 +1001,20 @@ impl<'a> Decoder<'a> {
             return Err(Error::corrupt(addr, "reduce result without callable and arguments"));
         };
         Ok(Value::Reduce { callable, args, state: part(self, 2), listitems: part(self, 3), dictitems: part(self, 4) })
+    }
+
+    /// Record the standard streams of `sys` so they are carried by name.
+    pub fn learn_stdio(&mut self) -> Result<()> {
+        let l = self.layout();
+        let interp = self.ptr(self.py.runtime_addr + l.runtime_interpreters_head as u64)?;
+        let sysdict = self.ptr(interp + l.interp_sysdict as u64)?;
+        for (k, v) in self.dict_entries(sysdict)? {
+            let key = self.read_str(k)?.as_text().into_owned();
+            if matches!(key.as_str(), "stdin" | "stdout" | "stderr" | "__stdin__" | "__stdout__" | "__stderr__") && v != self.py.symbols.none {
+                self.stdio.entry(v).or_insert(key);
+            }
+        }
+        Ok(())
     }
 
     /// Entries of an imported module that a program may have rebound: plain values, and

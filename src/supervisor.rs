@@ -30,6 +30,9 @@ pub struct FrameResume {
     /// The frame called a class and the inner frame is its `__init__` (reached through
     /// `type.__call__` in C): the call's result is this instance, not `__init__`'s None.
     pub init_self: Option<ObjId>,
+    /// Whether the frame receives a value (its callee's result) when resumed. False for
+    /// a frame stopped between instructions (attach): it resumes with its stack as is.
+    pub push: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -90,7 +93,7 @@ pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTabl
             Some(saved) => saved,
             None => exc_value,
         };
-        out.push(FrameResume { resume, keep, for_iter, exc_value, init_self });
+        out.push(FrameResume { resume, keep, for_iter, exc_value, init_self, push: true });
     }
     Ok(out)
 }
@@ -267,6 +270,7 @@ fn read_thread_for_teleport(
     let limits = Limits { module_dicts: vec!["__main__".into()], deep: true, max_objects: 100_000_000, max_len: 1 << 34, max_bytes: 1 << 36 };
     let mut d = Decoder::new(py, mem, limits);
     d.substitutions = substitutions.clone();
+    d.learn_stdio()?;
     let l = py.layout;
     let mut tstate = None;
     for t in d.thread_states()? {

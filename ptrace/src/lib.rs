@@ -16,5 +16,5 @@ pub use elf::{symbol_address_in_process, ElfFile, ElfSymbol};
 pub use error::{Error, Result};
 pub use maps::{read_maps, MapRegion};
 pub use memory::{FakeMemory, MemoryReader, ProcessMemory};
-pub use stop::{install_detach_on_fatal_signals, StoppedProcess};
+pub use stop::{install_detach_on_fatal_signals, RunOutcome, StoppedProcess};
 pub use threads::{exe_path, list_threads, process_exists, thread_name};

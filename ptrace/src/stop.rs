@@ -561,3 +561,147 @@ mod tests {
         assert!(matches!(StoppedProcess::stop(me), Err(Error::PermissionDenied { .. })));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Running a stopped process until one thread reaches an address.
+// ---------------------------------------------------------------------------
+
+/// `offsetof(struct user, u_debugreg)` on x86-64: where PTRACE_POKEUSER finds DR0..DR7.
+#[cfg(target_arch = "x86_64")]
+const DEBUGREG_OFFSET: usize = 848;
+/// si_code of a SIGTRAP raised by a hardware breakpoint.
+const TRAP_HWBKPT: i32 = 4;
+
+fn poke_user(tid: i32, offset: usize, value: u64) -> std::result::Result<(), Errno> {
+    // SAFETY: POKEUSER writes `value` into the tracee's user area; no pointers of ours.
+    let rc = unsafe { libc::ptrace(libc::PTRACE_POKEUSER, tid, offset as *mut libc::c_void, value as *mut libc::c_void) };
+    if rc == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// What [`StoppedProcess::run_until_breakpoint`] ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The thread reached the address; every thread is stopped again.
+    Hit,
+    /// The time ran out; every thread is stopped again.
+    TimedOut,
+}
+
+impl StoppedProcess {
+    /// Arm an execute hardware breakpoint (DR0) on one stopped thread. Hardware
+    /// breakpoints set through ptrace are removed by the kernel when the tracer
+    /// detaches or dies, so nothing is left behind in the target.
+    #[cfg(target_arch = "x86_64")]
+    pub fn set_hw_breakpoint(&self, tid: i32, addr: u64) -> Result<()> {
+        let err = |errno| Error::Ptrace { pid: tid, op: "PTRACE_POKEUSER", errno };
+        poke_user(tid, DEBUGREG_OFFSET, addr).map_err(err)?;
+        // DR7: local enable of DR0, condition "execute", length 1.
+        poke_user(tid, DEBUGREG_OFFSET + 7 * 8, 1).map_err(err)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    pub fn clear_hw_breakpoint(&self, tid: i32) -> Result<()> {
+        poke_user(tid, DEBUGREG_OFFSET + 7 * 8, 0).map_err(|errno| Error::Ptrace { pid: tid, op: "PTRACE_POKEUSER", errno })
+    }
+
+    /// Set the general-purpose registers of a stopped thread.
+    pub fn set_registers(&self, tid: i32, regs: libc::user_regs_struct) -> Result<()> {
+        nix::sys::ptrace::setregs(nix::unistd::Pid::from_raw(tid), regs).map_err(|errno| Error::Ptrace { pid: tid, op: "PTRACE_SETREGS", errno })
+    }
+
+    /// Let every thread run (still traced) until `tid` hits its hardware breakpoint
+    /// or `timeout` passes, calling `tick` every few milliseconds meanwhile. Signals
+    /// other threads receive are passed on. Either way, every thread (including any
+    /// created meanwhile) is stopped again on return, the hit thread in an event stop
+    /// with no signal pending: if we die now, it simply runs on.
+    pub fn run_until_breakpoint(&mut self, tid: i32, timeout: Duration, mut tick: impl FnMut()) -> Result<RunOutcome> {
+        for t in &mut self.tracees {
+            if t.stopped {
+                let sig = t.pending_signal.take().unwrap_or(0);
+                ptrace_raw(libc::PTRACE_CONT as libc::c_long, t.tid, sig as libc::c_long).ok();
+                t.stopped = false;
+                set_slot_signal(t.slot, 0);
+            }
+        }
+        let deadline = Instant::now() + timeout;
+        let mut outcome = RunOutcome::TimedOut;
+        let mut last_tick = Instant::now() - Duration::from_secs(1);
+        'wait: while Instant::now() < deadline {
+            if last_tick.elapsed() >= Duration::from_millis(5) {
+                tick();
+                last_tick = Instant::now();
+            }
+            let mut idle = true;
+            for i in 0..self.tracees.len() {
+                if self.tracees[i].stopped {
+                    continue;
+                }
+                let t_tid = self.tracees[i].tid;
+                match wait_nohang(t_tid) {
+                    Ok(WaitResult::NothingYet) => {}
+                    Ok(WaitResult::Gone) => {
+                        idle = false;
+                        self.tracees[i].stopped = true; // nothing to resume
+                        if t_tid == self.pid {
+                            return Err(Error::ProcessExited { pid: self.pid });
+                        }
+                    }
+                    Ok(WaitResult::Stopped(sig)) => {
+                        idle = false;
+                        if t_tid == tid && sig == Some(libc::SIGTRAP) && is_hw_breakpoint(t_tid) {
+                            // Turn the signal-delivery-stop into an event stop: interrupt,
+                            // then continue with the signal suppressed; the thread traps
+                            // again before running any user code.
+                            ptrace_raw(libc::PTRACE_INTERRUPT as libc::c_long, t_tid, 0).ok();
+                            ptrace_raw(libc::PTRACE_CONT as libc::c_long, t_tid, 0).ok();
+                            outcome = RunOutcome::Hit;
+                            break 'wait;
+                        }
+                        // Anything else: pass the signal on, keep running.
+                        ptrace_raw(libc::PTRACE_CONT as libc::c_long, t_tid, sig.unwrap_or(0) as libc::c_long).ok();
+                    }
+                    Err(errno) => return Err(Error::Ptrace { pid: t_tid, op: "waitpid", errno }),
+                }
+            }
+            if idle {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        self.stop_again()?;
+        Ok(outcome)
+    }
+
+    /// Interrupt every running tracee, seize threads created meanwhile, and wait
+    /// until all are stopped.
+    fn stop_again(&mut self) -> Result<()> {
+        for t in &self.tracees {
+            if !t.stopped {
+                ptrace_raw(libc::PTRACE_INTERRUPT as libc::c_long, t.tid, 0).ok();
+            }
+        }
+        let timeout = DEFAULT_STOP_TIMEOUT;
+        self.wait_until_stopped(Instant::now() + timeout, timeout)?;
+        loop {
+            let known: HashSet<i32> = self.tracees.iter().map(|t| t.tid).collect();
+            let new: Vec<i32> = list_threads(self.pid)?.into_iter().filter(|t| !known.contains(t)).collect();
+            if new.is_empty() {
+                break;
+            }
+            for tid in new {
+                self.attach(tid, false)?;
+            }
+            self.wait_until_stopped(Instant::now() + timeout, timeout)?;
+        }
+        self.tids = self.tracees.iter().filter(|t| t.stopped).map(|t| t.tid).collect();
+        self.tids.sort_by_key(|&t| (t != self.pid, t));
+        Ok(())
+    }
+}
+
+fn is_hw_breakpoint(tid: i32) -> bool {
+    nix::sys::ptrace::getsiginfo(nix::unistd::Pid::from_raw(tid)).map(|si| si.si_code == TRAP_HWBKPT).unwrap_or(false)
+}

@@ -140,6 +140,7 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
             tuple(py, vec![s("instance"), o(*dict), PyList::new(py, sl)?.into_any().unbind(), base])?
         }
         Value::Object => tuple(py, vec![s("object")])?,
+        Value::Stdio(name) => tuple(py, vec![s("stdio"), s(name)])?,
         Value::Reduce { callable, args, state, listitems, dictitems } => tuple(py, vec![s("reduce"), n(*callable), n(*args), o(*state), o(*listitems), o(*dictitems)])?,
         Value::Descriptor { owner, name } => tuple(py, vec![s("descriptor"), n(*owner), s(name)])?,
         Value::Opaque => tuple(py, vec![s("opaque")])?,
@@ -193,6 +194,7 @@ fn decode_snapshot(py: Python<'_>, data: &[u8]) -> PyResult<PyObject> {
             d.set_item("for_iter", r.for_iter)?;
             d.set_item("exc_value", opt(py, r.exc_value))?;
             d.set_item("init_self", opt(py, r.init_self))?;
+            d.set_item("push", r.push)?;
             Ok(d.into_any().unbind())
         })
         .collect::<PyResult<_>>()?;

@@ -345,7 +345,7 @@ def main():
     results = {"meta": {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(), "kernel": platform.release(), "cpus": os.cpu_count(),
-        "runs": args.runs, "statistic": "median (min–max) of wall time of a whole process, ms",
+        "runs": args.runs, "loadavg_at_start": os.getloadavg(), "statistic": "median (min–max) of wall time of a whole process, ms",
         "reference": "pyteleport 0.3.4 from PyPI, CPython 3.11",
         "pythons": {f"{i['impl']} {i['python']}": subprocess.run([i["exe"], "-c", "import sys; print(sys.version.split()[0])"],
                                                                   capture_output=True, text=True).stdout.strip()
@@ -373,6 +373,7 @@ def main():
         log("reader: 100 frames, 10,000 objects in locals")
         results["reader"] = [bench_reader(ours(v), args, log) for v in versions]
     results["meta"]["total_seconds"] = time.perf_counter() - started
+    results["meta"]["loadavg_at_end"] = os.getloadavg()
     after = build_state(versions)
     changed = sorted(f for f in after["stamps"] if after["stamps"][f] != build["stamps"].get(f))
     results["meta"]["build"] = {"commit": build["commit"], "dirty_files": build["dirty_files"],
@@ -382,7 +383,8 @@ def main():
     md = [f"# pyteleport benchmarks ({results['meta']['date']}, {results['meta']['cpus']} CPUs, "
           f"kernel {results['meta']['kernel']})", "",
           f"Measured: commit {build['commit']}" + (f" with {build['dirty_files']} uncommitted changes" if build["dirty_files"] else "")
-          + ", release binary and the per-version venvs as installed.", "",
+          + ", release binary and the per-version venvs as installed. Load average at start "
+          + "{:.2f} (other work on the machine makes the numbers noisier).".format(results["meta"]["loadavg_at_start"][0]), "",
           f"Wall time of whole processes: median (min–max) of {args.runs} runs after one warm-up, in ms. "
           "Round trip = `python prog.py CASE tp` (teleports once with `tp_dummy()`, the restored process "
           "prints the result); plain = the same program without the teleport call; overhead = median "
@@ -399,8 +401,9 @@ def main():
     if notes:
         md += ["## Failures", ""] + [f"* {where} ({', '.join(whats)}): `{err}`" for (where, err), whats in notes.items()] + [""]
     if changed:
-        md += ["**Warning: the build changed while the bench ran (results mix two builds; run it again):** "
-               + ", ".join(os.path.relpath(f, ROOT) for f in changed), ""]
+        parts = sorted({os.path.relpath(f, ROOT).split("/lib/")[0] for f in changed})
+        md += [f"**Warning: the build changed while the bench ran ({len(changed)} files under "
+               f"{', '.join(parts)}): results may mix two builds; run it again.**", ""]
     md.append(f"Total bench time: {results['meta']['total_seconds']:.0f} s.")
     text = "\n".join(md)
     results["markdown"] = text

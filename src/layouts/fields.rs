@@ -321,6 +321,28 @@ pub struct Layout {
     pub exception_dict: usize,
     /// sizeof:_Py_DebugOffsets
     pub debug_offsets_size: usize,
+    /// _PyRuntimeState:ceval.signals_pending
+    pub runtime_signals_pending: usize,
+    /// PyInterpreterState:ceval.eval_breaker
+    pub interp_eval_breaker: usize,
+    /// PyThreadState:eval_breaker
+    pub tstate_eval_breaker: usize,
+    /// textio:buffer
+    pub textio_buffer: usize,
+    /// textio:pending_bytes
+    pub textio_pending_bytes: usize,
+    /// textio:pending_bytes_count
+    pub textio_pending_bytes_count: usize,
+    /// buffered:raw
+    pub buffered_raw: usize,
+    /// buffered:buffer
+    pub buffered_buffer: usize,
+    /// buffered:write_pos
+    pub buffered_write_pos: usize,
+    /// buffered:write_end
+    pub buffered_write_end: usize,
+    /// fileio:fd
+    pub fileio_fd: usize,
     /// value of FRAME_CREATED (ABSENT_ENUM if the version has none)
     pub frame_created: i32,
     /// value of FRAME_SUSPENDED (ABSENT_ENUM if the version has none)

@@ -22,8 +22,8 @@ from . import _native
 CO_VARARGS, CO_VARKEYWORDS, CO_GENERATOR = 0x04, 0x08, 0x20
 CO_FAST_LOCAL, CO_FAST_CELL, CO_FAST_FREE = 0x20, 0x40, 0x80
 NULL = object()
-# Location-table entry "no location" covering 2 code units (PEP 626 format, kind 15).
-NO_LOCATION_2 = bytes([0x80 | (15 << 3) | 1])
+# Location-table entry "no location" covering 4 code units (PEP 626 format, kind 15).
+NO_LOCATION_4 = bytes([0x80 | (15 << 3) | 3])
 
 if sys.version_info >= (3, 13):
     STATES = {-3: "created", -2: "suspended", -1: "suspended_yield_from"}
@@ -79,14 +79,23 @@ def _shift_exception_table(data, units):
     return bytes(out)
 
 
-def resumable(code):
+PROLOGUE = 4  # code units added in front of a resumed function's code
+
+
+def resumable(code, jump_to=0):
     """`code` with a prologue that makes calling it create a generator, and no
-    parameters (the frame's slots are written directly)."""
-    prologue = bytes([dis.opmap["RETURN_GENERATOR"], 0, dis.opmap["POP_TOP"], 0])
+    parameters (the frame's slots are written directly). The prologue's tail jumps to
+    `jump_to` (original offset): entering the frame right after RETURN_GENERATOR resumes
+    it there with an empty value stack."""
+    if jump_to > 0xFFFF:
+        raise RestoreError(f"{code.co_qualname}: resume offset {jump_to} too large")
+    op = dis.opmap
+    prologue = bytes([op["RETURN_GENERATOR"], 0, op["POP_TOP"], 0,
+                      op["EXTENDED_ARG"], jump_to >> 8, op["JUMP_FORWARD"], jump_to & 0xFF])
     return code.replace(
         co_code=prologue + code.co_code,
-        co_linetable=NO_LOCATION_2 + code.co_linetable,
-        co_exceptiontable=_shift_exception_table(code.co_exceptiontable, 2),
+        co_linetable=NO_LOCATION_4 + code.co_linetable,
+        co_exceptiontable=_shift_exception_table(code.co_exceptiontable, PROLOGUE),
         co_flags=(code.co_flags | CO_GENERATOR) & ~(CO_VARARGS | CO_VARKEYWORDS),
         co_argcount=0, co_posonlyargcount=0, co_kwonlyargcount=0,
         co_stacksize=code.co_stacksize + 1,
@@ -168,6 +177,8 @@ class Rebuilder:
             if v[3] is not None or v[4] is not None or v[5] is not None:
                 self.to_fill.append(i)
             return obj
+        if kind == "stdio":
+            return getattr(sys, v[1])
         if kind == "descriptor":
             return vars(self.get(v[1]))[v[2]]
         if kind == "complex":
@@ -324,9 +335,9 @@ class Rebuilder:
         g.__name__, g.__qualname__ = self.get(name), self.get(qualname)
         return g
 
-    def new_generator(self, frame, prologue=False):
+    def new_generator(self, frame, prologue=False, jump_to=0):
         code = self.get(frame["code"])
-        code = resumable(code) if prologue else _parameterless(code)
+        code = resumable(code, jump_to) if prologue else _parameterless(code)
         nfree = len(code.co_freevars)
         cells = frame["localsplus"][len(frame["localsplus"]) - nfree:] if nfree else []
         closure = tuple(self.get(c) if c is not None else types.CellType() for c in cells) or None
@@ -472,13 +483,23 @@ def resume(state):
     # them out of `_drive`'s `pending` list).
     pending = []
     for f, plan in zip(state["frames"], state["resume"]):
+        stack = [r.slot(x) for x in f["stack"][:plan["keep"]]]
+        at, send = plan["resume"], None
+        if not plan["push"] and stack:
+            # Resumed between instructions: its top of stack is what we send.
+            stack, send = stack[:-1], stack[-1]
         if f["generator"] is not None:
             g, shift = r.get(f["generator"]), 0
+            if not plan["push"] and send is None and not stack:
+                raise RestoreError("a generator frame stopped with an empty stack cannot be resumed")
+        elif not plan["push"] and not stack and send is None:
+            # Empty stack: enter right after RETURN_GENERATOR; the prologue's jump goes on.
+            g, shift = r.new_generator(f, prologue=True, jump_to=plan["resume"]), PROLOGUE
+            at = 1 - shift
         else:
-            g, shift = r.new_generator(f, prologue=True), 2
-        stack = [r.slot(x) for x in f["stack"][:plan["keep"]]]
-        _enter(r, g, f, plan, stack, plan["resume"] + shift)
-        pending.append((g, f, plan, shift))
+            g, shift = r.new_generator(f, prologue=True), PROLOGUE
+        _enter(r, g, f, plan, stack, at + shift)
+        pending.append((g, f, plan, shift, send))
     sys.setrecursionlimit(old_limit)
     _drive(pending, r)
 
@@ -493,9 +514,11 @@ def _drive(pending, r):
     """Resume the frames innermost first, each receiving its inner frame's result (or
     exception) at its call site. `pending` holds the frames not resumed yet."""
     value, exc, finished_generator = None, None, False
+    first = True
     while pending:
-        g, f, plan, shift = pending.pop(0)
-        send = value
+        g, f, plan, shift, own_value = pending.pop(0)
+        send = own_value if first and not plan["push"] else value
+        first = False
         if exc is None and plan["init_self"] is not None:
             send = r.get(plan["init_self"])  # C(...) returns the instance its __init__ filled
         if exc is None and finished_generator and plan["for_iter"] is not None:
