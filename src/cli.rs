@@ -40,6 +40,29 @@ enum Command {
         #[arg(long)]
         python: Option<String>,
     },
+    /// Move an unmodified running CPython process to a new process, or checkpoint it.
+    Attach {
+        /// Process id of the CPython process.
+        pid: i32,
+        /// Write a snapshot to FILE and leave the process running (see --exit).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<std::path::PathBuf>,
+        /// With --checkpoint: end the process once the snapshot is safely on disk.
+        #[arg(long, requires = "checkpoint")]
+        exit: bool,
+        /// Seconds to wait for the process to reach a safe point.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+        /// Carry only the main thread when other Python threads are running.
+        #[arg(long)]
+        main_thread_only: bool,
+        /// Interpreter for the new process (one that can import pyteleport).
+        #[arg(long)]
+        python: Option<String>,
+        /// No progress messages on stderr.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Used by the `pyteleport` Python package: capture the calling process and resume it.
     #[command(hide = true)]
     Supervise {
@@ -104,6 +127,21 @@ fn run(cli: Cli) -> Result<i32, String> {
                 print!("{}", crate::dump::to_text(&state));
             }
             Ok(0)
+        }
+        Command::Attach { pid, checkpoint, exit, timeout, main_thread_only, python, quiet } => {
+            if !(timeout.is_finite() && timeout > 0.0) {
+                return Err(format!("--timeout must be a positive number of seconds, not {timeout}"));
+            }
+            let opts = crate::attach::AttachOptions {
+                pid,
+                timeout: std::time::Duration::from_secs_f64(timeout),
+                checkpoint,
+                exit_after_checkpoint: exit,
+                main_thread_only,
+                python,
+                quiet,
+            };
+            crate::attach::attach(&opts).map_err(|e| e.to_string())
         }
         Command::Inspect { file } => {
             let snap = load_snapshot(&file)?;

@@ -5,6 +5,7 @@
 //! `objects` (object graph decoder), `threads` (thread and frame walk), `bytecode` and
 //! `opcodes` (bytecode analysis), `repr`, `inspect` (stop/copy/resume), `dump`.
 
+pub mod attach;
 pub mod bytecode;
 pub mod cli;
 pub mod dump;

@@ -1242,6 +1242,21 @@ impl<'a> Decoder<'a> {
         Ok(FrameInfo { addr: frame, code: code_id, owner, lasti, instr_start, line, localsplus, stack, stack_from, globals, locals_mapping, function, generator })
     }
 
+    /// Re-read a frame's value stack with a known depth (a frame stopped between
+    /// instructions whose depth was worked out for its resume point).
+    pub fn restack(&mut self, f: &mut FrameInfo, depth: usize) -> Result<()> {
+        let l = self.layout();
+        let Value::Code(code) = &self.graph.get(f.code).value else { return Err(Error::corrupt(f.addr, "frame without code")) };
+        let n = code.localsplus_names.len();
+        if depth > code.stacksize as usize {
+            return Err(Error::corrupt(f.addr, format!("stack depth {depth} beyond co_stacksize")));
+        }
+        let raw = self.read(f.addr + l.frame_localsplus as u64 + 8 * n as u64, 8 * depth.max(1))?;
+        f.stack = (0..depth).map(|i| self.object(le_u64(&raw, 8 * i))).collect();
+        f.stack_from = StackSource::Static;
+        Ok(())
+    }
+
     /// Whether a frame's globals dict belongs to a module whose dict we expand.
     fn globals_wanted(&mut self, globals: u64) -> Result<bool> {
         if globals == 0 {

@@ -50,11 +50,46 @@ fn opcode_name(table: &OpcodeTable, op: u8) -> &'static str {
 }
 
 /// Resume points for every frame, innermost first.
-pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTable, thread_exc: Option<ObjId>) -> Result<Vec<FrameResume>> {
+/// Where a frame stopped *between* instructions (at the eval loop's pending-work check,
+/// attach) resumes, and how deep its value stack is there: instructions whose check
+/// comes before any effect (RESUME, backward jumps) run again; after a call, the check
+/// follows the call and the frame goes on with the next instruction.
+pub fn between_resume(code: &CodeInfo, lasti: i64, table: &OpcodeTable) -> Result<(u32, u32)> {
+    let instrs = bytecode::try_instructions(&code.code, table).map_err(|e| Error::Bytecode(format!("{}: {e}", code.qualname)))?;
+    let mut i = instrs
+        .iter()
+        .position(|ins| (ins.offset as i64) <= lasti && lasti < (ins.offset + ins.size) as i64)
+        .ok_or_else(|| Error::Bytecode(format!("{}: no instruction at offset {lasti}", code.qualname)))?;
+    // 3.11: a specialized PRECALL makes the call and skips CALL before its check.
+    if opcode_name(table, instrs[i].opcode) == "PRECALL" && i + 1 < instrs.len() {
+        i += 1;
+    }
+    let current = &instrs[i];
+    let resume = match opcode_name(table, current.opcode) {
+        "RESUME" | "JUMP_BACKWARD" | "JUMP_BACKWARD_NO_INTERRUPT" => current.offset,
+        _ => current.offset + current.size,
+    };
+    let entries = bytecode::try_parse_exception_table(&code.exceptiontable).map_err(|e| Error::Bytecode(e.to_string()))?;
+    let depths = bytecode::stack_depths(&code.code, &entries, table).map_err(|e| Error::Bytecode(format!("{}: {e}", code.qualname)))?;
+    let depth = depths.get(resume as usize).copied().flatten().ok_or_else(|| Error::Bytecode(format!("{}: no stack depth at {resume}", code.qualname)))?;
+    Ok((resume, depth))
+}
+
+/// Resume points for every frame, innermost first. `between`: the innermost frame was
+/// stopped between instructions (attach) rather than inside a call to the shim.
+pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTable, thread_exc: Option<ObjId>, between: bool) -> Result<Vec<FrameResume>> {
     let mut out: Vec<FrameResume> = Vec::with_capacity(frames.len());
     let mut inner_exc = thread_exc;
     for (k, f) in frames.iter().enumerate() {
         let Value::Code(code) = &graph.get(f.code).value else { return Err(Error::corrupt(f.addr, "frame without code")) };
+        if k == 0 && between {
+            let (resume, keep) = between_resume(code, f.lasti, table)?;
+            if keep as usize > f.stack.len() {
+                return Err(Error::Bytecode(format!("{}: value stack of {} entries, needs {keep}", code.qualname, f.stack.len())));
+            }
+            out.push(FrameResume { resume, keep, for_iter: None, exc_value: thread_exc, init_self: None, push: false });
+            continue;
+        }
         let instrs = bytecode::try_instructions(&code.code, table).map_err(|e| Error::Bytecode(format!("{}: {e}", code.qualname)))?;
         let mut i = instrs
             .iter()
@@ -347,7 +382,7 @@ fn read_thread_for_teleport(
     let graph = d.finish()?;
     refuse_uncarriable(&graph, &thread.frames, false)?;
     let table = opcodes::table_for(py.version.major, py.version.minor).ok_or_else(|| Error::Bytecode("no opcode table".into()))?;
-    let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception)?;
+    let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, false)?;
     let cwd = std::fs::read_link(format!("/proc/{}/cwd", req.pid)).map(|p| p.display().to_string()).unwrap_or_default();
     let executable = ptrace_tools::threads::exe_path(req.pid).map(|p| p.display().to_string()).unwrap_or_default();
     let snap = Snapshot {

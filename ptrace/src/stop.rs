@@ -705,3 +705,20 @@ impl StoppedProcess {
 fn is_hw_breakpoint(tid: i32) -> bool {
     nix::sys::ptrace::getsiginfo(nix::unistd::Pid::from_raw(tid)).map(|si| si.si_code == TRAP_HWBKPT).unwrap_or(false)
 }
+
+impl StoppedProcess {
+    /// From now on, if this tracer dies the kernel kills the tracee (PTRACE_O_EXITKILL)
+    /// instead of letting it run: for the moment another process has taken over its work.
+    pub fn kill_if_tracer_dies(&self) -> Result<()> {
+        for t in &self.tracees {
+            if t.stopped {
+                // SAFETY: SETOPTIONS takes the option bits as data; no pointers.
+                let rc = unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, t.tid, 0 as *mut libc::c_void, libc::PTRACE_O_EXITKILL as *mut libc::c_void) };
+                if rc == -1 {
+                    return Err(Error::Ptrace { pid: t.tid, op: "PTRACE_SETOPTIONS", errno: Errno::last() });
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -559,6 +559,11 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     delete = "--delete" in argv
     argv = [a for a in argv if a != "--delete"]
+    wait_fd = None
+    if "--wait-fd" in argv:
+        i = argv.index("--wait-fd")
+        wait_fd = int(argv[i + 1])
+        del argv[i:i + 2]
     if len(argv) != 1:
         print("usage: python -m pyteleport.restore [--delete] SNAPSHOT|-", file=sys.stderr)
         return 2
@@ -575,6 +580,12 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         print(f"pyteleport: error: cannot restore {path}: {e}", file=sys.stderr)
         return 2
+    if wait_fd is not None:
+        # Started by `pyteleport attach`: run only once it says go (EOF: it gave up).
+        go = os.read(wait_fd, 1)
+        os.close(wait_fd)
+        if not go:
+            return 3
     resume(state)
     return 0
 

@@ -1,0 +1,469 @@
+//! `pyteleport attach`: move or checkpoint an unmodified CPython process.
+//!
+//! Safe point: the interpreter's own pending-work check. We set the "signals pending"
+//! request (3.11/3.12: the runtime flag and the interpreter's eval breaker; 3.13: the
+//! main thread's eval-breaker bit) and put a hardware breakpoint (debug register, main
+//! thread only) on the function the eval loop calls for it. The main thread stops there
+//! between two bytecode instructions, holding the GIL, with no allocation or GC in
+//! flight. Nothing is injected: no code runs in the target, no byte of its code is
+//! changed, and the kernel drops the debug register if pyteleport dies, so a killed
+//! attach leaves the target running as before (the request only makes the interpreter
+//! look for signals once). See docs/attach.md.
+
+use std::os::unix::io::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ptrace_tools::elf::{symbol_address_in_process, ElfFile};
+use ptrace_tools::memory::{MemoryReader, ProcessMemory};
+use ptrace_tools::stop::{RunOutcome, StoppedProcess};
+
+use crate::error::{Error, Result};
+use crate::memcopy::MemoryCopy;
+use crate::objects::{Decoder, Limits, ObjId, Value};
+use crate::process::PythonProcess;
+use crate::snapshot::{ProcessInfo, Snapshot};
+use crate::supervisor::{between_resume, plan_resume};
+
+pub struct AttachOptions {
+    pub pid: i32,
+    pub timeout: Duration,
+    pub checkpoint: Option<PathBuf>,
+    pub exit_after_checkpoint: bool,
+    pub main_thread_only: bool,
+    pub python: Option<String>,
+    pub quiet: bool,
+}
+
+/// Resume flag: lets a thread stopped on an execute breakpoint run that instruction.
+const EFLAGS_RF: u64 = 1 << 16;
+
+/// The function the eval loop calls from its pending-work check, per minor version.
+fn safe_point_function(minor: u8) -> &'static str {
+    // 3.11 inlines its handler into the eval loop; the signal check it calls is not.
+    if minor == 11 { "_PyErr_CheckSignalsTstate" } else { "_Py_HandlePending" }
+}
+
+struct Target {
+    py: PythonProcess,
+    live: ProcessMemory,
+    safe_point: u64,
+    /// Address ranges of the eval loop: a hit is a safe point only when called from there.
+    eval_ranges: Vec<(u64, u64)>,
+    main_tstate: u64,
+}
+
+fn locate(pid: i32) -> Result<Target> {
+    let live = ProcessMemory::new(pid);
+    let py = PythonProcess::open(pid, &live)?;
+    let elf = ElfFile::open(&py.binary)?;
+    let name = safe_point_function(py.version.minor);
+    let safe_point = symbol_address_in_process(&py.maps, &elf, name).ok_or_else(|| Error::NotPython {
+        pid,
+        detail: format!("{} has no symbol {name} (a stripped build?): no safe point can be reached from outside", py.binary.display()),
+    })?;
+    let mut eval_ranges = Vec::new();
+    for sym in ["_PyEval_EvalFrameDefault", "_PyEval_EvalFrameDefault.cold"] {
+        if let (Some(addr), Some(s)) = (symbol_address_in_process(&py.maps, &elf, sym), elf.symbol(sym)) {
+            eval_ranges.push((addr, addr + s.size.max(1)));
+        }
+    }
+    Ok(Target { py, live, safe_point, eval_ranges, main_tstate: 0 })
+}
+
+/// "qualname (file:line)" of each Python thread's innermost frame.
+fn describe_threads(t: &Target, mem: &dyn MemoryReader) -> Result<Vec<(u64, i32, String)>> {
+    let mut d = Decoder::new(&t.py, mem, Limits::default());
+    let l = t.py.layout;
+    let mut out = Vec::new();
+    for ts in d.thread_states()? {
+        let native = d.ptr(ts + l.tstate_native_thread_id as u64)? as i32;
+        let chain = d.frame_chain(ts)?;
+        let place = match chain.first() {
+            Some(&f) => {
+                let info = d.read_frame(f, false)?;
+                match &d.graph.get(info.code).value {
+                    Value::Code(c) => format!("{} ({}:{})", c.qualname, c.filename, info.line.unwrap_or(0)),
+                    _ => "?".into(),
+                }
+            }
+            None => "no Python frame".into(),
+        };
+        out.push((ts, native, place));
+    }
+    Ok(out)
+}
+
+/// Ask the interpreter to run its pending-work check soon (see the module comment).
+fn request_check(t: &Target) -> Result<()> {
+    let l = t.py.layout;
+    if l.has(l.tstate_eval_breaker) {
+        let at = t.main_tstate + l.tstate_eval_breaker as u64;
+        let bits = t.live.read_u64(at)?;
+        t.live.write(at, &(bits | 2).to_le_bytes())?; // _PY_SIGNALS_PENDING_BIT
+    } else {
+        t.live.write(t.py.runtime_addr + l.runtime_signals_pending as u64, &1i32.to_le_bytes())?;
+        let interp = t.live.read_u64(t.py.runtime_addr + l.runtime_interpreters_head as u64)?;
+        t.live.write(interp + l.interp_eval_breaker as u64, &1i32.to_le_bytes())?;
+    }
+    Ok(())
+}
+
+/// Bring the main thread to a safe point. On success every thread is stopped and the
+/// main thread sits at the entry of the pending-work handler, called from the eval loop.
+fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachOptions) -> Result<()> {
+    let pid = opts.pid;
+    stopped.set_hw_breakpoint(pid, t.safe_point)?;
+    let deadline = Instant::now() + opts.timeout;
+    let mut announced = false;
+    loop {
+        request_check(t)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        if !announced && !opts.quiet {
+            let place = describe_threads(t, &t.live).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_default();
+            eprintln!("pyteleport: waiting for process {pid} to reach a safe point (main thread in {place})");
+            announced = true;
+        }
+        match stopped.run_until_breakpoint(pid, left.min(Duration::from_millis(500)), || {})? {
+            RunOutcome::TimedOut => continue,
+            RunOutcome::Hit => {
+                let mut regs = stopped.registers(pid)?;
+                let ret = t.live.read_u64(regs.rsp)?;
+                if t.eval_ranges.iter().any(|&(a, b)| a <= ret && ret < b) {
+                    stopped.clear_hw_breakpoint(pid)?;
+                    return Ok(());
+                }
+                // Called from C code (a signal check inside a long call): not a point
+                // between instructions. Step over the breakpoint and keep waiting.
+                regs.eflags |= EFLAGS_RF;
+                stopped.set_registers(pid, regs)?;
+            }
+        }
+    }
+    let _ = stopped.clear_hw_breakpoint(pid);
+    let place = describe_threads(t, &t.live).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_else(|| "unknown".into());
+    Err(Error::Snapshot(format!(
+        "process {pid} reached no safe point within {:.1} s: its main thread is in {place}, probably inside a long call into C (sleep, blocking read, a numeric kernel); it was left running untouched",
+        opts.timeout.as_secs_f64()
+    )))
+}
+
+/// Read the stopped target's main thread into a snapshot.
+fn capture(t: &Target, mem: &dyn MemoryReader) -> Result<Snapshot> {
+    let limits = Limits { module_dicts: vec!["__main__".into()], deep: true, max_objects: 100_000_000, max_len: 1 << 34, max_bytes: 1 << 36 };
+    let mut d = Decoder::new(&t.py, mem, limits);
+    d.learn_stdio()?;
+    let mut thread = d.read_thread(t.main_tstate, true)?;
+    if thread.frames.is_empty() {
+        return Err(Error::Snapshot("the main thread runs no Python code".into()));
+    }
+    // Stopped between instructions: its stack pointer is in a register; re-read the
+    // stack as deep as it is where the frame resumes.
+    let table = crate::opcodes::table_for(t.py.version.major, t.py.version.minor).ok_or_else(|| Error::Bytecode("no opcode table".into()))?;
+    let code = match &d.graph.get(thread.frames[0].code).value {
+        Value::Code(c) => c.as_ref().clone(),
+        _ => return Err(Error::corrupt(thread.frames[0].addr, "frame without code")),
+    };
+    let (_, depth) = between_resume(&code, thread.frames[0].lasti, table)?;
+    d.restack(&mut thread.frames[0], depth as usize)?;
+    if let Some(pos) = thread.frames.iter().position(|f| f.globals.is_some() && matches!(&d.graph.get(f.code).value, Value::Code(c) if c.name == "<module>")) {
+        thread.frames.truncate(pos + 1);
+    }
+    let interp = d.ptr(t.py.runtime_addr + t.py.layout.runtime_interpreters_head as u64)?;
+    let sysdict = d.ptr(interp + t.py.layout.interp_sysdict as u64)?;
+    let (mut argv, mut sys_path) = (vec![], vec![]);
+    for (k, v) in d.dict_entries(sysdict)? {
+        let key = d.read_str(k)?.as_text().into_owned();
+        if key == "argv" || key == "path" {
+            let id = d.object(v);
+            d.drain()?;
+            if let Some(Value::List(items)) = id.map(|i| d.graph.get(i).value.clone()) {
+                let strs: Vec<String> = items.iter().filter_map(|&i| d.graph.str_of(i).map(|s| s.into_owned())).collect();
+                if key == "argv" { argv = strs } else { sys_path = strs }
+            }
+        }
+    }
+    let modules = d.ptr(interp + t.py.layout.interp_modules as u64)?;
+    let mut main_module: Option<ObjId> = None;
+    for (k, v) in d.dict_entries(modules)? {
+        if d.read_str(k)?.as_text() == "__main__" {
+            main_module = d.object(v);
+        }
+    }
+    let graph = d.finish()?;
+    if let Some((id, obj)) = graph.objects.iter().enumerate().find(|(_, o)| matches!(o.value, Value::Opaque | Value::Unread(_))) {
+        let name = graph.type_info(id as ObjId).map(|t| format!("{}.{}", t.module, t.qualname)).unwrap_or_default();
+        return Err(Error::Snapshot(format!(
+            "cannot carry the {name} object at {:#x}: without the pyteleport shim in the process, objects of C types other than the builtin ones cannot be rebuilt",
+            obj.addr
+        )));
+    }
+    let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, true)?;
+    let pid = t.py.pid;
+    Ok(Snapshot {
+        python: t.py.version,
+        bytecode_magic: table.magic,
+        process: ProcessInfo {
+            pid,
+            executable: ptrace_tools::threads::exe_path(pid).map(|p| p.display().to_string()).unwrap_or_default(),
+            argv,
+            sys_path,
+            cwd: std::fs::read_link(format!("/proc/{pid}/cwd")).map(|p| p.display().to_string()).unwrap_or_default(),
+        },
+        graph,
+        thread,
+        main_module,
+        resume,
+    })
+}
+
+/// Output the target has written to `sys.stdout`/`sys.stderr` but not yet flushed:
+/// (fd, bytes), oldest first. Moving it must not lose it.
+fn pending_output(t: &Target) -> Result<Vec<(i32, Vec<u8>)>> {
+    let l = t.py.layout;
+    let mem = &t.live;
+    let mut d = Decoder::new(&t.py, mem, Limits::default());
+    d.learn_stdio()?;
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (&addr, name) in d.stdio.clone().iter() {
+        if !matches!(name.as_str(), "stdout" | "stderr") || !seen.insert(addr) {
+            continue;
+        }
+        let buffered = mem.read_u64(addr + l.textio_buffer as u64)?;
+        let raw = mem.read_u64(buffered + l.buffered_raw as u64)?;
+        let fd = mem.read_u64(raw + l.fileio_fd as u64)? as i32;
+        let mut bytes = Vec::new();
+        // The binary buffer holds older data than the text layer's pending chunks.
+        let (start, end) = (mem.read_u64(buffered + l.buffered_write_pos as u64)? as i64, mem.read_u64(buffered + l.buffered_write_end as u64)? as i64);
+        if end > start && start >= 0 && end - start < (64 << 20) {
+            let buf = mem.read_u64(buffered + l.buffered_buffer as u64)?;
+            bytes.extend(mem.read_vec(buf + start as u64, (end - start) as usize)?);
+        }
+        let pending = mem.read_u64(addr + l.textio_pending_bytes as u64)?;
+        if pending != 0 {
+            if let Some(id) = d.object(pending) {
+                d.drain()?;
+                let chunks: Vec<ObjId> = match &d.graph.get(id).value {
+                    Value::List(items) => items.clone(),
+                    _ => vec![id],
+                };
+                for c in chunks {
+                    match &d.graph.get(c).value {
+                        Value::Bytes(b) => bytes.extend(b),
+                        Value::Str(s) => bytes.extend(s.as_text().as_bytes()),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if !bytes.is_empty() {
+            out.push((fd, bytes));
+        }
+    }
+    out.sort_by_key(|(fd, _)| *fd);
+    Ok(out)
+}
+
+/// A duplicate of the target's file descriptor `fd`, sharing its open file (and offset):
+/// pidfd_getfd, or reopening /proc/PID/fd/FD (appending for regular files) on kernels
+/// without it.
+fn target_fd(pid: i32, fd: i32, write: bool) -> Result<OwnedFd> {
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
+        if pidfd >= 0 {
+            let dup = libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) as i32;
+            libc::close(pidfd);
+            if dup >= 0 {
+                return Ok(OwnedFd::from_raw_fd(dup));
+            }
+        }
+    }
+    let path = format!("/proc/{pid}/fd/{fd}");
+    let f = std::fs::OpenOptions::new().read(!write).write(write).append(write).open(&path).map_err(|source| Error::Io { context: format!("cannot open {path}"), source })?;
+    Ok(OwnedFd::from(f))
+}
+
+/// An interpreter that can import pyteleport for the target's version: --python, else
+/// the venv this binary was installed into, else the target's own interpreter with our
+/// package on PYTHONPATH.
+fn restore_python(t: &Target, explicit: Option<&str>) -> Result<(String, Option<PathBuf>)> {
+    if let Some(p) = explicit {
+        return Ok((p.to_string(), None));
+    }
+    let want = format!("python{}.{}", t.py.version.major, t.py.version.minor);
+    if let Ok(me) = std::env::current_exe() {
+        // <venv>/lib/pythonX.Y/site-packages/pyteleport/_bin/pyteleport
+        let site = me.ancestors().nth(3).map(Path::to_path_buf);
+        let lib_python = me.ancestors().nth(4).and_then(|p| p.file_name()).and_then(|n| n.to_str()).map(str::to_string);
+        if let (Some(site), Some(lib)) = (site, lib_python) {
+            if lib == want {
+                if let Some(venv) = me.ancestors().nth(6) {
+                    let py = venv.join("bin").join("python");
+                    if py.exists() {
+                        return Ok((py.display().to_string(), None));
+                    }
+                }
+                let exe = ptrace_tools::threads::exe_path(t.py.pid).map(|p| p.display().to_string()).unwrap_or_default();
+                return Ok((exe, Some(site)));
+            }
+        }
+    }
+    Err(Error::Snapshot(format!(
+        "no interpreter with pyteleport for CPython {}.{} was found: pass --python (a python{}.{} that can import pyteleport)",
+        t.py.version.major, t.py.version.minor, t.py.version.major, t.py.version.minor
+    )))
+}
+
+/// Make the stopped main thread call `_exit(code)` when it runs again.
+fn exit_target(t: &Target, stopped: &StoppedProcess, code: i32) -> Result<()> {
+    let libc_map = t.py.maps.iter().find(|m| m.offset == 0 && m.path.as_ref().and_then(|p| p.file_name()).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libc.so") || n.starts_with("libc-")));
+    let exit_addr = libc_map
+        .and_then(|m| m.path.as_ref())
+        .and_then(|p| ElfFile::open(p).ok())
+        .and_then(|elf| symbol_address_in_process(&t.py.maps, &elf, "_exit"))
+        .ok_or_else(|| Error::Snapshot("cannot find _exit in the target's libc".into()))?;
+    let mut regs = stopped.registers(t.py.pid)?;
+    regs.rip = exit_addr;
+    regs.rdi = code as u64;
+    // As if called: 16-byte aligned before the (never used) return address.
+    regs.rsp = ((regs.rsp - 4096) & !0xf) - 8;
+    regs.orig_rax = u64::MAX; // not in a system call: nothing to restart
+    regs.eflags |= EFLAGS_RF;
+    Ok(stopped.set_registers(t.py.pid, regs)?)
+}
+
+/// Run an attach; returns the exit code for the CLI.
+pub fn attach(opts: &AttachOptions) -> Result<i32> {
+    let mut t = locate(opts.pid)?;
+    let mut stopped = StoppedProcess::stop(opts.pid)?;
+    let threads = describe_threads(&t, &t.live)?;
+    let Some(main) = threads.iter().find(|x| x.1 == opts.pid) else {
+        return Err(Error::Snapshot(format!("process {} has no Python main thread", opts.pid)));
+    };
+    t.main_tstate = main.0;
+    let others: Vec<String> = threads.iter().filter(|x| x.1 != opts.pid).map(|x| format!("thread {} in {}", x.1, x.2)).collect();
+    if !others.is_empty() && !opts.main_thread_only {
+        return Err(Error::Snapshot(format!(
+            "process {} runs {} other Python thread(s), which cannot be carried: {}; pass --main-thread-only to move only the main thread",
+            opts.pid,
+            others.len(),
+            others.join("; ")
+        )));
+    }
+    reach_safe_point(&mut t, &mut stopped, opts)?;
+    let started = Instant::now();
+    t.py.maps = ptrace_tools::maps::read_maps(opts.pid)?;
+    let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&x| stopped.registers(x).ok()).map(|r| r.rsp).collect();
+    let copy = MemoryCopy::take(opts.pid, &t.py.maps, 8 << 30, &stack_pointers);
+    if let Some(path) = &opts.checkpoint {
+        // A checkpoint lets the target go on as soon as its memory is copied.
+        let snap = match &copy {
+            Some(c) => {
+                if !opts.exit_after_checkpoint {
+                    stopped.resume()?;
+                    let pause = started.elapsed();
+                    let snap = capture(&t, c)?;
+                    snap.write_atomically(path)?;
+                    report(opts, &format!("checkpoint written to {} (target paused {:.2} ms)", path.display(), pause.as_secs_f64() * 1e3));
+                    return Ok(0);
+                }
+                capture(&t, c)?
+            }
+            None => capture(&t, &t.live)?,
+        };
+        snap.write_atomically(path)?;
+        if opts.exit_after_checkpoint {
+            exit_target(&t, &stopped, 0)?;
+        }
+        stopped.resume()?;
+        report(opts, &format!("checkpoint written to {}", path.display()));
+        return Ok(0);
+    }
+    // Migration: the original stays stopped until the new process ends, then exits with
+    // its status.
+    let snap = match &copy {
+        Some(c) => capture(&t, c)?,
+        None => capture(&t, &t.live)?,
+    };
+    let (python, pythonpath) = restore_python(&t, opts.python.as_deref())?;
+    let bytes = snap.to_bytes()?;
+    let snap_path = std::env::temp_dir().join(format!("pyteleport-attach-{}.snap", opts.pid));
+    crate::snapshot::write_atomically(&snap_path, &bytes)?;
+    let stdin = target_fd(opts.pid, 0, false)?;
+    let stdout = target_fd(opts.pid, 1, true)?;
+    let stderr = target_fd(opts.pid, 2, true)?;
+    // What the original printed but had not flushed comes out first, in order.
+    for (fd, data) in pending_output(&t).unwrap_or_default() {
+        if let Ok(dup) = target_fd(opts.pid, fd, true) {
+            let mut f = std::fs::File::from(dup);
+            let _ = std::io::Write::write_all(&mut f, &data);
+        }
+    }
+    // The new process waits for a go byte: if we die before sending it, it reads EOF and
+    // gives up, and the original runs on. Once it goes, the original is ours to end: if we
+    // die then, the kernel kills the original rather than letting both run.
+    let (go_read, go_write) = nix::unistd::pipe().map_err(|e| Error::Snapshot(format!("pipe: {e}")))?;
+    let go_fd = {
+        use std::os::unix::io::AsRawFd;
+        go_read.as_raw_fd()
+    };
+    let mut cmd = Command::new(&python);
+    cmd.arg("-m").arg("pyteleport.restore").arg("--delete").arg("--wait-fd").arg(go_fd.to_string()).arg(&snap_path);
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        // Keep the go pipe's read end open in the child (it is close-on-exec otherwise).
+        cmd.pre_exec(move || {
+            let flags = libc::fcntl(go_fd, libc::F_GETFD);
+            libc::fcntl(go_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::from(stdin)).stdout(Stdio::from(stdout)).stderr(Stdio::from(stderr));
+    if let Ok(env) = std::fs::read(format!("/proc/{}/environ", opts.pid)) {
+        cmd.env_clear();
+        for var in env.split(|&b| b == 0).filter(|v| !v.is_empty()) {
+            let text = String::from_utf8_lossy(var);
+            if let Some((k, v)) = text.split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+    }
+    if let Some(site) = pythonpath {
+        let old = std::env::var("PYTHONPATH").unwrap_or_default();
+        cmd.env("PYTHONPATH", if old.is_empty() { site.display().to_string() } else { format!("{}:{old}", site.display()) });
+    }
+    if let Ok(cwd) = std::fs::read_link(format!("/proc/{}/cwd", opts.pid)) {
+        cmd.current_dir(cwd);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_file(&snap_path);
+            return Err(Error::Io { context: format!("cannot start {python}"), source: e });
+        }
+    };
+    drop(go_read);
+    {
+        let mut go = std::fs::File::from(go_write);
+        std::io::Write::write_all(&mut go, b"g").map_err(|source| Error::Io { context: "starting the new process".into(), source })?;
+    }
+    stopped.kill_if_tracer_dies()?;
+    report(opts, &format!("process {} moved to process {} (paused {:.2} ms before the new process started)", opts.pid, child.id(), started.elapsed().as_secs_f64() * 1e3));
+    let status = child.wait().map_err(|source| Error::Io { context: "waiting for the new process".into(), source })?;
+    let _ = std::fs::remove_file(&snap_path);
+    let code = crate::teleport::status_code(status);
+    exit_target(&t, &stopped, code)?;
+    stopped.resume()?;
+    Ok(code)
+}
+
+fn report(opts: &AttachOptions, msg: &str) {
+    if !opts.quiet {
+        eprintln!("pyteleport: {msg}");
+    }
+}
