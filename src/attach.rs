@@ -98,6 +98,12 @@ fn describe_threads(t: &Target, mem: &dyn MemoryReader) -> Result<Vec<(u64, i32,
 /// Ask the interpreter to run its pending-work check soon (see the module comment).
 fn request_check(t: &Target) -> Result<()> {
     let l = t.py.layout;
+    // Only while stopped, and only into structures that are still alive: a process that
+    // is shutting down frees its thread states and interpreter.
+    let mut d = Decoder::new(&t.py, &t.live, Limits::default());
+    if !d.thread_states().map(|v| v.contains(&t.main_tstate)).unwrap_or(false) {
+        return Err(Error::Snapshot(format!("process {} is shutting down: its main thread state is gone; it was left running", t.py.pid)));
+    }
     if l.has(l.tstate_eval_breaker) {
         let at = t.main_tstate + l.tstate_eval_breaker as u64;
         let bits = t.live.read_u64(at)?;

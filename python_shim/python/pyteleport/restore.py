@@ -484,15 +484,15 @@ def resume(state):
     pending = []
     for f, plan in zip(state["frames"], state["resume"]):
         stack = [r.slot(x) for x in f["stack"][:plan["keep"]]]
-        at, send = plan["resume"], None
+        at, send = plan["resume"], NULL
         if not plan["push"] and stack:
             # Resumed between instructions: its top of stack is what we send.
             stack, send = stack[:-1], stack[-1]
         if f["generator"] is not None:
             g, shift = r.get(f["generator"]), 0
-            if not plan["push"] and send is None and not stack:
+            if not plan["push"] and send is NULL:
                 raise RestoreError("a generator frame stopped with an empty stack cannot be resumed")
-        elif not plan["push"] and not stack and send is None:
+        elif not plan["push"] and send is NULL:
             # Empty stack: enter right after RETURN_GENERATOR; the prologue's jump goes on.
             g, shift = r.new_generator(f, prologue=True, jump_to=plan["resume"]), PROLOGUE
             at = 1 - shift
@@ -517,7 +517,7 @@ def _drive(pending, r):
     first = True
     while pending:
         g, f, plan, shift, own_value = pending.pop(0)
-        send = own_value if first and not plan["push"] else value
+        send = own_value if first and not plan["push"] and own_value is not NULL else value
         first = False
         if exc is None and plan["init_self"] is not None:
             send = r.get(plan["init_self"])  # C(...) returns the instance its __init__ filled

@@ -1,0 +1,42 @@
+"""Many kinds of objects alive across the move; printed in full at the end."""
+import os
+import time
+
+
+class Slotted:
+    __slots__ = ("a", "b")
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+
+class Plain:
+    def __init__(self, name):
+        self.name = name
+        self.tags = {"x", "y"}
+
+
+def make_adder(k):
+    def add(v):
+        return v + k
+    return add
+
+
+huge = 3 ** 400
+neg = -(2 ** 100) + 1
+floats = [0.1, -0.0, 1e300, float("inf")]
+blob = bytes(range(256)) * 3
+shared = [1, 2, 3]
+alias = shared
+nested = {"shared": shared, "tuple": (shared, frozenset({1, 2})), "set": {3, 4}}
+slot = Slotted(huge, "b")
+plain = Plain("p")
+add5 = make_adder(5)
+print(f"started pid={os.getpid()}", flush=True)
+for round_ in range(40):
+    time.sleep(0.01)
+    shared.append(round_)
+    print(f"round {round_} pid={os.getpid()}", flush=True)
+print(huge % 1000003, neg, floats, len(blob), blob[-1], alias is shared, nested["tuple"][0] is shared,
+      sorted(nested["set"]), slot.a == huge, slot.b, plain.name, sorted(plain.tags), add5(10), len(shared), flush=True)
+print(f"done pid={os.getpid()}", flush=True)

@@ -1,0 +1,254 @@
+"""`pyteleport attach` on unmodified scripts, as a user would run it: the script runs
+with its output going to a file, is attached mid-run, and must end with exactly the
+output of a plain run, its later lines written by the new process."""
+import os
+import random
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = ROOT / "tests" / "attach_targets"
+VERSIONS = ["3.11", "3.12", "3.13"]
+PID = re.compile(r" ?pid=\d+")
+
+
+def venv(version, exe):
+    path = ROOT / ".venvs" / f"py{version}" / "bin" / exe
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run scripts/setup (CPython {version} is required)")
+    return str(path)
+
+
+def plain_output(version, script, *args):
+    p = subprocess.run([venv(version, "python"), str(TARGETS / script), *map(str, args)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return PID.sub("", p.stdout)
+
+
+class Target:
+    """A script started with stdout and stderr in files; killed (only by its own pid) at the end."""
+
+    def __init__(self, version, script, tmp_path, *args):
+        self.out_path = tmp_path / f"{script}.out"
+        self.err_path = tmp_path / f"{script}.err"
+        self.proc = subprocess.Popen([venv(version, "python"), str(TARGETS / script), *map(str, args)],
+                                     stdout=open(self.out_path, "w"), stderr=open(self.err_path, "w"), stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        deadline = time.time() + 20
+        while "started" not in self.out_path.read_text():
+            assert time.time() < deadline, "target did not start"
+            assert self.proc.poll() is None, self.err_path.read_text()
+            time.sleep(0.01)
+
+    def output(self):
+        return self.out_path.read_text()
+
+    def wait_for_line(self, needle, timeout=60):
+        deadline = time.time() + timeout
+        while needle not in self.output():
+            if time.time() > deadline:
+                raise AssertionError(f"{needle!r} never came:\n{self.output()}\n{self.err_path.read_text()}")
+            time.sleep(0.02)
+
+    def state(self):
+        try:
+            return Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def target(tmp_path):
+    started = []
+
+    def start(version, script, *args):
+        t = Target(version, script, tmp_path, *args)
+        started.append(t)
+        return t
+    yield start
+    for t in started:
+        t.kill()
+
+
+def attach(version, pid, *extra, timeout=120):
+    return subprocess.run([venv(version, "pyteleport-attach"), str(pid), *extra], capture_output=True, text=True, timeout=timeout)
+
+
+def pids(text):
+    return [int(m) for m in re.findall(r"pid=(\d+)", text)]
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+@pytest.mark.parametrize("script", ["busy.py", "gen_sleep.py", "objects.py"])
+def test_migrated_script_finishes_like_a_plain_run(version, script, target):
+    expected = plain_output(version, script)
+    t = target(version, script)
+    time.sleep(0.15)
+    res = attach(version, t.pid)
+    assert res.returncode == 0, res.stderr
+    assert "moved to process" in res.stderr
+    assert t.proc.wait(timeout=60) == 0
+    out = t.output()
+    assert PID.sub("", out) == expected
+    seen = pids(out)
+    assert seen[0] == t.pid and seen[-1] != t.pid, "the later lines must come from the new process"
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_exit_status_of_the_new_process_is_the_originals(version, target, tmp_path):
+    script = tmp_path / "exit7.py"
+    script.write_text("import os, sys, time\nprint('started', flush=True)\n"
+                      "for i in range(100):\n    time.sleep(0.01)\nsys.exit(7)\n")
+    p = subprocess.Popen([venv(version, "python"), str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "started"
+        res = attach(version, p.pid)
+        assert res.returncode == 7, res.stderr
+        assert p.wait(timeout=30) == 7
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_checkpoint_leaves_the_process_running_and_restores_many_times(version, target, tmp_path):
+    expected = plain_output(version, "gen_sleep.py")
+    t = target(version, "gen_sleep.py")
+    t.wait_for_line("item 10 ")
+    snap = tmp_path / "ckpt.snap"
+    res = attach(version, t.pid, "--checkpoint", str(snap))
+    assert res.returncode == 0, res.stderr
+    assert snap.exists() and snap.stat().st_size > 0
+    assert t.proc.wait(timeout=60) == 0
+    assert PID.sub("", t.output()) == expected
+    assert set(pids(t.output())) == {t.pid}, "a checkpoint does not move the process"
+    binary = venv(version, "pyteleport")
+    tails = []
+    for _ in range(2):
+        r = subprocess.run([binary, "restore", str(snap), "--python", venv(version, "python")], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        tails.append(PID.sub("", r.stdout))
+    assert tails[0] == tails[1] and tails[0] and expected.endswith(tails[0])
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_checkpoint_with_exit_ends_the_process_after_the_snapshot(version, target, tmp_path):
+    expected = plain_output(version, "gen_sleep.py")
+    t = target(version, "gen_sleep.py")
+    snap = tmp_path / "exit.snap"
+    res = attach(version, t.pid, "--checkpoint", str(snap), "--exit")
+    assert res.returncode == 0, res.stderr
+    assert t.proc.wait(timeout=30) == 0
+    r = subprocess.run([venv(version, "pyteleport"), "restore", str(snap), "--python", venv(version, "python")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert PID.sub("", t.output() + r.stdout) == expected
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_other_threads_are_refused_unless_main_thread_only(version, target):
+    t = target(version, "threaded.py")
+    res = attach(version, t.pid)
+    assert res.returncode != 0
+    assert "other Python thread" in res.stderr and "--main-thread-only" in res.stderr and "worker" in res.stderr, res.stderr
+    assert "panicked" not in res.stderr
+    assert t.state() not in ("T", "t")
+    assert t.proc.wait(timeout=30) == 0 and "done" in t.output()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_timeout_in_a_long_c_call_leaves_the_process_untouched(version, target):
+    t = target(version, "sleeper.py")
+    res = attach(version, t.pid, "--timeout", "0.5")
+    assert res.returncode != 0
+    assert "no safe point" in res.stderr and "nap" in res.stderr and "untouched" in res.stderr, res.stderr
+    assert t.state() not in ("T", "t")
+    assert t.proc.wait(timeout=30) == 0
+    assert "rested" in t.output()
+
+
+def test_bad_input(tmp_path):
+    binary = venv("3.12", "pyteleport")
+    res = subprocess.run([binary, "attach", "999999"], capture_output=True, text=True, timeout=30)
+    assert res.returncode != 0 and "999999" in res.stderr and "panicked" not in res.stderr
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        res = subprocess.run([binary, "attach", str(sleeper.pid)], capture_output=True, text=True, timeout=30)
+        assert res.returncode != 0 and "not a CPython process" in res.stderr, res.stderr
+        assert Path(f"/proc/{sleeper.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("T", "t")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # Gone mid-attach: the process is killed (by us, its parent) while we wait for its
+    # safe point.
+    doomed = subprocess.Popen([venv("3.12", "python"), "-c", "import time; time.sleep(10)"])
+    try:
+        time.sleep(0.2)
+        attacher = subprocess.Popen([binary, "attach", str(doomed.pid), "--timeout", "8"], stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        doomed.kill()
+        err = attacher.communicate(timeout=30)[1]
+        assert attacher.returncode != 0 and "panicked" not in err, err
+        assert re.search(r"exited|gone|no longer|shutting down", err), err
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+        doomed.wait()
+
+
+def test_not_ours_to_trace(tmp_path):
+    """A process already traced by someone else (here: a paused `attach` of our own
+    making is overkill; use a second tracer) is refused with a clear message."""
+    binary = venv("3.12", "pyteleport")
+    target = subprocess.Popen([venv("3.12", "python"), "-c", "import time; time.sleep(30)"])
+    tracer = subprocess.Popen(["gdb", "-q", "-batch", "-p", str(target.pid), "-ex", "shell sleep 5"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while "TracerPid:\t0" in Path(f"/proc/{target.pid}/status").read_text():
+            assert time.time() < deadline, "gdb did not attach"
+            time.sleep(0.05)
+        res = subprocess.run([binary, "attach", str(target.pid), "--timeout", "1"], capture_output=True, text=True, timeout=30)
+        assert res.returncode != 0 and "traced" in res.stderr and "panicked" not in res.stderr, res.stderr
+    finally:
+        tracer.kill()
+        tracer.wait()
+        target.kill()
+        target.wait()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_killing_the_attacher_at_any_moment_loses_nothing(version, target):
+    """SIGKILL the attacher at 50 random moments; each run must still end with the full
+    output of a plain run, no line lost and none printed twice."""
+    expected = plain_output(version, "gen_sleep.py", 25)
+    rng = random.Random(1234)
+    outcomes = {"original finished": 0, "new process finished": 0}
+    for trial in range(50):
+        t = target(version, "gen_sleep.py", 25)
+        attacher = subprocess.Popen([venv(version, "pyteleport-attach"), "-q", str(t.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0, 0.12))
+        attacher.kill()
+        attacher.wait()
+        assert t.state() not in ("T", "t") or t.proc.poll() is not None
+        t.proc.wait(timeout=30)
+        # If the move had gone through, the new process finishes the work.
+        t.wait_for_line("sum ", timeout=30)
+        deadline = time.time() + 5
+        while PID.sub("", t.output()) != expected and time.time() < deadline:
+            time.sleep(0.05)
+        assert PID.sub("", t.output()) == expected, f"trial {trial}:\n{t.output()}"
+        outcomes["new process finished" if pids(t.output())[-1] != t.pid else "original finished"] += 1
+    assert sum(outcomes.values()) == 50
