@@ -1,12 +1,12 @@
 #!/root/.pyenv/versions/3.11.7/bin/python3.11
 """Benchmark: `pyteleport attach` against CRIU on the same Python program.
 
-Run as root:  scripts/bench_attach.py [--runs 10] [--criu-runs 10] [--lines 30] [--no-criu]
+Run as root:  scripts/bench_attach.py [--runs 10] [--criu-runs 10] [--lines 200] [--no-criu]
 (any Python >= 3.8 can run this driver; the *target* always runs on CPython 3.11,
 /root/.pyenv/versions/3.11.7/bin/python3.11, never `python3` from PATH).
 
 The target (scripts/bench_attach/target.py) builds a 20-deep recursion, then runs a
-pure-Python busy loop printing `progress I ACC` lines (~45 ms apart) and `done ACC`. Its
+pure-Python busy loop printing `progress I ACC` lines (~5 ms of work apart) and `done ACC`. Its
 output is deterministic, so every moved/restored run is checked against a plain run.
 Each measurement starts once the target has printed 3 progress lines.
 
@@ -85,6 +85,7 @@ VENV_PY = os.path.join(ROOT, ".venvs", "py3.11", "bin", "python")
 PYENV_ROOT = os.environ.get("PYENV_ROOT", "/root/.pyenv")
 CHROOT = os.path.join(ROOT, "target", "criu-chroot")
 DEPTH = 20
+WORK_ITERS = 20000  # inner-loop iterations per progress line (~4.5 ms on this machine)
 WARM_LINES = 3  # progress lines the target prints before each measurement
 
 STARTED = set()  # pids of processes this script started (targets, restored targets)
@@ -117,6 +118,16 @@ def kill_started(pid):
             pass
 
 
+def stop(p):
+    """End a child started by this script (Popen): SIGKILL if it still runs, reap it."""
+    if p is None:
+        return
+    if p.poll() is None:
+        kill_started(p.pid)
+        p.wait()
+    STARTED.discard(p.pid)
+
+
 def alive(pid):
     """True while pid exists and is not a zombie."""
     try:
@@ -134,6 +145,16 @@ def med(xs):
 
 
 # ---------------------------------------------------------------- setup
+
+
+def binary_id():
+    """sha256 prefix and mtime of our binary, and the git state (the tree may change between runs)."""
+    import hashlib
+    with open(BIN, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()[:16]
+    git = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True)
+    return {"sha256": sha, "mtime": datetime.datetime.fromtimestamp(os.path.getmtime(BIN)).isoformat(timespec="seconds"),
+            "git": git.stdout.strip()}
 
 
 def ensure_ours():
@@ -186,6 +207,53 @@ class Lines:
         return [s for _, s in self.lines]
 
 
+class FileLines(Lines):
+    """Follows a file (polled every 0.5 ms) like Lines follows a stream; stop() ends it."""
+
+    def __init__(self, path):
+        self.stopped = threading.Event()
+        super().__init__(path)
+
+    def _run(self, path):
+        pos, buf = 0, b""
+        while True:
+            last = self.stopped.is_set()
+            try:
+                with open(path, "rb") as f:
+                    f.seek(pos)
+                    chunk = f.read()
+            except FileNotFoundError:
+                chunk = b""
+            t = time.perf_counter()
+            if chunk:
+                pos += len(chunk)
+                buf += chunk
+                *done, buf = buf.split(b"\n")
+                with self.cond:
+                    self.lines += [(t, d.decode(errors="replace")) for d in done]
+                    self.cond.notify_all()
+            if last:
+                break
+            time.sleep(0.0005)
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(5)
+        return [s for _, s in self.lines]
+
+
+def gap_after(lines, t_switch):
+    """(first progress line after t_switch, gap from the last progress line before it), or (None, None)."""
+    before = [t for t, s in lines if t <= t_switch and is_progress(s)]
+    after = [t for t, s in lines if t > t_switch and is_progress(s)]
+    if not after:
+        return None, None
+    return after[0], (after[0] - before[-1]) * 1e3 if before else None
+
+
 def is_progress(s):
     return s.startswith("progress ")
 
@@ -196,17 +264,19 @@ def progress_count(n):
 
 
 def start_host_target(lines):
-    p = subprocess.Popen([PY, TARGET, str(lines), str(DEPTH)], stdin=subprocess.DEVNULL,
+    p = subprocess.Popen([PY, TARGET, str(lines), str(DEPTH), str(WORK_ITERS)], stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=WORK, close_fds=True)
     STARTED.add(p.pid)
     return p, Lines(p.stdout), Lines(p.stderr)
 
 
 def plain_output(lines):
-    r = subprocess.run([PY, TARGET, str(lines), str(DEPTH)], capture_output=True, text=True, timeout=120)
+    """The plain run's output lines and its ms per progress line."""
+    t0 = time.perf_counter()
+    r = subprocess.run([PY, TARGET, str(lines), str(DEPTH), str(WORK_ITERS)], capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         sys.exit("bench_attach: the plain target run failed: " + r.stderr)
-    return r.stdout.splitlines()
+    return r.stdout.splitlines(), (time.perf_counter() - t0) * 1e3 / lines
 
 
 def finish(p, timeout):
@@ -227,6 +297,7 @@ def ours_checkpoint(i, lines, plain):
     if os.path.exists(snap):
         os.unlink(snap)
     p, out, err = start_host_target(lines)
+    q = None
     try:
         if not out.wait(progress_count(WARM_LINES), 30):
             r["error"] = "target did not start: " + "\n".join(err.text())
@@ -263,8 +334,8 @@ def ours_checkpoint(i, lines, plain):
                          % (rc, got[:3], "\n".join(qe.text())[-500:]))
         return r
     finally:
-        kill_started(p.pid)
-        p.wait()
+        stop(p)
+        stop(q)
         if os.path.exists(snap):
             os.unlink(snap)
 
@@ -272,6 +343,7 @@ def ours_checkpoint(i, lines, plain):
 def ours_migrate(i, lines, plain):
     r = {"run": i}
     p, out, err = start_host_target(lines)
+    a = None
     try:
         if not out.wait(progress_count(WARM_LINES), 30):
             r["error"] = "target did not start: " + "\n".join(err.text())
@@ -279,6 +351,7 @@ def ours_migrate(i, lines, plain):
         t0 = time.perf_counter()
         a = subprocess.Popen([BIN, "attach", str(p.pid), "--python", VENV_PY], stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, close_fds=True)
+        STARTED.add(a.pid)
         ae = Lines(a.stderr)
         pat = re.compile(r"process \d+ moved to process (\d+) \(paused ([\d.]+) ms before the new process started\)")
         moved = ae.wait_for(pat.search, 60)
@@ -294,6 +367,8 @@ def ours_migrate(i, lines, plain):
         first = out.wait(lambda ls: next((t for t, s in ls if t > moved[0] and is_progress(s)), None), 30)
         if first is not None:
             r["total_ms"] = (first - t0) * 1e3
+            with out.cond:
+                r["output_gap_ms"] = gap_after(list(out.lines), moved[0])[1]
         rc = finish(p, 60)
         arc = finish(a, 60)
         got = out.text()
@@ -306,8 +381,8 @@ def ours_migrate(i, lines, plain):
                 rc, arc, len(got), len(plain), got[-1:])
         return r
     finally:
-        kill_started(p.pid)
-        p.wait()
+        stop(p)
+        stop(a)
 
 
 # ---------------------------------------------------------------- CRIU
@@ -376,6 +451,7 @@ def mount_chroot():
         r = sh(["mount", "--bind", src, dst])
         if r.returncode != 0:
             raise CriuUnavailable("mount --bind %s %s failed: %s" % (src, dst, r.stderr.strip()))
+    shutil.rmtree(os.path.join(CHROOT, "bench"), ignore_errors=True)  # leftovers of earlier runs
     os.makedirs(os.path.join(CHROOT, "bench", "log"), exist_ok=True)
     shutil.copy(TARGET, os.path.join(CHROOT, "bench", "target.py"))
 
@@ -429,7 +505,8 @@ def start_chroot_target(lines, tag):
     for f in (out, err):
         if os.path.exists(CHROOT + f):
             os.unlink(CHROOT + f)
-    inner = "cd /bench && exec %s /bench/target.py %d %d >%s 2>%s </dev/null" % (PY, lines, DEPTH, out, err)
+    inner = "cd /bench && exec %s /bench/target.py %d %d %d >%s 2>%s </dev/null" % (
+        PY, lines, DEPTH, WORK_ITERS, out, err)
     p = subprocess.Popen(["chroot", CHROOT, "/bin/sh", "-c", inner], stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
     STARTED.add(p.pid)
@@ -468,8 +545,7 @@ def criu_checkpoint(i, lines, plain):
                 rc, len(got), len(plain))
         return r
     finally:
-        kill_started(p.pid)
-        p.wait()
+        stop(p)
         shutil.rmtree(CHROOT + img, ignore_errors=True)
 
 
@@ -481,8 +557,10 @@ def criu_migrate(i, lines, plain):
     os.makedirs(CHROOT + img)
     p, out, err = start_chroot_target(lines, "mv%d" % i)
     pid = p.pid
+    restored = False
+    follow = FileLines(out)
     try:
-        if wait_file(out, lambda ls: nprogress(ls) >= WARM_LINES, 30) is None:
+        if follow.wait(progress_count(WARM_LINES), 30) is None:
             r["error"] = "target did not start: " + "\n".join(read_lines(err))[-500:]
             return r
         t0 = time.perf_counter()
@@ -491,27 +569,34 @@ def criu_migrate(i, lines, plain):
             r["error"] = criu_error("criu dump", d, dlog)
             return r
         r["dump_ms"] = ms
+        t_dumped = time.perf_counter()
         r["frozen_ms"] = stat_us(d.stdout + d.stderr, "Frozen time")
         r["size_bytes"] = du(CHROOT + img)
         r["dump_exit_signal"] = -p.wait(10)  # killed by the dump; reaped so that its pid is free
-        before = nprogress(read_lines(out))
         ms, rs = criu("restore", "--shell-job", "-d", "-D", img, "--display-stats", "-o", rlog)
         t_restored = time.perf_counter()
         if rs.returncode != 0:
             r["error"] = criu_error("criu restore", rs, rlog)
             return r
+        restored = True
         r["restore_ms"] = ms
-        r["pause_ms"] = (t_restored - t0) * 1e3
-        first = wait_file(out, lambda ls: nprogress(ls) > before, 30)
+        r["start_to_restored_ms"] = (t_restored - t0) * 1e3
+        # stopped = frozen during the dump, then gone until `restore -d` returned
+        if r["frozen_ms"] is not None:
+            r["pause_ms"] = r["frozen_ms"] + (t_restored - t_dumped) * 1e3
+        # lines seen after the dump ended come from the restored process
+        first = follow.wait(lambda ls: next((t for t, s in ls if t > t_dumped and is_progress(s)), None), 30)
         if first is not None:
             r["total_ms"] = (first - t0) * 1e3
+            with follow.cond:
+                r["output_gap_ms"] = gap_after(list(follow.lines), t_dumped)[1]
         # the restored process (same pid, no longer our child) runs to its end
         deadline = time.monotonic() + 60
         while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.01)
         if alive(pid):
             kill_started(pid)
-        got = read_lines(out)
+        got = follow.stop()
         r["progress_lines"] = nprogress(got)
         r["ok"] = got == plain
         if not r["ok"]:
@@ -519,11 +604,12 @@ def criu_migrate(i, lines, plain):
                 len(got), len(plain), got[-1:])
         return r
     finally:
-        kill_started(pid)
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
+        follow.stop()
+        if p.poll() is None:
+            stop(p)
+        elif restored and alive(pid):  # the restored process (same pid) still runs: ours too
+            kill_started(pid)
+        STARTED.discard(pid)
         shutil.rmtree(CHROOT + img, ignore_errors=True)
 
 
@@ -531,7 +617,7 @@ def criu_migrate(i, lines, plain):
 
 
 def fmt_ms(s):
-    return "—" if not s else "%.1f ms" % s["median"]
+    return "—" if not s else "%.1f ms (%.1f–%.1f)" % (s["median"], s["min"], s["max"])
 
 
 def fmt_size(s):
@@ -547,6 +633,14 @@ def ratio(ours, theirs):
     return "%.1f×" % (theirs["median"] / ours["median"])
 
 
+def guard(fn, i, *a):
+    """One run; an unexpected exception becomes that run's error."""
+    try:
+        return fn(i, *a)
+    except Exception as e:
+        return {"run": i, "error": "%s: %s" % (type(e).__name__, e)}
+
+
 def summarize(runs, keys):
     good = [r for r in runs if "error" not in r]
     return {k: med([r.get(k) for r in good]) for k in keys}, len(good), len(runs)
@@ -556,24 +650,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=10, help="pyteleport runs per measurement")
     ap.add_argument("--criu-runs", type=int, default=10, help="CRIU runs per measurement")
-    ap.add_argument("--lines", type=int, default=30, help="progress lines the target prints")
+    ap.add_argument("--lines", type=int, default=200, help="progress lines the target prints")
     ap.add_argument("--no-criu", action="store_true")
     args = ap.parse_args()
     os.makedirs(WORK, exist_ok=True)
     ensure_ours()
-    plain = plain_output(args.lines)
+    plain, line_ms = plain_output(args.lines)
     assert nprogress(plain) == args.lines and plain[0] == "ready" and plain[-1].startswith("done"), plain[:3]
     pyver = subprocess.run([PY, "-c", "import sys; print(sys.version.split()[0])"],
                            capture_output=True, text=True).stdout.strip()
     res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "python": PY, "python_version": pyver,
            "venv_python": VENV_PY, "kernel": platform.release(), "target": {"script": TARGET, "depth": DEPTH,
-           "lines": args.lines, "warm_lines": WARM_LINES}}
+           "lines": args.lines, "warm_lines": WARM_LINES, "work_iters": WORK_ITERS, "ms_per_line": line_ms}}
 
+    res["binary_before"] = binary_id()
     log("pyteleport checkpoint x%d" % args.runs)
-    ck = [ours_checkpoint(i, args.lines, plain) for i in range(args.runs)]
+    ck = [guard(ours_checkpoint, i, args.lines, plain) for i in range(args.runs)]
     log("pyteleport migration x%d" % args.runs)
-    mv = [ours_migrate(i, args.lines, plain) for i in range(args.runs)]
+    mv = [guard(ours_migrate, i, args.lines, plain) for i in range(args.runs)]
     res["ours"] = {"checkpoint": ck, "migration": mv}
+    res["binary_after"] = binary_id()
+    if res["binary_after"] != res["binary_before"]:
+        log("warning: %s changed during the pyteleport runs" % BIN)
 
     criu_err = None
     cck, cmv = [], []
@@ -586,11 +684,11 @@ def main():
             ms, v = criu("--version")
             if v.returncode != 0:
                 raise CriuUnavailable("criu --version failed: " + (v.stderr + v.stdout).strip())
-            res["criu_version"] = v.stdout.strip().splitlines()[0]
+            res["criu_version"] = "CRIU " + v.stdout.strip().splitlines()[0].replace("Version:", "").strip()
             log("%s: dump --leave-running x%d" % (res["criu_version"], args.criu_runs))
-            cck = [criu_checkpoint(i, args.lines, plain) for i in range(args.criu_runs)]
+            cck = [guard(criu_checkpoint, i, args.lines, plain) for i in range(args.criu_runs)]
             log("CRIU dump + restore x%d" % args.criu_runs)
-            cmv = [criu_migrate(i, args.lines, plain) for i in range(args.criu_runs)]
+            cmv = [guard(criu_migrate, i, args.lines, plain) for i in range(args.criu_runs)]
             if not any("error" not in r for r in cck + cmv):
                 errs = [r["error"] for r in cck + cmv if "error" in r]
                 criu_err = "every CRIU run failed; first error: " + errs[0]
@@ -603,9 +701,9 @@ def main():
     res["criu"] = {"checkpoint": cck, "migration": cmv, "error": criu_err}
 
     s_ck, n_ck, t_ck = summarize(ck, ["pause_ms", "total_ms", "size_bytes", "restore_first_line_ms"])
-    s_mv, n_mv, t_mv = summarize(mv, ["pause_ms", "attach_to_new_process_ms", "total_ms"])
+    s_mv, n_mv, t_mv = summarize(mv, ["output_gap_ms", "pause_ms", "attach_to_new_process_ms", "total_ms"])
     c_ck, cn_ck, ct_ck = summarize(cck, ["pause_ms", "total_ms", "size_bytes"])
-    c_mv, cn_mv, ct_mv = summarize(cmv, ["pause_ms", "dump_ms", "restore_ms", "total_ms", "size_bytes", "frozen_ms"])
+    c_mv, cn_mv, ct_mv = summarize(cmv, ["output_gap_ms", "pause_ms", "start_to_restored_ms", "dump_ms", "restore_ms", "total_ms", "size_bytes", "frozen_ms"])
     res["summary"] = {"ours_checkpoint": s_ck, "ours_migration": s_mv, "criu_checkpoint": c_ck,
                       "criu_migration": c_mv}
 
@@ -618,8 +716,12 @@ def main():
          ratio(s_ck["size_bytes"], c_ck["size_bytes"])),
         ("migration: pause until the new process started", fmt_ms(s_mv["pause_ms"]), fmt_ms(c_mv["pause_ms"]),
          ratio(s_mv["pause_ms"], c_mv["pause_ms"])),
+        ("migration: command start until the new process runs", fmt_ms(s_mv["attach_to_new_process_ms"]),
+         fmt_ms(c_mv["start_to_restored_ms"]), ratio(s_mv["attach_to_new_process_ms"], c_mv["start_to_restored_ms"])),
         ("migration: total until the new process printed", fmt_ms(s_mv["total_ms"]), fmt_ms(c_mv["total_ms"]),
          ratio(s_mv["total_ms"], c_mv["total_ms"])),
+        ("migration: output gap (last line of the old process → first of the new)", fmt_ms(s_mv["output_gap_ms"]),
+         fmt_ms(c_mv["output_gap_ms"]), ratio(s_mv["output_gap_ms"], c_mv["output_gap_ms"])),
         ("migration: dump / restore (CRIU)", "—", "%s / %s" % (fmt_ms(c_mv["dump_ms"]), fmt_ms(c_mv["restore_ms"])), ""),
         ("migration: image size (CRIU, killing dump)", "—", fmt_size(c_mv["size_bytes"]), ""),
         ("restore a checkpoint until first line", fmt_ms(s_ck["restore_first_line_ms"]), "— (see notes)", ""),
@@ -630,15 +732,21 @@ def main():
           "",
           "Target: pure-Python busy loop under %d nested calls, CPython %s (`%s`), kernel %s; %s."
           % (DEPTH, pyver, PY, platform.release(), res.get("criu_version", "CRIU not measured")),
-          "Medians of the correct runs (pyteleport: %d runs each; CRIU: %d runs each). "
-          "Ratio = CRIU / pyteleport." % (args.runs, args.criu_runs),
+          "Median (min–max) of the correct runs (pyteleport: %d runs each; CRIU: %d runs each). "
+          "Ratio = CRIU / pyteleport (medians). pyteleport binary %s, tree %s."
+          % (args.runs, args.criu_runs, res["binary_before"]["sha256"], res["binary_before"]["git"]),
           "",
           "| measurement | pyteleport | CRIU | ratio |",
           "|---|---|---|---|"]
     md += ["| %s | %s | %s | %s |" % row for row in rows]
     md += ["",
-           "Notes: CRIU pause (checkpoint) is its `Frozen time`; CRIU migration pause is dump start until "
-           "`criu restore -d` returned (the restored process runs), total until its first new progress line. "
+           "Notes: pyteleport's pauses are the ones it reports on stderr. CRIU's checkpoint pause is its "
+           "`Frozen time` (--display-stats); its migration pause is that frozen time plus the time from the "
+           "end of the (killing) dump until `criu restore -d` returned (the restored process runs). "
+           "\"Command start until the new process runs\": pyteleport until its \"moved to process\" message, "
+           "CRIU from `criu dump` start until `criu restore -d` returned. Totals run until the first progress "
+           "line printed by the new process (lines are ~%.0f ms of work apart, so they include up to that much "
+           "computation). " % line_ms +
            "A `--leave-running` CRIU image cannot be restored once the target wrote more output "
            "(criu: \"File ... has bad size\"), so CRIU's restore is measured on the killing dump only."]
     if criu_err:
@@ -662,5 +770,6 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        for pid in list(STARTED):
-            kill_started(pid) if alive(pid) else None
+        for pid in list(STARTED):  # only those not yet known to be gone
+            if alive(pid):
+                kill_started(pid)

@@ -413,13 +413,13 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
     // The new process waits for a go byte: if we die before sending it, it reads EOF and
     // gives up, and the original runs on. Once it goes, the original is ours to end: if we
     // die then, the kernel kills the original rather than letting both run.
-    let (go_read, go_write) = nix::unistd::pipe().map_err(|e| Error::Snapshot(format!("pipe: {e}")))?;
+    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Snapshot(format!("pipe: {e}")))?;
     let go_fd = {
         use std::os::unix::io::AsRawFd;
         go_read.as_raw_fd()
     };
     let mut cmd = Command::new(&python);
-    cmd.arg("-m").arg("pyteleport.restore").arg("--delete").arg("--wait-fd").arg(go_fd.to_string()).arg(&snap_path);
+    cmd.arg("-c").arg(crate::teleport::RESTORE_MAIN).arg("--delete").arg("--wait-fd").arg(go_fd.to_string()).arg(&snap_path);
     unsafe {
         use std::os::unix::process::CommandExt;
         // Keep the go pipe's read end open in the child (it is close-on-exec otherwise).

@@ -21,5 +21,6 @@ pub mod snapshot;
 pub mod supervisor;
 pub mod teleport;
 pub mod threads;
+pub mod timing;
 
 pub use error::{Error, Result};

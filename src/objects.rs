@@ -277,6 +277,8 @@ enum DictSource {
 #[derive(Debug, Clone)]
 struct TypeShape {
     builtin: Option<BuiltinType>,
+    /// A static type known by its name rather than an exported symbol.
+    by_name: Option<BuiltinType>,
     flags: u64,
     basicsize: i64,
     dictoffset: i64,
@@ -385,7 +387,12 @@ impl<'a> Decoder<'a> {
                 hops += 1;
             }
         }
-        let shape = TypeShape { builtin, flags, basicsize: le_i64(&hdr, l.type_basicsize), dictoffset: le_i64(&hdr, l.type_dictoffset) };
+        let mut by_name = None;
+        if builtin.is_none() && flags & TPFLAGS_HEAPTYPE == 0 {
+            let name = self.c_string(le_u64(&hdr, l.type_name), 64)?;
+            by_name = crate::process::TYPES_BY_NAME.iter().find(|(n, _)| *n == name).map(|&(_, b)| b);
+        }
+        let shape = TypeShape { builtin, by_name, flags, basicsize: le_i64(&hdr, l.type_basicsize), dictoffset: le_i64(&hdr, l.type_dictoffset) };
         self.type_cache.insert(type_addr, shape.clone());
         Ok(shape)
     }
@@ -408,7 +415,7 @@ impl<'a> Decoder<'a> {
             self.graph.objects[id as usize].value = value;
             return Ok(());
         }
-        let exact = self.py.symbols.types.get(&type_addr).copied();
+        let exact = self.py.symbols.types.get(&type_addr).copied().or(shape.by_name);
         let value = match exact {
             Some(kind) => self.decode_builtin(addr, kind)?,
             None => self.decode_instance(addr, type_addr, &shape)?,

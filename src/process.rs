@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use ptrace_tools::elf::{symbol_address_in_process, ElfFile};
+use ptrace_tools::elf::{dynamic_symbol_address_in_process as symbol_address_in_process, ElfFile};
 use ptrace_tools::maps::{read_maps, MapRegion};
 use ptrace_tools::memory::MemoryReader;
 
@@ -56,6 +56,10 @@ pub enum BuiltinType {
     DictValues, DictItems, BaseException, Descriptor,
 }
 
+/// Static types that are not exported, recognised by their `tp_name` (fixed in C).
+pub const TYPES_BY_NAME: &[(&str, BuiltinType)] = &[("str_ascii_iterator", BuiltinType::StrIter)];
+
+/// Exported symbols (the dynamic table suffices: no `.symtab` parse on the hot path).
 const TYPE_SYMBOLS: &[(&str, BuiltinType)] = &[
     ("_PyNone_Type", BuiltinType::NoneType),
     ("PyBool_Type", BuiltinType::Bool),
@@ -93,7 +97,6 @@ const TYPE_SYMBOLS: &[(&str, BuiltinType)] = &[
     ("PyFilter_Type", BuiltinType::Filter),
     ("PyReversed_Type", BuiltinType::Reversed),
     ("PyUnicodeIter_Type", BuiltinType::StrIter),
-    ("_PyUnicodeASCIIIter_Type", BuiltinType::StrIter),
     ("PySetIter_Type", BuiltinType::SetIter),
     ("PyDictIterKey_Type", BuiltinType::DictKeyIter),
     ("PyDictIterValue_Type", BuiltinType::DictValueIter),

@@ -223,17 +223,23 @@ const MAX_REDUCE_ROUNDS: usize = 8;
 /// state is read again; without one (or when it fails) the capture is refused.
 pub fn capture(req: &CaptureRequest, mut reducer: Option<Reducer<'_>>) -> Result<(Snapshot, Vec<FrameResume>)> {
     let live = ProcessMemory::new(req.pid);
+    let clock = crate::timing::Clock::start("capture");
     let mut py = PythonProcess::open(req.pid, &live)?;
+    clock.mark("interpreter located");
     let mut substitutions = std::collections::HashMap::new();
     for round in 0.. {
         let stopped = StoppedProcess::stop(req.pid)?;
         py.maps = ptrace_tools::maps::read_maps(req.pid)?;
         let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&t| stopped.registers(t).ok()).map(|r| r.rsp).collect();
         let copy = MemoryCopy::take(req.pid, &py.maps, 8 << 30, &stack_pointers);
+        clock.mark("stopped and copied");
         let (snap, resume) = match &copy {
             Some(c) => {
                 stopped.resume()?;
-                read_thread_for_teleport(&py, c, req, &substitutions)?
+                clock.mark("resumed");
+                let r = read_thread_for_teleport(&py, c, req, &substitutions)?;
+                clock.mark("decoded");
+                r
             }
             None => {
                 let r = read_thread_for_teleport(&py, &live, req, &substitutions);

@@ -46,9 +46,13 @@ fn temp_snapshot(bytes: &[u8]) -> Result<PathBuf> {
     Err(Error::Snapshot("cannot create a temporary snapshot file".into()))
 }
 
+/// The new interpreter's entry point; its arguments follow on the command line.
+pub const RESTORE_MAIN: &str = "import sys; from pyteleport.restore import main; sys.exit(main(sys.argv[1:]))";
+
 fn restore_command(python: &str, snapshot: &Path) -> Command {
     let mut cmd = Command::new(python);
-    cmd.arg("-m").arg("pyteleport.restore").arg("--delete").arg(snapshot);
+    // `-c` rather than `-m`: runpy costs milliseconds of the new process's start.
+    cmd.arg("-c").arg(RESTORE_MAIN).arg("--delete").arg(snapshot);
     cmd
 }
 
@@ -76,7 +80,28 @@ pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, py
         }
         line.parse().map_err(|_| format!("unexpected reply from the shim: {line:?}"))
     };
+    let clock = crate::timing::Clock::start("supervise");
+    // A local destination's interpreter starts while we capture: its start-up (tens of
+    // milliseconds) overlaps the capture instead of following it. It reads the snapshot
+    // from a pipe; if the capture fails it reads nothing and exits quietly.
+    let mut early = match dest {
+        Destination::Local => match spawn_waiting_restore(python) {
+            Ok(x) => Some(x),
+            Err(e) => {
+                say(format!("error cannot start the new process: {e}"));
+                return 1;
+            }
+        },
+        _ => None,
+    };
     let result = capture(req, Some(&mut reducer)).and_then(|(snap, _)| snap.to_bytes());
+    clock.mark("snapshot encoded");
+    if result.is_err() {
+        if let Some((mut child, pipe)) = early.take() {
+            drop(pipe);
+            let _ = child.wait();
+        }
+    }
     let bytes = match result {
         Ok(b) => b,
         Err(e) => {
@@ -98,18 +123,15 @@ pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, py
             };
         }
         Destination::Local => {
-            let path = match temp_snapshot(&bytes) {
-                Ok(p) => p,
-                Err(e) => {
-                    say(format!("error {}", one_line(&e.to_string())));
-                    return 1;
+            let (child, pipe) = early.take().expect("spawned above for a local destination");
+            let mut pipe = std::fs::File::from(pipe);
+            match pipe.write_all(&bytes) {
+                Ok(()) => {
+                    drop(pipe);
+                    Ok((child, None::<PathBuf>))
                 }
-            };
-            let spawned = restore_command(python, &path).spawn();
-            if spawned.is_err() {
-                let _ = std::fs::remove_file(&path);
+                Err(e) => Err(e),
             }
-            spawned.map(|c| (c, Some(path)))
         }
         Destination::Shell(cmd) => Command::new("/bin/sh").arg("-c").arg(cmd).stdin(Stdio::piped()).spawn().map(|mut c| {
             if let Some(mut stdin) = c.stdin.take() {
@@ -125,6 +147,7 @@ pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, py
             return 1;
         }
     };
+    clock.mark("new process started");
     say(format!("started {}", child.id()));
     let code = match child.wait() {
         Ok(status) => status_code(status),
@@ -136,6 +159,26 @@ pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, py
     }
     say(format!("exit {code}"));
     0
+}
+
+/// Start the restore interpreter now, reading its snapshot from a pipe (returned).
+fn spawn_waiting_restore(python: &str) -> std::io::Result<(std::process::Child, std::os::unix::io::OwnedFd)> {
+    use std::os::unix::io::AsRawFd;
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    let fd = read_end.as_raw_fd();
+    let mut cmd = Command::new(python);
+    cmd.arg("-c").arg(RESTORE_MAIN).arg("--snapshot-fd").arg(fd.to_string());
+    unsafe {
+        // Keep the read end open across exec (pipes are made close-on-exec).
+        cmd.pre_exec(move || {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(read_end);
+    Ok((child, write_end))
 }
 
 /// `pyteleport restore`: replace this process by the interpreter resuming the snapshot.

@@ -40,8 +40,54 @@ pub struct ElfFile {
     /// when paths differ between mount namespaces.
     dev_ino: Option<(u64, u64)>,
     dynsyms: HashMap<String, Entry>,
-    syms: HashMap<String, Entry>,
+    /// `.symtab`, collected on the first lookup the dynamic symbols cannot answer:
+    /// a debug build's symtab is tens of thousands of names we rarely need.
+    syms: std::sync::Arc<std::sync::OnceLock<HashMap<String, Entry>>>,
+    file: std::sync::Arc<Mapped>,
     lowest_load_vaddr: u64,
+}
+
+/// A read-only private mapping of a whole file (no copy of a 30 MB library).
+#[derive(Debug)]
+struct Mapped {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and lives until Drop; sharing it is sound.
+unsafe impl Send for Mapped {}
+unsafe impl Sync for Mapped {}
+
+impl Mapped {
+    fn new(file: &std::fs::File, len: usize) -> std::io::Result<Mapped> {
+        use std::os::unix::io::AsRawFd;
+        if len == 0 {
+            return Ok(Mapped { ptr: std::ptr::null_mut(), len: 0 });
+        }
+        // SAFETY: mapping a file we hold open, read-only and private.
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Mapped { ptr, len })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: valid for `len` bytes while self lives.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: unmapping what `new` mapped.
+            unsafe { libc::munmap(self.ptr, self.len) };
+        }
+    }
 }
 
 fn collect(symtab: &Symtab, strtab: &Strtab) -> HashMap<String, Entry> {
@@ -132,15 +178,8 @@ impl ElfFile {
             return Err(elf_err(format!("{} is not a regular file", opened_from.display())));
         }
         let dev_ino = Some((meta.dev(), meta.ino()));
-        let bytes = {
-            use std::io::Read;
-            let mut v = Vec::new();
-            (&file)
-                .read_to_end(&mut v)
-                .map_err(|e| elf_err(format!("cannot read {}: {e}", opened_from.display())))?;
-            v
-        };
-        let elf = Elf::parse(&bytes).map_err(|e| elf_err(format!("not a valid ELF file: {e}")))?;
+        let mapped = Mapped::new(&file, meta.len() as usize).map_err(|e| elf_err(format!("cannot map {}: {e}", opened_from.display())))?;
+        let elf = Elf::parse(mapped.bytes()).map_err(|e| elf_err(format!("not a valid ELF file: {e}")))?;
         let lowest_load_vaddr = elf
             .program_headers
             .iter()
@@ -148,13 +187,23 @@ impl ElfFile {
             .map(|ph| ph.p_vaddr & !(PAGE_SIZE - 1))
             .min()
             .ok_or_else(|| elf_err("no PT_LOAD segment".into()))?;
+        let dynsyms = collect(&elf.dynsyms, &elf.dynstrtab);
+        drop(elf);
         Ok(ElfFile {
             path: path.to_path_buf(),
             opened_from: opened_from.to_path_buf(),
             dev_ino,
-            dynsyms: collect(&elf.dynsyms, &elf.dynstrtab),
-            syms: collect(&elf.syms, &elf.strtab),
+            dynsyms,
+            syms: Default::default(),
+            file: std::sync::Arc::new(mapped),
             lowest_load_vaddr,
+        })
+    }
+
+    fn symtab(&self) -> &HashMap<String, Entry> {
+        self.syms.get_or_init(|| match Elf::parse(self.file.bytes()) {
+            Ok(elf) => collect(&elf.syms, &elf.strtab),
+            Err(_) => HashMap::new(),
         })
     }
 
@@ -162,13 +211,19 @@ impl ElfFile {
     pub fn symbol(&self, name: &str) -> Option<ElfSymbol> {
         self.dynsyms
             .get(name)
-            .or_else(|| self.syms.get(name))
+            .or_else(|| self.symtab().get(name))
             .map(|e| e.sym)
+    }
+
+    /// Look a symbol up among the dynamic (exported) symbols only: cheap, never parses
+    /// `.symtab`.
+    pub fn dynamic_symbol(&self, name: &str) -> Option<ElfSymbol> {
+        self.dynsyms.get(name).map(|e| e.sym)
     }
 
     /// Whether the file still has a `.symtab` (i.e. is not stripped).
     pub fn has_symtab(&self) -> bool {
-        !self.syms.is_empty()
+        !self.symtab().is_empty()
     }
 
     /// Lowest `p_vaddr` of the PT_LOAD segments, rounded down to a page.
@@ -222,6 +277,13 @@ fn candidates(pid: i32, path: &Path, region: Option<&MapRegion>) -> Vec<PathBuf>
 /// `maps`: start of the file's offset-0 mapping + value − lowest PT_LOAD vaddr.
 pub fn symbol_address_in_process(maps: &[MapRegion], elf: &ElfFile, symbol: &str) -> Option<u64> {
     let sym = elf.symbol(symbol)?;
+    let bias = elf.load_bias_in_process(maps)?;
+    Some(bias.wrapping_add(sym.value))
+}
+
+/// Like [`symbol_address_in_process`], for exported symbols only.
+pub fn dynamic_symbol_address_in_process(maps: &[MapRegion], elf: &ElfFile, symbol: &str) -> Option<u64> {
+    let sym = elf.dynamic_symbol(symbol)?;
     let bias = elf.load_bias_in_process(maps)?;
     Some(bias.wrapping_add(sym.value))
 }

@@ -9,11 +9,10 @@ Python code in the original process does only this: flush the standard streams (
 before the teleport comes out before the new process's), start the supervisor, and wait.
 """
 import os
-import shlex
-import shutil
-import subprocess
 import sys
-import threading
+
+# subprocess, shlex, shutil and threading are imported where used: a restored process
+# imports this package too, and every millisecond of its start-up is teleport time.
 
 __all__ = ["dummy_teleport", "teleport", "TeleportError", "tp_dummy", "tp_shell", "tp_bash", "dump"]
 
@@ -30,6 +29,7 @@ def binary_path():
     bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bin", "pyteleport")
     if os.path.exists(bundled):
         return bundled
+    import shutil
     found = shutil.which("pyteleport-bin") or shutil.which("pyteleport")
     if found:
         return found
@@ -43,13 +43,14 @@ def _describe_caller(depth):
 
 def _teleport(entry_code, caller_depth, to_file=None, to_shell=None, exit=True):
     """Ask the supervisor to capture every frame outside `entry_code` and deliver it."""
+    import _thread
     where = _describe_caller(caller_depth + 1)
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             stream.flush()
         except Exception:
             pass
-    args = [binary_path(), "supervise", "--pid", str(os.getpid()), "--tid", str(threading.get_native_id()),
+    args = [binary_path(), "supervise", "--pid", str(os.getpid()), "--tid", str(_thread.get_native_id()),
             "--shim-code", str(id(entry_code)), "--python", sys.executable]
     if to_file is not None:
         args += ["--to-file", os.fspath(to_file)]
@@ -59,7 +60,10 @@ def _teleport(entry_code, caller_depth, to_file=None, to_shell=None, exit=True):
     reply_read, reply_write = os.pipe()
     args += ["--report-fd", str(write_end), "--reply-fd", str(reply_read)]
     try:
-        supervisor = subprocess.Popen(args, pass_fds=(write_end, reply_read))
+        # posix_spawn: no fork of a possibly large process, and no import of subprocess.
+        os.set_inheritable(write_end, True)
+        os.set_inheritable(reply_read, True)
+        supervisor_pid = os.posix_spawn(args[0], args, os.environ)
     except OSError as e:
         for fd in (read_end, write_end, reply_read, reply_write):
             os.close(fd)
@@ -76,15 +80,15 @@ def _teleport(entry_code, caller_depth, to_file=None, to_shell=None, exit=True):
             line = report.readline().strip()
         if line.startswith("started "):
             exit_line = report.readline().strip()
-            supervisor.wait()
+            os.waitpid(supervisor_pid, 0)
             code = int(exit_line.split()[1]) if exit_line.startswith("exit ") else 1
             os._exit(code)
-    supervisor.wait()
+    status = os.waitstatus_to_exitcode(os.waitpid(supervisor_pid, 0)[1])
     if line.startswith("saved "):
         if exit:
             os._exit(0)
         return line[len("saved "):]
-    reason = line[len("error "):] if line.startswith("error ") else (line or f"the supervisor exited with status {supervisor.returncode}")
+    reason = line[len("error "):] if line.startswith("error ") else (line or f"the supervisor exited with status {status}")
     raise TeleportError(f"cannot teleport {where}: {reason}")
 
 
@@ -131,6 +135,7 @@ def tp_shell(*shell_args, python=None, dry_run=False, **kwargs):
     """Run the restore through a shell command, e.g. tp_shell("ssh", "host")."""
     if dry_run:
         return None
+    import shlex
     python = python or sys.executable
     cmd = shlex.join([*shell_args, python, "-m", "pyteleport.restore", "-"])
     return _teleport(tp_shell.__code__, 2, to_shell=cmd)
@@ -140,6 +145,7 @@ def tp_bash(*args, dry_run=False, **kwargs):
     """Restore through a local bash."""
     if dry_run:
         return None
+    import shlex
     cmd = shlex.join(["bash", "-c", shlex.join([sys.executable, "-m", "pyteleport.restore", "-"])])
     return _teleport(tp_bash.__code__, 2, to_shell=cmd)
 

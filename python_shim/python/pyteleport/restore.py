@@ -10,9 +10,8 @@ instruction position and handled exception into that frame. Resuming it with
 continues as if its callee had just returned; `throw(exc)` raises at the call site, so
 `try`/`with` blocks in flight see exceptions from inner frames.
 """
-import builtins
-import dis
 import importlib
+import opcode
 import os
 import sys
 import types
@@ -89,7 +88,7 @@ def resumable(code, jump_to=0):
     it there with an empty value stack."""
     if jump_to > 0xFFFF:
         raise RestoreError(f"{code.co_qualname}: resume offset {jump_to} too large")
-    op = dis.opmap
+    op = opcode.opmap
     prologue = bytes([op["RETURN_GENERATOR"], 0, op["POP_TOP"], 0,
                       op["EXTENDED_ARG"], jump_to >> 8, op["JUMP_FORWARD"], jump_to & 0xFF])
     return code.replace(
@@ -437,6 +436,7 @@ class Rebuilder:
         resume = None
         if state_name != "created":
             resume = frame["instr_start"]
+            import dis
             for ins in dis.get_instructions(g.gi_code):
                 if ins.offset // 2 == frame["instr_start"] and ins.opname == "YIELD_VALUE":
                     resume = None
@@ -478,6 +478,7 @@ def resume(state):
     sys.setrecursionlimit(max(old_limit, 20000))
     r = Rebuilder(state, main)
     r.build_all()
+    _mark("objects rebuilt")
     # Every frame is entered before any runs, so that while one runs, the frames outside
     # it are ordinary suspended generators (a teleport from the restored process reads
     # them out of `_drive`'s `pending` list).
@@ -501,6 +502,7 @@ def resume(state):
         _enter(r, g, f, plan, stack, at + shift)
         pending.append((g, f, plan, shift, send))
     sys.setrecursionlimit(old_limit)
+    _mark("frames entered")
     _drive(pending, r)
 
 
@@ -555,10 +557,39 @@ def _drive(pending, r):
         raise SystemExit(1)
 
 
+def _mark(what, _start=[None]):
+    if os.environ.get("PYTELEPORT_TIMINGS"):
+        import time
+        now = time.perf_counter()
+        _start[0] = _start[0] or now
+        print(f"[pyteleport restore] {1e3 * (now - _start[0]):8.2f} ms  {what}", file=sys.stderr)
+
+
 def main(argv=None):
+    _mark("restore engine started")
     argv = list(sys.argv[1:] if argv is None else argv)
     delete = "--delete" in argv
     argv = [a for a in argv if a != "--delete"]
+    snapshot_fd = None
+    if "--snapshot-fd" in argv:
+        # Started before the capture: the snapshot comes through this pipe, or nothing
+        # if the capture failed.
+        i = argv.index("--snapshot-fd")
+        snapshot_fd = int(argv[i + 1])
+        del argv[i:i + 2]
+        chunks = []
+        while True:
+            chunk = os.read(snapshot_fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(snapshot_fd)
+        if not chunks:
+            return 3
+        argv = ["-"]
+        _piped = b"".join(chunks)
+    else:
+        _piped = None
     wait_fd = None
     if "--wait-fd" in argv:
         i = argv.index("--wait-fd")
@@ -569,7 +600,9 @@ def main(argv=None):
         return 2
     path = argv[0]
     try:
-        if path == "-":
+        if _piped is not None:
+            data = _piped
+        elif path == "-":
             data = sys.stdin.buffer.read()
         else:
             with open(path, "rb") as fh:
@@ -577,6 +610,7 @@ def main(argv=None):
             if delete:
                 os.unlink(path)
         state = _native.decode_snapshot(data)
+        _mark("snapshot decoded")
     except (OSError, ValueError) as e:
         print(f"pyteleport: error: cannot restore {path}: {e}", file=sys.stderr)
         return 2
