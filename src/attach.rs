@@ -120,7 +120,8 @@ fn request_check(t: &Target) -> Result<()> {
 /// main thread sits at the entry of the pending-work handler, called from the eval loop.
 fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachOptions) -> Result<()> {
     let pid = opts.pid;
-    stopped.set_hw_breakpoint(pid, t.safe_point)?;
+    // Armed through perf, not ptrace: it disappears with us if we are killed.
+    let mut armed = Some(ptrace_tools::breakpoint::HwBreakpoint::on_execute(pid, t.safe_point)?);
     let deadline = Instant::now() + opts.timeout;
     let mut announced = false;
     loop {
@@ -140,7 +141,7 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
                 let mut regs = stopped.registers(pid)?;
                 let ret = t.live.read_u64(regs.rsp)?;
                 if t.eval_ranges.iter().any(|&(a, b)| a <= ret && ret < b) {
-                    stopped.clear_hw_breakpoint(pid)?;
+                    drop(armed.take());
                     return Ok(());
                 }
                 // Called from C code (a signal check inside a long call): not a point
@@ -150,7 +151,7 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
             }
         }
     }
-    let _ = stopped.clear_hw_breakpoint(pid);
+    drop(armed);
     let place = describe_threads(t, &t.live).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_else(|| "unknown".into());
     Err(Error::Snapshot(format!(
         "process {pid} reached no safe point within {:.1} s: its main thread is in {place}, probably inside a long call into C (sleep, blocking read, a numeric kernel); it was left running untouched",

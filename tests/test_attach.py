@@ -253,3 +253,16 @@ def test_killing_the_attacher_at_any_moment_loses_nothing(version, target):
         outcomes["new process finished" if pids(t.output())[-1] != t.pid else "original finished"] += 1
     print(f"{version}: {outcomes}")
     assert sum(outcomes.values()) == 50
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_attacher_killed_while_waiting_leaves_no_breakpoint_behind(version, target):
+    """Killed while the target sleeps in C: when the target later reaches the check the
+    attach was waiting for, nothing may be left armed (it would die of SIGTRAP)."""
+    t = target(version, "sleeper.py")
+    attacher = subprocess.Popen([venv(version, "pyteleport-attach"), "-q", str(t.pid), "--timeout", "30"])
+    time.sleep(0.5)
+    attacher.kill()
+    attacher.wait()
+    assert t.proc.wait(timeout=30) == 0
+    assert "rested" in t.output()

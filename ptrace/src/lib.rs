@@ -5,6 +5,7 @@
 //! This crate deliberately knows nothing about Python; interpreter layouts
 //! live in the layers above it.
 
+pub mod breakpoint;
 pub mod elf;
 pub mod error;
 pub mod maps;
@@ -12,6 +13,7 @@ pub mod memory;
 pub mod stop;
 pub mod threads;
 
+pub use breakpoint::HwBreakpoint;
 pub use elf::{symbol_address_in_process, ElfFile, ElfSymbol};
 pub use error::{Error, Result};
 pub use maps::{read_maps, MapRegion};

@@ -566,21 +566,10 @@ mod tests {
 // Running a stopped process until one thread reaches an address.
 // ---------------------------------------------------------------------------
 
-/// `offsetof(struct user, u_debugreg)` on x86-64: where PTRACE_POKEUSER finds DR0..DR7.
-#[cfg(target_arch = "x86_64")]
-const DEBUGREG_OFFSET: usize = 848;
-/// si_code of a SIGTRAP raised by a hardware breakpoint.
+/// si_code of a SIGTRAP raised by a ptrace hardware breakpoint, and by a perf event
+/// with `sigtrap` (what [`crate::breakpoint::HwBreakpoint`] uses).
 const TRAP_HWBKPT: i32 = 4;
-
-fn poke_user(tid: i32, offset: usize, value: u64) -> std::result::Result<(), Errno> {
-    // SAFETY: POKEUSER writes `value` into the tracee's user area; no pointers of ours.
-    let rc = unsafe { libc::ptrace(libc::PTRACE_POKEUSER, tid, offset as *mut libc::c_void, value as *mut libc::c_void) };
-    if rc == -1 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
-}
+const TRAP_PERF: i32 = 6;
 
 /// What [`StoppedProcess::run_until_breakpoint`] ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -592,28 +581,12 @@ pub enum RunOutcome {
 }
 
 impl StoppedProcess {
-    /// Arm an execute hardware breakpoint (DR0) on one stopped thread. Hardware
-    /// breakpoints set through ptrace are removed by the kernel when the tracer
-    /// detaches or dies, so nothing is left behind in the target.
-    #[cfg(target_arch = "x86_64")]
-    pub fn set_hw_breakpoint(&self, tid: i32, addr: u64) -> Result<()> {
-        let err = |errno| Error::Ptrace { pid: tid, op: "PTRACE_POKEUSER", errno };
-        poke_user(tid, DEBUGREG_OFFSET, addr).map_err(err)?;
-        // DR7: local enable of DR0, condition "execute", length 1.
-        poke_user(tid, DEBUGREG_OFFSET + 7 * 8, 1).map_err(err)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    pub fn clear_hw_breakpoint(&self, tid: i32) -> Result<()> {
-        poke_user(tid, DEBUGREG_OFFSET + 7 * 8, 0).map_err(|errno| Error::Ptrace { pid: tid, op: "PTRACE_POKEUSER", errno })
-    }
-
     /// Set the general-purpose registers of a stopped thread.
     pub fn set_registers(&self, tid: i32, regs: libc::user_regs_struct) -> Result<()> {
         nix::sys::ptrace::setregs(nix::unistd::Pid::from_raw(tid), regs).map_err(|errno| Error::Ptrace { pid: tid, op: "PTRACE_SETREGS", errno })
     }
 
-    /// Let every thread run (still traced) until `tid` hits its hardware breakpoint
+    /// Let every thread run (still traced) until `tid` hits a hardware breakpoint
     /// or `timeout` passes, calling `tick` every few milliseconds meanwhile. Signals
     /// other threads receive are passed on. Either way, every thread (including any
     /// created meanwhile) is stopped again on return, the hit thread in an event stop
@@ -703,7 +676,7 @@ impl StoppedProcess {
 }
 
 fn is_hw_breakpoint(tid: i32) -> bool {
-    nix::sys::ptrace::getsiginfo(nix::unistd::Pid::from_raw(tid)).map(|si| si.si_code == TRAP_HWBKPT).unwrap_or(false)
+    nix::sys::ptrace::getsiginfo(nix::unistd::Pid::from_raw(tid)).map(|si| si.si_code == TRAP_HWBKPT || si.si_code == TRAP_PERF).unwrap_or(false)
 }
 
 impl StoppedProcess {
