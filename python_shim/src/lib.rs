@@ -165,9 +165,54 @@ fn frame_to_py(py: Python<'_>, f: &FrameInfo) -> PyResult<PyObject> {
     Ok(d.into_any().unbind())
 }
 
-/// Check and decode a snapshot into plain Python data for the restore engine.
+fn is_scalar(v: &Value) -> bool {
+    matches!(v, Value::None | Value::Bool(_) | Value::Int { .. } | Value::Float(_) | Value::Str(_) | Value::Bytes(_))
+}
+
+/// Objects that need no Python-level work: scalars, and containers holding only
+/// scalars (a list of a million floats). Built here; `unset` marks the others.
+fn ready_objects(py: Python<'_>, snap: &Snapshot, unset: &Bound<'_, PyAny>) -> PyResult<Vec<PyObject>> {
+    let objs = &snap.graph.objects;
+    let mut ready: Vec<Option<PyObject>> = Vec::with_capacity(objs.len());
+    for o in objs {
+        ready.push(match &o.value {
+            Value::None => Some(py.None()),
+            Value::Bool(b) => Some(b.into_pyobject(py)?.to_owned().into_any().unbind()),
+            Value::Int { negative, digits } => Some(py_int(py, *negative, digits)?),
+            Value::Float(x) => Some(x.into_pyobject(py)?.into_any().unbind()),
+            Value::Str(s) => Some(py_str(py, s)?),
+            Value::Bytes(b) => Some(PyBytes::new(py, b).into_any().unbind()),
+            _ => None,
+        });
+    }
+    let scalar = |ready: &Vec<Option<PyObject>>, ids: &[ObjId]| {
+        ids.iter().all(|&i| objs.get(i as usize).is_some_and(|o| is_scalar(&o.value)) && ready[i as usize].is_some())
+    };
+    for (i, o) in objs.iter().enumerate() {
+        let built: Option<PyObject> = match &o.value {
+            Value::Tuple(ids) if scalar(&ready, ids) => Some(PyTuple::new(py, ids.iter().map(|&x| ready[x as usize].as_ref().map(|r| r.clone_ref(py))))?.into_any().unbind()),
+            Value::List(ids) if scalar(&ready, ids) => Some(PyList::new(py, ids.iter().map(|&x| ready[x as usize].as_ref().map(|r| r.clone_ref(py))))?.into_any().unbind()),
+            Value::Dict(items) if items.iter().all(|(k, v)| scalar(&ready, &[*k, *v])) => {
+                let d = PyDict::new(py);
+                for (k, v) in items {
+                    d.set_item(ready[*k as usize].as_ref().map(|r| r.clone_ref(py)), ready[*v as usize].as_ref().map(|r| r.clone_ref(py)))?;
+                }
+                Some(d.into_any().unbind())
+            }
+            _ => None,
+        };
+        if built.is_some() {
+            ready[i] = built;
+        }
+    }
+    Ok(ready.into_iter().map(|r| r.unwrap_or_else(|| unset.clone().unbind())).collect())
+}
+
+/// Check and decode a snapshot into plain Python data for the restore engine. With
+/// `unset`, also returns `ready`: one entry per object, already built, or `unset`.
 #[pyfunction]
-fn decode_snapshot(py: Python<'_>, data: &[u8]) -> PyResult<PyObject> {
+#[pyo3(signature = (data, unset=None))]
+fn decode_snapshot(py: Python<'_>, data: &[u8], unset: Option<Bound<'_, PyAny>>) -> PyResult<PyObject> {
     let snap = Snapshot::from_bytes(data).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let running = py.version_info();
     if (snap.python.major, snap.python.minor) != (running.major, running.minor) {
@@ -177,11 +222,25 @@ fn decode_snapshot(py: Python<'_>, data: &[u8]) -> PyResult<PyObject> {
         )));
     }
     let out = PyDict::new(py);
-    let objects: Vec<PyObject> = snap.graph.objects.iter().map(|o| {
-        let v = value_to_py(py, &o.value)?;
+    let ready = match &unset {
+        Some(u) => Some(ready_objects(py, &snap, u)?),
+        None => None,
+    };
+    let ready_marker = tuple(py, vec!["ready".into_pyobject(py)?.into_any().unbind()])?;
+    let objects: Vec<PyObject> = snap.graph.objects.iter().enumerate().map(|(i, o)| {
+        // Built scalars need no node; built containers keep theirs, which the engine
+        // reads structurally (class namespaces, __main__'s dict).
+        let is_ready = match (&ready, &unset) {
+            (Some(r), Some(u)) => !r[i].bind(py).is(u) && is_scalar(&o.value),
+            _ => false,
+        };
+        let v = if is_ready { ready_marker.clone_ref(py) } else { value_to_py(py, &o.value)? };
         tuple(py, vec![v, opt(py, o.type_id), o.addr.into_pyobject(py)?.into_any().unbind()])
     }).collect::<PyResult<_>>()?;
     out.set_item("objects", PyList::new(py, objects)?)?;
+    if let Some(r) = ready {
+        out.set_item("ready", PyList::new(py, r)?)?;
+    }
     let frames: Vec<PyObject> = snap.thread.frames.iter().map(|f| frame_to_py(py, f)).collect::<PyResult<_>>()?;
     out.set_item("frames", PyList::new(py, frames)?)?;
     let resume: Vec<PyObject> = snap

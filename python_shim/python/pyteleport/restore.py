@@ -119,7 +119,8 @@ class Rebuilder:
     def __init__(self, state, main_module):
         self.nodes = state["objects"]
         self.frames = state["frames"]
-        self.objs = [NULL] * len(self.nodes)
+        # Scalars and containers of scalars come built by the native module.
+        self.objs = state["ready"] if "ready" in state else [NULL] * len(self.nodes)
         self.to_fill = []
         self.generators = []
         self.main = main_module
@@ -170,7 +171,8 @@ class Rebuilder:
         if kind == "object":
             return object()
         if kind == "reduce":
-            for a in self.nodes[v[2]][0][1]:
+            args_node = self.nodes[v[2]][0]
+            for a in (args_node[1] if args_node[0] == "tuple" else ()):
                 self.full(a)  # arguments are used, not just referenced
             obj = self.get(v[1])(*self.get(v[2]))
             if v[3] is not None or v[4] is not None or v[5] is not None:
@@ -421,8 +423,8 @@ class Rebuilder:
 
     def build_all(self):
         for i in range(len(self.nodes)):
-            if self.nodes[i][0][0] in ("opaque", "unread", "type"):
-                continue  # built on demand: only an error if something needs it
+            if self.objs[i] is not NULL or self.nodes[i][0][0] in ("opaque", "unread", "type"):
+                continue  # ready, or built on demand (only an error if something needs it)
             self.get(i)
         done = 0
         while done < len(self.to_fill):
@@ -609,7 +611,7 @@ def main(argv=None):
                 data = fh.read()
             if delete:
                 os.unlink(path)
-        state = _native.decode_snapshot(data)
+        state = _native.decode_snapshot(data, NULL)
         _mark("snapshot decoded")
     except (OSError, ValueError) as e:
         print(f"pyteleport: error: cannot restore {path}: {e}", file=sys.stderr)
