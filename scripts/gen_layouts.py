@@ -22,6 +22,7 @@ FIELDS = [
     ("interp_threads_head", ["PyInterpreterState:threads.head"]),
     ("interp_modules", ["PyInterpreterState:imports.modules", "PyInterpreterState:modules"]),
     ("interp_sysdict", ["PyInterpreterState:sysdict"]),
+    ("interp_recursion_limit", ["PyInterpreterState:ceval.recursion_limit"]),
     ("interp_builtins", ["PyInterpreterState:builtins"]),
     ("tstate_next", ["PyThreadState:next"]),
     ("tstate_interp", ["PyThreadState:interp"]),

@@ -180,27 +180,7 @@ fn capture(t: &Target, mem: &dyn MemoryReader) -> Result<Snapshot> {
     if let Some(pos) = thread.frames.iter().position(|f| f.globals.is_some() && matches!(&d.graph.get(f.code).value, Value::Code(c) if c.name == "<module>")) {
         thread.frames.truncate(pos + 1);
     }
-    let interp = d.ptr(t.py.runtime_addr + t.py.layout.runtime_interpreters_head as u64)?;
-    let sysdict = d.ptr(interp + t.py.layout.interp_sysdict as u64)?;
-    let (mut argv, mut sys_path) = (vec![], vec![]);
-    for (k, v) in d.dict_entries(sysdict)? {
-        let key = d.read_str(k)?.as_text().into_owned();
-        if key == "argv" || key == "path" {
-            let id = d.object(v);
-            d.drain()?;
-            if let Some(Value::List(items)) = id.map(|i| d.graph.get(i).value.clone()) {
-                let strs: Vec<String> = items.iter().filter_map(|&i| d.graph.str_of(i).map(|s| s.into_owned())).collect();
-                if key == "argv" { argv = strs } else { sys_path = strs }
-            }
-        }
-    }
-    let modules = d.ptr(interp + t.py.layout.interp_modules as u64)?;
-    let mut main_module: Option<ObjId> = None;
-    for (k, v) in d.dict_entries(modules)? {
-        if d.read_str(k)?.as_text() == "__main__" {
-            main_module = d.object(v);
-        }
-    }
+    let carried = crate::supervisor::read_interpreter_state(&mut d)?;
     let graph = d.finish()?;
     if let Some((id, obj)) = graph.objects.iter().enumerate().find(|(_, o)| matches!(o.value, Value::Opaque | Value::Unread(_))) {
         let name = graph.type_info(id as ObjId).map(|t| format!("{}.{}", t.module, t.qualname)).unwrap_or_default();
@@ -217,13 +197,14 @@ fn capture(t: &Target, mem: &dyn MemoryReader) -> Result<Snapshot> {
         process: ProcessInfo {
             pid,
             executable: ptrace_tools::threads::exe_path(pid).map(|p| p.display().to_string()).unwrap_or_default(),
-            argv,
-            sys_path,
+            argv: carried.argv,
+            sys_path: carried.sys_path,
             cwd: std::fs::read_link(format!("/proc/{pid}/cwd")).map(|p| p.display().to_string()).unwrap_or_default(),
+            recursion_limit: carried.recursion_limit,
         },
         graph,
         thread,
-        main_module,
+        main_module: carried.main_module,
         resume,
     })
 }

@@ -17,6 +17,7 @@ pub type ObjId = u32;
 
 pub const TPFLAGS_HEAPTYPE: u64 = 1 << 9;
 pub const TPFLAGS_IMMUTABLETYPE: u64 = 1 << 8;
+
 pub const TPFLAGS_LONG_SUBCLASS: u64 = 1 << 24;
 pub const TPFLAGS_LIST_SUBCLASS: u64 = 1 << 25;
 pub const TPFLAGS_TUPLE_SUBCLASS: u64 = 1 << 26;
@@ -155,6 +156,9 @@ pub enum Value {
         name: ObjId,
         qualname: ObjId,
         module_name: Option<String>,
+        /// `__name__` of the module whose namespace is the function's globals (differs
+        /// from `module_name` for wrappers made by `functools.wraps` in another module).
+        globals_module: Option<String>,
         globals: Option<ObjId>,
         defaults: Option<ObjId>,
         kwdefaults: Option<ObjId>,
@@ -186,6 +190,10 @@ pub enum Value {
     Reduce { callable: ObjId, args: ObjId, state: Option<ObjId>, listitems: Option<ObjId>, dictitems: Option<ObjId> },
     /// One of the standard streams, by its name in `sys`.
     Stdio(String),
+    /// `module.name`: an object an installed module holds as a global (a sentinel, a
+    /// logger, a default instance), taken from the module in the new process so that
+    /// identity checks against it still hold.
+    Global { module: String, name: String },
     /// A bare `object()`.
     Object,
     /// Known only by type and address.
@@ -260,6 +268,10 @@ pub struct Decoder<'a> {
     queue: VecDeque<(ObjId, u64)>,
     bytes_read: usize,
     type_cache: HashMap<u64, TypeShape>,
+    /// `sys.modules` as name -> module dict address, read once when needed.
+    module_dicts_by_name: Option<HashMap<String, u64>>,
+    /// Globals dict address -> its module's `__name__`.
+    globals_names: HashMap<u64, Option<String>>,
     /// Objects to decode as the reduce tuple the shim made for them (address of the
     /// object -> address of its `(callable, args, state, listitems, dictitems)`).
     pub substitutions: HashMap<u64, u64>,
@@ -279,6 +291,9 @@ struct TypeShape {
     builtin: Option<BuiltinType>,
     /// A static type known by its name rather than an exported symbol.
     by_name: Option<BuiltinType>,
+    /// Instances keep state in C fields of a non-builtin C base: only their own
+    /// `__reduce_ex__` can carry them.
+    c_state: bool,
     flags: u64,
     basicsize: i64,
     dictoffset: i64,
@@ -299,7 +314,12 @@ fn le_i32(b: &[u8], off: usize) -> i32 {
 
 impl<'a> Decoder<'a> {
     pub fn new(py: &'a PythonProcess, mem: &'a dyn MemoryReader, limits: Limits) -> Self {
-        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: HashMap::new(), substitutions: HashMap::new(), stdio: HashMap::new() }
+        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: HashMap::new(), globals_names: HashMap::new(), module_dicts_by_name: None, substitutions: HashMap::new(), stdio: HashMap::new() }
+    }
+
+    /// The process being read.
+    pub fn process(&self) -> &'a PythonProcess {
+        self.py
     }
 
     fn layout(&self) -> &'static Layout {
@@ -361,7 +381,84 @@ impl<'a> Decoder<'a> {
 
     pub fn finish(mut self) -> Result<ObjectGraph> {
         self.drain()?;
+        if self.limits.deep {
+            self.name_module_globals()?;
+        }
         Ok(self.graph)
+    }
+
+    /// Objects that are globals of installed modules (stdlib, site-packages) the graph
+    /// refers to become `Global` references rather than copies.
+    fn name_module_globals(&mut self) -> Result<()> {
+        let mut modules = std::collections::BTreeSet::new();
+        for o in &self.graph.objects {
+            match &o.value {
+                Value::Module { name, .. } => {
+                    modules.insert(name.clone());
+                }
+                Value::Function { module_name, globals_module, .. } => {
+                    modules.extend(module_name.iter().chain(globals_module.iter()).cloned());
+                }
+                Value::Type(t) => {
+                    modules.insert(t.module.clone());
+                }
+                _ => {}
+            }
+        }
+        for module in modules {
+            if self.limits.module_dicts.contains(&module) || module == "builtins" || module == "sys" {
+                continue;
+            }
+            let Some(dict) = self.module_dict_address(&module)? else { continue };
+            let entries = self.dict_entries(dict)?;
+            let mut installed = true; // builtin and frozen modules have no __file__
+            let mut named = Vec::new();
+            for (k, v) in entries {
+                if !self.is_exact(k, BuiltinType::Str)? {
+                    continue;
+                }
+                let key = self.read_str(k)?.as_text().into_owned();
+                if key == "__file__" && self.is_exact(v, BuiltinType::Str)? {
+                    installed = self.read_str(v)?.as_text().contains("/lib/python3.");
+                }
+                if key.starts_with("__") && key.ends_with("__") {
+                    continue;
+                }
+                if let Some(id) = self.graph.id_of(v) {
+                    if matches!(self.graph.get(id).value, Value::Instance { .. } | Value::Reduce { .. } | Value::Opaque) {
+                        named.push((id, key));
+                    }
+                }
+            }
+            if installed {
+                for (id, name) in named {
+                    self.graph.objects[id as usize].value = Value::Global { module: module.clone(), name };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a type (its address and header bytes) is implemented in C rather than by
+    /// a `class` statement. Static and immutable types are C. A mutable heap type is C when
+    /// its instances are larger than its base's by more than a `class` statement adds
+    /// (`__slots__` members, a dict and a weakref pointer): C fields we cannot see.
+    fn is_c_type(&mut self, type_addr: u64, hdr: &[u8]) -> Result<bool> {
+        let l = self.layout();
+        let flags = le_u64(hdr, l.type_flags);
+        if flags & TPFLAGS_HEAPTYPE == 0 || flags & TPFLAGS_IMMUTABLETYPE != 0 {
+            return Ok(true);
+        }
+        let base = le_u64(hdr, l.type_base);
+        if base == 0 {
+            return Ok(false);
+        }
+        let base_hdr = self.read(base, l.type_mro + 8)?;
+        let slots = self.ptr(type_addr + l.heaptype_slots as u64)?;
+        let nslots = if slots != 0 && self.is_exact(slots, BuiltinType::Tuple)? { self.len_of(slots)? as i64 } else { 0 };
+        let extra = le_i64(hdr, l.type_basicsize) - le_i64(&base_hdr, l.type_basicsize) - 8 * nslots;
+        let same_items = le_i64(hdr, l.type_itemsize) == le_i64(&base_hdr, l.type_itemsize);
+        Ok(!(same_items && (0..=16).contains(&extra)))
     }
 
     fn type_shape(&mut self, type_addr: u64) -> Result<TypeShape> {
@@ -372,8 +469,11 @@ impl<'a> Decoder<'a> {
         let hdr = self.read(type_addr, l.type_mro + 8)?;
         let flags = le_u64(&hdr, l.type_flags);
         let mut builtin = self.py.symbols.types.get(&type_addr).copied();
+        let mut c_state = false;
         if builtin.is_none() {
-            // A subclass of a builtin: decode the builtin part by walking tp_base.
+            // A subclass of a builtin: decode the builtin part by walking tp_base. A C type
+            // on the way (OrderedDict, _random.Random) keeps state we cannot see.
+            c_state = self.is_c_type(type_addr, &hdr)?;
             let mut base = le_u64(&hdr, l.type_base);
             let mut hops = 0;
             while base != 0 && hops < 64 {
@@ -383,7 +483,9 @@ impl<'a> Decoder<'a> {
                     }
                     break;
                 }
-                base = self.ptr(base + l.type_base as u64)?;
+                let base_hdr = self.read(base, l.type_mro + 8)?;
+                c_state |= self.is_c_type(base, &base_hdr)?;
+                base = le_u64(&base_hdr, l.type_base);
                 hops += 1;
             }
         }
@@ -392,7 +494,7 @@ impl<'a> Decoder<'a> {
             let name = self.c_string(le_u64(&hdr, l.type_name), 64)?;
             by_name = crate::process::TYPES_BY_NAME.iter().find(|(n, _)| *n == name).map(|&(_, b)| b);
         }
-        let shape = TypeShape { builtin, by_name, flags, basicsize: le_i64(&hdr, l.type_basicsize), dictoffset: le_i64(&hdr, l.type_dictoffset) };
+        let shape = TypeShape { builtin, by_name, c_state, flags, basicsize: le_i64(&hdr, l.type_basicsize), dictoffset: le_i64(&hdr, l.type_dictoffset) };
         self.type_cache.insert(type_addr, shape.clone());
         Ok(shape)
     }
@@ -440,7 +542,7 @@ impl<'a> Decoder<'a> {
         };
         // Static C types, and heap C types made from a spec (immutable: Python classes
         // never are), keep their state in C fields we cannot rebuild.
-        if (shape.flags & TPFLAGS_HEAPTYPE == 0 || shape.flags & TPFLAGS_IMMUTABLETYPE != 0) && base.is_none() {
+        if (shape.c_state && self.limits.deep) || ((shape.flags & TPFLAGS_HEAPTYPE == 0 || shape.flags & TPFLAGS_IMMUTABLETYPE != 0) && base.is_none()) {
             return Ok(Value::Opaque);
         }
         let (dict, slots) = if self.limits.deep || true {
@@ -1069,15 +1171,30 @@ impl<'a> Decoder<'a> {
         } else {
             None
         };
-        let globals = match &module_name {
-            Some(m) if self.limits.module_dicts.contains(m) => o(self, l.function_globals),
-            _ => None,
+        let globals_addr = le_u64(&raw, l.function_globals);
+        let mut globals_module = self.globals_name(globals_addr)?;
+        // A namespace that is no imported module's (namedtuple's `__new__`, exec'd code)
+        // travels by value, like `__main__`'s.
+        if self.limits.deep && globals_addr != 0 {
+            let is_module_dict = match &globals_module {
+                Some(m) => self.module_dict_address(m)? == Some(globals_addr),
+                None => false,
+            };
+            if !is_module_dict {
+                globals_module = None;
+            }
+        }
+        let carry_globals = match &globals_module {
+            Some(m) => self.limits.module_dicts.contains(m),
+            None => self.limits.deep,
         };
+        let globals = if carry_globals && globals_addr != 0 { o(self, l.function_globals) } else { None };
         Ok(Value::Function {
             code,
             name,
             qualname,
             module_name,
+            globals_module,
             globals,
             defaults: o(self, l.function_defaults),
             kwdefaults: o(self, l.function_kwdefaults),
@@ -1272,12 +1389,43 @@ impl<'a> Decoder<'a> {
         if self.graph.id_of(globals).is_some() {
             return Ok(true);
         }
+        Ok(self.globals_name(globals)?.is_some_and(|name| self.limits.module_dicts.contains(&name)))
+    }
+
+    /// The namespace dict of the module `sys.modules[name]`.
+    fn module_dict_address(&mut self, name: &str) -> Result<Option<u64>> {
+        if self.module_dicts_by_name.is_none() {
+            let l = self.layout();
+            let interp = self.ptr(self.py.runtime_addr + l.runtime_interpreters_head as u64)?;
+            let modules = self.ptr(interp + l.interp_modules as u64)?;
+            let mut by_name = HashMap::new();
+            for (k, module) in self.dict_entries(modules)? {
+                if self.is_exact(k, BuiltinType::Str)? && self.is_exact(module, BuiltinType::Module)? {
+                    let key = self.read_str(k)?.as_text().into_owned();
+                    by_name.insert(key, self.ptr(module + l.module_dict as u64)?);
+                }
+            }
+            self.module_dicts_by_name = Some(by_name);
+        }
+        Ok(self.module_dicts_by_name.as_ref().and_then(|m| m.get(name).copied()))
+    }
+
+    /// `__name__` in a globals dict (cached: every function of a module shares it).
+    fn globals_name(&mut self, globals: u64) -> Result<Option<String>> {
+        if globals == 0 {
+            return Ok(None);
+        }
+        if let Some(name) = self.globals_names.get(&globals) {
+            return Ok(name.clone());
+        }
+        let mut found = None;
         for (k, v) in self.dict_entries(globals)? {
-            if self.read_str(k)?.as_text() == "__name__" && self.is_exact(v, BuiltinType::Str)? {
-                let name = self.read_str(v)?.as_text().into_owned();
-                return Ok(self.limits.module_dicts.contains(&name));
+            if self.is_exact(k, BuiltinType::Str)? && self.read_str(k)?.as_text() == "__name__" && self.is_exact(v, BuiltinType::Str)? {
+                found = Some(self.read_str(v)?.as_text().into_owned());
+                break;
             }
         }
-        Ok(false)
+        self.globals_names.insert(globals, found.clone());
+        Ok(found)
     }
 }

@@ -9,7 +9,7 @@ use crate::process::PyVersion;
 use crate::threads::ThreadInfo;
 
 pub const MAGIC: &[u8; 8] = b"PYTELEPT";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// magic 8 + format 4 + python 4 + bytecode magic 4 + body length 8 + crc32 4.
 pub const HEADER_LEN: usize = 32;
 
@@ -21,6 +21,8 @@ pub struct ProcessInfo {
     pub argv: Vec<String>,
     pub sys_path: Vec<String>,
     pub cwd: String,
+    /// `sys.getrecursionlimit()` of the original.
+    pub recursion_limit: i32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -133,7 +135,7 @@ mod tests {
         Snapshot {
             python: PyVersion { major: 3, minor: 12, micro: 1, level: 0xf, serial: 0 },
             bytecode_magic: [0xcb, 0x0d, 0x0d, 0x0a],
-            process: ProcessInfo { pid: 1, executable: "/usr/bin/python3".into(), argv: vec!["x.py".into()], sys_path: vec![], cwd: "/".into() },
+            process: ProcessInfo { pid: 1, executable: "/usr/bin/python3".into(), argv: vec!["x.py".into()], sys_path: vec![], cwd: "/".into(), recursion_limit: 1000 },
             graph: ObjectGraph::default(),
             thread: ThreadInfo { tstate: 0, thread_id: 1, native_thread_id: 1, name: None, is_main: true, frames: vec![], handled_exception: None },
             main_module: None,

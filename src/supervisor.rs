@@ -158,10 +158,17 @@ fn check_called_directly(graph: &ObjectGraph, inner: &FrameInfo, outer: &FrameIn
             Value::Function { code, .. } => *code == inner.code,
             Value::Method { func, .. } => matches!(&graph.get(*func).value, Value::Function { code, .. } if *code == inner.code),
             Value::BuiltinFunction { name, self_: None, .. } => name == "next" && inner.generator.is_some(),
+            // `gen.send(value)` resumes the generator like `next(gen)` does.
+            Value::BuiltinFunction { name, self_: Some(owner), .. } => {
+                matches!(name.as_str(), "send" | "__next__") && inner.generator == Some(*owner)
+            }
             _ => false,
         }
     };
-    if inputs.iter().any(|&id| runs_inner(id)) {
+    // `gen.send(v)` (a method of the generator itself, which sits in the self slot) resumes
+    // the generator like `next(gen)` does.
+    let method_of_inner_generator = inner.generator.is_some_and(|g| inputs.contains(&g));
+    if method_of_inner_generator || inputs.iter().any(|&id| runs_inner(id)) {
         return Ok(());
     }
     let callee = inputs
@@ -191,20 +198,33 @@ fn init_instance(graph: &ObjectGraph, inner: &FrameInfo, outer: &FrameInfo, narg
 }
 
 /// If the frame is inside an `except` handler, the exception that was current before the
-/// handler was entered (saved on the stack by PUSH_EXC_INFO). `Some(None)`: saved slot
-/// holds None/NULL.
+/// outermost such handler was entered (saved on the stack by PUSH_EXC_INFO): what the
+/// caller sees once this frame returns. `Some(None)`: the saved slot holds None/NULL.
 fn saved_exception(code: &CodeInfo, entries: &[ExceptionTableEntry], f: &FrameInfo, table: &OpcodeTable, at: u32) -> Option<Option<ObjId>> {
-    let entry = bytecode::handler_for(entries, at)?;
     let instrs = bytecode::instructions(&code.code, table);
-    let target = instrs.iter().position(|i| i.offset == entry.target)?;
-    // Handler cleanups start COPY 3; POP_EXCEPT: the covering entry's depth counts the
-    // saved exception as its top item.
-    let is_cleanup = opcode_name(table, instrs[target].opcode) == "COPY"
-        && instrs.get(target + 1).map(|i| opcode_name(table, i.opcode)) == Some("POP_EXCEPT");
-    if !is_cleanup || entry.depth == 0 {
-        return None;
+    let mut saved = None;
+    let mut at = at;
+    // Follow handlers outward. A cleanup's code lies in the enclosing region; a try (or
+    // with) body's handler (PUSH_EXC_INFO) starts under its own cleanup, which is not a
+    // region we are in.
+    let mut entering_handler = false;
+    for _ in 0..64 {
+        let Some(entry) = bytecode::handler_for(entries, at) else { break };
+        let Some(target) = instrs.iter().position(|i| i.offset == entry.target) else { break };
+        // Handler cleanups start COPY 3; POP_EXCEPT: the covering entry's depth counts the
+        // saved exception as its top item.
+        let is_cleanup = opcode_name(table, instrs[target].opcode) == "COPY"
+            && instrs.get(target + 1).map(|i| opcode_name(table, i.opcode)) == Some("POP_EXCEPT");
+        if is_cleanup && !entering_handler && entry.depth > 0 {
+            saved = f.stack.get(entry.depth as usize - 1).copied();
+        }
+        entering_handler = opcode_name(table, instrs[target].opcode) == "PUSH_EXC_INFO";
+        if entry.target == at {
+            break;
+        }
+        at = entry.target;
     }
-    f.stack.get(entry.depth as usize - 1).copied()
+    saved
 }
 
 /// Stop `req.pid`, read the asking thread, resume it. The target is resumed on every path.
@@ -360,31 +380,7 @@ fn read_thread_for_teleport(
         }
         thread.frames.push(f);
     }
-    let interp = d.ptr(py.runtime_addr + l.runtime_interpreters_head as u64)?;
-    let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
-    let mut argv = vec![];
-    let mut sys_path = vec![];
-    for (k, v) in d.dict_entries(sysdict)? {
-        let key = d.read_str(k)?.as_text().into_owned();
-        if key == "argv" || key == "path" {
-            let id = d.object(v);
-            d.drain()?;
-            if let Some(Value::List(items)) = id.map(|i| d.graph.get(i).value.clone()) {
-                let strs: Vec<String> = items.iter().filter_map(|&i| d.graph.str_of(i).map(|s| s.into_owned())).collect();
-                if key == "argv" { argv = strs } else { sys_path = strs }
-            }
-        }
-    }
-    let main_module = {
-        let modules = d.ptr(interp + l.interp_modules as u64)?;
-        let mut found = None;
-        for (k, v) in d.dict_entries(modules)? {
-            if d.read_str(k)?.as_text() == "__main__" {
-                found = d.object(v);
-            }
-        }
-        found
-    };
+    let carried = read_interpreter_state(&mut d)?;
     let graph = d.finish()?;
     refuse_uncarriable(&graph, &thread.frames, false)?;
     let table = opcodes::table_for(py.version.major, py.version.minor).ok_or_else(|| Error::Bytecode("no opcode table".into()))?;
@@ -394,13 +390,50 @@ fn read_thread_for_teleport(
     let snap = Snapshot {
         python: py.version,
         bytecode_magic: table.magic,
-        process: ProcessInfo { pid: req.pid, executable, argv, sys_path, cwd },
+        process: ProcessInfo { pid: req.pid, executable, argv: carried.argv, sys_path: carried.sys_path, cwd, recursion_limit: carried.recursion_limit },
         graph,
         thread,
-        main_module,
+        main_module: carried.main_module,
         resume: resume.clone(),
     };
     Ok((snap, resume))
+}
+
+/// Interpreter-wide state a resumed program needs besides its frames.
+pub struct InterpreterState {
+    pub argv: Vec<String>,
+    pub sys_path: Vec<String>,
+    pub main_module: Option<ObjId>,
+    pub recursion_limit: i32,
+}
+
+/// `sys.argv`, `sys.path`, the `__main__` module (decoded into the graph) and the
+/// recursion limit of the process's main interpreter.
+pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
+    let py = d.process();
+    let l = py.layout;
+    let interp = d.ptr(py.runtime_addr + l.runtime_interpreters_head as u64)?;
+    let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
+    let mut state = InterpreterState { argv: vec![], sys_path: vec![], main_module: None, recursion_limit: 0 };
+    for (k, v) in d.dict_entries(sysdict)? {
+        let key = d.read_str(k)?.as_text().into_owned();
+        if key == "argv" || key == "path" {
+            let id = d.object(v);
+            d.drain()?;
+            if let Some(Value::List(items)) = id.map(|i| d.graph.get(i).value.clone()) {
+                let strs: Vec<String> = items.iter().filter_map(|&i| d.graph.str_of(i).map(|s| s.into_owned())).collect();
+                if key == "argv" { state.argv = strs } else { state.sys_path = strs }
+            }
+        }
+    }
+    let modules = d.ptr(interp + l.interp_modules as u64)?;
+    for (k, v) in d.dict_entries(modules)? {
+        if d.read_str(k)?.as_text() == "__main__" {
+            state.main_module = d.object(v);
+        }
+    }
+    state.recursion_limit = d.ptr(interp + l.interp_recursion_limit as u64)? as u32 as i32;
+    Ok(state)
 }
 
 /// Refuse, before anything is written, a state holding objects the restore engine cannot

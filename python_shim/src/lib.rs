@@ -88,9 +88,10 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
             py,
             vec![s("type"), s(&t.module), s(&t.qualname), s(&t.name), o(t.dict), ids(py, &t.bases)?, o(t.metaclass), t.builtin.as_deref().map(s).unwrap_or_else(|| py.None()), ids(py, &t.mro)?],
         )?,
-        Value::Function { code, name, qualname, module_name, globals, defaults, kwdefaults, closure, dict, .. } => tuple(
+        Value::Function { code, name, qualname, module_name, globals_module, globals, defaults, kwdefaults, closure, dict, .. } => tuple(
             py,
-            vec![s("function"), n(*code), n(*name), n(*qualname), module_name.as_deref().map(s).unwrap_or_else(|| py.None()), o(*globals), o(*defaults), o(*kwdefaults), o(*closure), o(*dict)],
+            vec![s("function"), n(*code), n(*name), n(*qualname), module_name.as_deref().map(s).unwrap_or_else(|| py.None()),
+                 globals_module.as_deref().map(s).unwrap_or_else(|| py.None()), o(*globals), o(*defaults), o(*kwdefaults), o(*closure), o(*dict)],
         )?,
         Value::Code(c) => {
             let d = PyDict::new(py);
@@ -141,6 +142,7 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
         }
         Value::Object => tuple(py, vec![s("object")])?,
         Value::Stdio(name) => tuple(py, vec![s("stdio"), s(name)])?,
+        Value::Global { module, name } => tuple(py, vec![s("global"), s(module), s(name)])?,
         Value::Reduce { callable, args, state, listitems, dictitems } => tuple(py, vec![s("reduce"), n(*callable), n(*args), o(*state), o(*listitems), o(*dictitems)])?,
         Value::Descriptor { owner, name } => tuple(py, vec![s("descriptor"), n(*owner), s(name)])?,
         Value::Opaque => tuple(py, vec![s("opaque")])?,
@@ -261,6 +263,7 @@ fn decode_snapshot(py: Python<'_>, data: &[u8], unset: Option<Bound<'_, PyAny>>)
     out.set_item("main_module", opt(py, snap.main_module))?;
     out.set_item("argv", snap.process.argv.clone())?;
     out.set_item("sys_path", snap.process.sys_path.clone())?;
+    out.set_item("recursion_limit", snap.process.recursion_limit)?;
     out.set_item("cwd", snap.process.cwd.clone())?;
     out.set_item("pid", snap.process.pid)?;
     out.set_item("python", format!("{}", snap.python))?;

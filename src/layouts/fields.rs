@@ -19,6 +19,8 @@ pub struct Layout {
     pub interp_modules: usize,
     /// PyInterpreterState:sysdict
     pub interp_sysdict: usize,
+    /// PyInterpreterState:ceval.recursion_limit
+    pub interp_recursion_limit: usize,
     /// PyInterpreterState:builtins
     pub interp_builtins: usize,
     /// PyThreadState:next

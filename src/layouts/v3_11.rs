@@ -11,6 +11,7 @@ pub const LAYOUT: Layout = Layout {
     interp_threads_head: 16,
     interp_modules: 888,
     interp_sysdict: 904,
+    interp_recursion_limit: 96,
     interp_builtins: 912,
     tstate_next: 8,
     tstate_interp: 16,

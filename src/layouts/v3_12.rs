@@ -11,6 +11,7 @@ pub const LAYOUT: Layout = Layout {
     interp_threads_head: 72,
     interp_modules: 944,
     interp_sysdict: 352,
+    interp_recursion_limit: 376,
     interp_builtins: 360,
     tstate_next: 8,
     tstate_interp: 16,

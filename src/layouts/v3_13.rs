@@ -11,6 +11,7 @@ pub const LAYOUT: Layout = Layout {
     interp_threads_head: 7344,
     interp_modules: 7656,
     interp_sysdict: 7640,
+    interp_recursion_limit: 8,
     interp_builtins: 7648,
     tstate_next: 8,
     tstate_interp: 16,

@@ -53,14 +53,45 @@ def _reduce_file(obj):
     return (reopen, (kind, name, mode, position) + text, None, None, None)
 
 
+def global_name(module, qualname):
+    """A module-level object found by name in the new process (e.g. an lru_cache'd function)."""
+    import importlib
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _reduce_descriptor(obj):
+    """classmethod, staticmethod and property: what class bodies are made of."""
+    if isinstance(obj, (classmethod, staticmethod)):
+        state = dict(obj.__dict__) if getattr(obj, "__dict__", None) else None
+        return (type(obj), (obj.__func__,), state, None, None)
+    state = dict(obj.__dict__) if getattr(obj, "__dict__", None) else None
+    return (type(obj), (obj.fget, obj.fset, obj.fdel, obj.__doc__), state, None, None)
+
+
 def reduce_object(obj):
+    import copyreg
+    import types
     for name in STDIO:
         if obj is getattr(sys, name, None):
             return (stdio, (name,), None, None, None)
     if isinstance(obj, io.IOBase) and not isinstance(obj, (io.BytesIO, io.StringIO)):
         return _reduce_file(obj)
-    rv = obj.__reduce_ex__(4)
+    if isinstance(obj, (classmethod, staticmethod, property)):
+        return _reduce_descriptor(obj)
+    if type(obj).__module__ == "_abc" and type(obj).__name__ == "_abc_data":
+        # An ABC's registry and caches: the restore makes the class anew, and with it this.
+        return (object, (), None, None, None)
+    if isinstance(obj, types.MappingProxyType):
+        return (types.MappingProxyType, (dict(obj),), None, None, None)
+    reducer = copyreg.dispatch_table.get(type(obj))
+    rv = reducer(obj) if reducer is not None else obj.__reduce_ex__(4)
     if isinstance(rv, str):
+        module = getattr(obj, "__module__", None)
+        if isinstance(module, str) and module != "__main__":
+            return (global_name, (module, getattr(obj, "__qualname__", rv)), None, None, None)
         raise TypeError(f"{type(obj).__qualname__} reduces to the global name {rv!r}")
     rv = tuple(rv) + (None,) * (5 - len(rv))
     callable_, args, state, listitems, dictitems = rv[:5]

@@ -113,6 +113,13 @@ def _resolve(module, qualname):
     return obj
 
 
+# Builtin types that `builtins` does not name (type(None), types.MethodType, ...).
+_UNNAMED_BUILTIN_TYPES = {
+    t.__name__: t for t in [*vars(types).values(), type(None), type(...), type(NotImplemented)]
+    if isinstance(t, type) and t.__module__ == "builtins"
+}
+
+
 class Rebuilder:
     """Turns the snapshot's object nodes back into objects, keeping identity and sharing."""
 
@@ -154,6 +161,15 @@ class Rebuilder:
             self.fill(i)
         return o
 
+    def full_tuple(self, i):
+        """A tuple of arguments about to be used, not just referenced: items filled."""
+        if i is None:
+            return ()
+        node = self.nodes[i][0]
+        for item in (node[1] if node[0] == "tuple" else ()):
+            self.full(item)
+        return self.get(i)
+
     def slot(self, i):
         return NULL if i is None else self.get(i)
 
@@ -171,15 +187,17 @@ class Rebuilder:
         if kind == "object":
             return object()
         if kind == "reduce":
-            args_node = self.nodes[v[2]][0]
-            for a in (args_node[1] if args_node[0] == "tuple" else ()):
-                self.full(a)  # arguments are used, not just referenced
-            obj = self.get(v[1])(*self.get(v[2]))
+            obj = self.get(v[1])(*self.full_tuple(v[2]))
             if v[3] is not None or v[4] is not None or v[5] is not None:
                 self.to_fill.append(i)
             return obj
         if kind == "stdio":
             return getattr(sys, v[1])
+        if kind == "global":
+            try:
+                return getattr(importlib.import_module(v[1]), v[2])
+            except (ImportError, AttributeError) as e:
+                raise RestoreError(f"{v[1]}.{v[2]} cannot be found: {e}") from None
         if kind == "descriptor":
             return vars(self.get(v[1]))[v[2]]
         if kind == "complex":
@@ -235,7 +253,10 @@ class Rebuilder:
         if kind == "exception":
             cls = self.get(self.nodes[i][1])
             self.to_fill.append(i)
-            return cls.__new__(cls)
+            try:
+                return cls.__new__(cls)
+            except TypeError:  # BaseExceptionGroup.__new__ needs its arguments, filled
+                return cls.__new__(cls, *self.full_tuple(v[1]))
         if kind == "instance":
             return self.build_instance(i, v)
         if kind == "generator":
@@ -248,13 +269,15 @@ class Rebuilder:
             try:
                 return _resolve(module, qualname)
             except (ImportError, AttributeError) as e:
+                if module == "builtins" and qualname in _UNNAMED_BUILTIN_TYPES:
+                    return _UNNAMED_BUILTIN_TYPES[qualname]
                 raise RestoreError(f"class {module}.{qualname} cannot be found: {e}") from None
         ns = {}
         for k, val in zip(*[iter(self.nodes[dict_id][0][1])] * 2):
             key = self.get(k)
             node = self.nodes[val][0]
             # Descriptors the class owns (__dict__, __weakref__, slots) are made anew by type().
-            if node[0] == "opaque" or (node[0] == "descriptor" and node[1] == i):
+            if node[0] == "opaque" or (node[0] == "descriptor" and node[1] == i) or key == "_abc_impl":
                 continue
             ns[key] = self.get(val)
         base_objs = tuple(self.get(b) for b in bases) or (object,)
@@ -280,18 +303,22 @@ class Rebuilder:
         return importlib.import_module(module_name).__dict__
 
     def build_function(self, v):
-        _, code, name, qualname, module_name, globals_id, defaults, kwdefaults, closure, dict_id = v
+        _, code, name, qualname, module_name, globals_module, globals_id, defaults, kwdefaults, closure, dict_id = v
         qual = self.get(qualname)
-        if module_name not in (None, "__main__") and "<locals>" not in qual:
+        home = globals_module or module_name
+        if home not in (None, "__main__") and "<locals>" not in qual:
             try:
-                f = _resolve(module_name, qual)
-                if isinstance(f, types.FunctionType):
+                f = _resolve(home, qual)
+                # The same function, not a wrapper that took its name (functools.wraps).
+                if isinstance(f, types.FunctionType) and f.__code__.co_qualname == self.nodes[code][0][1]["qualname"]:
                     return f
             except (ImportError, AttributeError):
                 pass
-        g = self.get(globals_id) if globals_id is not None else self.module_dict(module_name)
+        g = self.get(globals_id) if globals_id is not None else self.module_dict(home)
         f = types.FunctionType(self.get(code), g, self.get(name), self.get(defaults), self.get(closure))
         f.__qualname__ = qual
+        if module_name is not None and module_name != f.__module__:
+            f.__module__ = module_name
         if kwdefaults is not None:
             f.__kwdefaults__ = self.get(kwdefaults)
         if dict_id is not None:
@@ -423,8 +450,17 @@ class Rebuilder:
 
     def build_all(self):
         for i in range(len(self.nodes)):
-            if self.objs[i] is not NULL or self.nodes[i][0][0] in ("opaque", "unread", "type"):
+            kind = self.nodes[i][0][0]
+            if self.objs[i] is not NULL or kind in ("opaque", "unread", "type"):
                 continue  # ready, or built on demand (only an error if something needs it)
+            if kind == "reduce":
+                try:
+                    self.get(i)
+                except Exception:
+                    # e.g. an ABC's `_abc_impl`, which the class makes anew: an error
+                    # only if something does need it (get() builds it again then).
+                    self.objs[i] = NULL
+                continue
             self.get(i)
         done = 0
         while done < len(self.to_fill):
@@ -476,7 +512,8 @@ def resume(state):
         os.chdir(state["cwd"])
     main = types.ModuleType("__main__")
     sys.modules["__main__"] = main
-    old_limit = sys.getrecursionlimit()
+    # The original's limit, once every frame is entered (entering needs headroom).
+    old_limit = state["recursion_limit"] if state["recursion_limit"] > 0 else sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))
     r = Rebuilder(state, main)
     r.build_all()
