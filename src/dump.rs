@@ -8,20 +8,27 @@ use crate::objects::{FrameInfo, ObjId, ObjectGraph, StackSource, Value};
 use crate::repr::{repr, type_name};
 
 const CO_FAST_HIDDEN: u8 = 0x10;
+const CO_OPTIMIZED: u32 = 0x1;
 const CO_FAST_CELL: u8 = 0x40;
 const CO_FAST_FREE: u8 = 0x80;
 
 /// Locals by name, as `frame.f_locals` shows them: cells dereferenced, unbound names and
 /// hidden comprehension slots left out; module and class bodies use their mapping.
-pub fn frame_locals(g: &ObjectGraph, f: &FrameInfo) -> Vec<(String, ObjId)> {
+pub fn frame_locals(g: &ObjectGraph, f: &FrameInfo, minor: u8) -> Vec<(String, ObjId)> {
     let mut out = Vec::new();
     let Value::Code(code) = &g.get(f.code).value else { return out };
+    // Module and class bodies keep their names in a mapping; a comprehension inlined in
+    // them (3.12+) binds hidden fast locals. `f_locals` adds the bound ones to the mapping
+    // on 3.12, and shows only them on 3.13+ (a FrameLocalsProxy over the fast locals).
+    let optimized = code.flags & CO_OPTIMIZED != 0;
+    let mut hidden_bound = false;
     for (i, slot) in f.localsplus.iter().enumerate() {
         let kind = code.localsplus_kinds.get(i).copied().unwrap_or(0);
-        if kind & CO_FAST_HIDDEN != 0 {
+        if kind & CO_FAST_HIDDEN != 0 && (optimized || slot.is_none()) {
             continue;
         }
         let Some(mut v) = *slot else { continue };
+        hidden_bound |= kind & CO_FAST_HIDDEN != 0;
         if kind & (CO_FAST_CELL | CO_FAST_FREE) != 0 {
             if let Value::Cell(content) = &g.get(v).value {
                 match content {
@@ -32,38 +39,46 @@ pub fn frame_locals(g: &ObjectGraph, f: &FrameInfo) -> Vec<(String, ObjId)> {
         }
         out.push((code.localsplus_names.get(i).cloned().unwrap_or_default(), v));
     }
+    if hidden_bound && minor >= 13 {
+        return out;
+    }
     if let Some(m) = f.locals_mapping {
         if let Value::Dict(items) = &g.get(m).value {
+            let mut mapped = Vec::with_capacity(items.len() + out.len());
             for (k, v) in items {
                 if let Some(name) = g.str_of(*k) {
-                    out.push((name.into_owned(), *v));
+                    mapped.push((name.into_owned(), *v));
                 }
             }
+            // The fast locals are added after the mapping's own names.
+            mapped.retain(|(n, _)| !out.iter().any(|(o, _)| o == n));
+            mapped.extend(out);
+            out = mapped;
         }
     }
     out
 }
 
-fn value_json(g: &ObjectGraph, id: ObjId, depth: usize) -> Json {
+fn value_json(g: &ObjectGraph, id: ObjId, depth: usize, minor: u8) -> Json {
     let mut m = Map::new();
     m.insert("type".into(), json!(type_name(g, id)));
     m.insert("repr".into(), json!(repr(g, id)));
     if let Value::Generator { frame, python_state, .. } = &g.get(id).value {
         m.insert("state".into(), json!(python_state));
         if let (Some(frame), true) = (frame, depth < 8) {
-            m.insert("frame".into(), frame_json(g, frame, depth + 1));
+            m.insert("frame".into(), frame_json(g, frame, depth + 1, minor));
         }
     }
     Json::Object(m)
 }
 
-pub fn frame_json(g: &ObjectGraph, f: &FrameInfo, depth: usize) -> Json {
+pub fn frame_json(g: &ObjectGraph, f: &FrameInfo, depth: usize, minor: u8) -> Json {
     let Value::Code(code) = &g.get(f.code).value else { return Json::Null };
     let mut locals = Map::new();
-    for (name, v) in frame_locals(g, f) {
-        locals.insert(name, value_json(g, v, depth));
+    for (name, v) in frame_locals(g, f, minor) {
+        locals.insert(name, value_json(g, v, depth, minor));
     }
-    let stack: Vec<Json> = f.stack.iter().map(|s| s.map(|v| value_json(g, v, depth)).unwrap_or(Json::Null)).collect();
+    let stack: Vec<Json> = f.stack.iter().map(|s| s.map(|v| value_json(g, v, depth, minor)).unwrap_or(Json::Null)).collect();
     json!({
         "name": code.name,
         "qualname": code.qualname,
@@ -89,7 +104,7 @@ pub fn to_json(state: &ProcessState) -> Json {
                 "native_thread_id": t.native_thread_id,
                 "name": t.name,
                 "is_main": t.is_main,
-                "frames": t.frames.iter().map(|f| frame_json(g, f, 0)).collect::<Vec<_>>(),
+                "frames": t.frames.iter().map(|f| frame_json(g, f, 0, state.py.version.minor)).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -103,7 +118,7 @@ pub fn to_json(state: &ProcessState) -> Json {
 /// Traceback-like text, outermost frame first like Python's own tracebacks.
 pub fn to_text(state: &ProcessState) -> String {
     let head = format!("Process {}: {} (CPython {})\n", state.py.pid, state.py.binary.display(), state.py.version);
-    threads_text(head, &state.graph, &state.threads)
+    threads_text(head, &state.graph, &state.threads, state.py.version.minor)
 }
 
 /// A snapshot, shown the same way.
@@ -112,10 +127,10 @@ pub fn snapshot_text(snap: &crate::snapshot::Snapshot) -> String {
         "Snapshot of process {} ({}), CPython {}, argv {:?}, cwd {}\n",
         snap.process.pid, snap.process.executable, snap.python, snap.process.argv, snap.process.cwd
     );
-    threads_text(head, &snap.graph, std::slice::from_ref(&snap.thread))
+    threads_text(head, &snap.graph, std::slice::from_ref(&snap.thread), snap.python.minor)
 }
 
-fn threads_text(mut out: String, g: &ObjectGraph, threads: &[crate::threads::ThreadInfo]) -> String {
+fn threads_text(mut out: String, g: &ObjectGraph, threads: &[crate::threads::ThreadInfo], minor: u8) -> String {
     for t in threads {
         out.push_str(&format!(
             "\nThread {} (native {}){}{}\n",
@@ -136,7 +151,7 @@ fn threads_text(mut out: String, g: &ObjectGraph, threads: &[crate::threads::Thr
             if let Some(src) = source_line(&code.filename, f.line) {
                 out.push_str(&format!("    {src}\n"));
             }
-            for (name, v) in frame_locals(g, f) {
+            for (name, v) in frame_locals(g, f, minor) {
                 if f.locals_mapping.is_some() && name.starts_with("__") && name.ends_with("__") {
                     continue;
                 }

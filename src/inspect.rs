@@ -29,6 +29,21 @@ pub struct ProcessState {
 pub fn read_process(pid: i32, limits: Limits) -> Result<ProcessState> {
     let live = ProcessMemory::new(pid);
     let mut py = PythonProcess::open(pid, &live)?;
+    // A thread stopped mid-update (a frame being pushed, an object being built) can make
+    // one reading inconsistent: read again from a fresh stop a few times.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match read_once(pid, &mut py, &live, limits.clone()) {
+            Err(crate::Error::Corrupt { .. } | crate::Error::Process(_)) if attempt < 4 && std::path::Path::new(&format!("/proc/{pid}")).exists() => continue,
+            other => return other.map(|(threads, graph, pause, copied_bytes)| ProcessState { py, threads, graph, pause, copied_bytes }),
+        }
+    }
+}
+
+type Reading = (Vec<ThreadInfo>, ObjectGraph, std::time::Duration, usize);
+
+fn read_once(pid: i32, py: &mut PythonProcess, live: &ProcessMemory, limits: Limits) -> Result<Reading> {
     let stop_started = Instant::now();
     let stopped = StoppedProcess::stop(pid)?;
     py.maps = ptrace_tools::maps::read_maps(pid)?;
@@ -39,25 +54,31 @@ pub fn read_process(pid: i32, limits: Limits) -> Result<ProcessState> {
             stopped.resume()?;
             let pause = stop_started.elapsed();
             let copied = copy.copied_bytes;
-            let (threads, graph) = decode_all(&py, &copy, limits)?;
+            let (threads, graph) = decode_all(py, &copy, limits)?;
             (threads, graph, pause, copied)
         }
         None => {
-            let (threads, graph) = decode_all(&py, &live, limits)?;
+            let decoded = decode_all(py, live, limits);
             stopped.resume()?;
+            let (threads, graph) = decoded?;
             (threads, graph, stop_started.elapsed(), 0)
         }
     };
-    Ok(ProcessState { py, threads, graph, pause, copied_bytes })
+    Ok((threads, graph, pause, copied_bytes))
 }
 
 fn decode_all(py: &PythonProcess, mem: &dyn MemoryReader, limits: Limits) -> Result<(Vec<ThreadInfo>, ObjectGraph)> {
     let mut d = Decoder::new(py, mem, limits);
     let mut threads = d.read_threads()?;
+    // Like sys._current_frames(): a thread with no Python frame (running only C code,
+    // e.g. `_thread.start_new_thread(time.sleep, ...)`) is not listed.
+    threads.retain(|t| !t.frames.is_empty());
+    // Names are threading's: a thread it does not know has none. Without threading
+    // loaded at all, the OS thread name is all there is.
     let names = d.thread_names().unwrap_or_default();
-    for t in &mut threads {
-        if let Some(n) = names.iter().find(|(id, _)| *id == t.thread_id).map(|(_, n)| n.clone()) {
-            t.name = Some(n);
+    if !names.is_empty() {
+        for t in &mut threads {
+            t.name = names.iter().find(|(id, _)| *id == t.thread_id).map(|(_, n)| n.clone());
         }
     }
     let graph = d.finish()?;

@@ -15,6 +15,7 @@ pub mod layouts;
 pub mod memcopy;
 pub mod objects;
 pub mod opcodes;
+pub mod printable;
 pub mod process;
 pub mod repr;
 pub mod snapshot;

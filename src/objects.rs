@@ -535,7 +535,8 @@ impl<'a> Decoder<'a> {
         }
         let base = match shape.builtin {
             Some(b @ (BuiltinType::Int | BuiltinType::Float | BuiltinType::Str | BuiltinType::Bytes | BuiltinType::Tuple
-            | BuiltinType::List | BuiltinType::Dict | BuiltinType::Set | BuiltinType::FrozenSet | BuiltinType::Complex)) => {
+            | BuiltinType::List | BuiltinType::Dict | BuiltinType::Set | BuiltinType::FrozenSet | BuiltinType::Complex
+            | BuiltinType::ByteArray)) => {
                 Some(Box::new(self.decode_builtin(addr, b)?))
             }
             _ => None,

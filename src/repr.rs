@@ -5,10 +5,10 @@ use std::collections::HashSet;
 
 use num_bigint::{BigInt, BigUint, Sign};
 
-use crate::objects::{ObjId, ObjectGraph, PyStr, TypeInfo, Value};
+use crate::objects::{ObjId, ObjectGraph, PyStr, TypeInfo, Value, TPFLAGS_HEAPTYPE, TPFLAGS_IMMUTABLETYPE};
 
 /// Longest repr produced; past this the text ends with "...".
-const MAX_REPR: usize = 1 << 20;
+const MAX_REPR: usize = 1 << 27;
 const MAX_DEPTH: usize = 500;
 
 pub fn repr(g: &ObjectGraph, id: ObjId) -> String {
@@ -51,7 +51,13 @@ fn format_float(x: f64, add_dot_zero: bool) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    let sci = format!("{:e}", x); // shortest round-trip, e.g. "-1.25e-5"
+    let shortest = format!("{:e}", x); // shortest round-trip, e.g. "-1.25e-5"
+    // Between two equally short candidates Python takes the nearer, ties to even; Rust's
+    // shortest form may round a tie up. The correctly rounded form of the same length is
+    // Python's whenever it reads back as the same float.
+    let ndigits = shortest.split('e').next().unwrap_or("").bytes().filter(u8::is_ascii_digit).count();
+    let rounded = format!("{:.*e}", ndigits.saturating_sub(1), x);
+    let sci = if rounded.parse::<f64>() == Ok(x) { rounded } else { shortest };
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let negative = mant.starts_with('-');
@@ -96,19 +102,12 @@ pub fn complex_repr(re: f64, im: f64) -> String {
     format!("({real}{sign}{imag}j)")
 }
 
-/// Characters `str.isprintable()` rejects: controls, separators other than space,
-/// format characters, surrogates, private use and noncharacters.
+/// What `str.isprintable()` says (the table follows one CPython's Unicode database:
+/// code points assigned in a later Unicode version can differ on older interpreters).
 pub fn is_printable(c: u32) -> bool {
-    match c {
-        0..=0x1f | 0x7f..=0xa0 | 0xad => false,
-        0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x890..=0x891 | 0x8e2 | 0x1680 | 0x180e => false,
-        0x2000..=0x200f | 0x2028..=0x202f | 0x205f..=0x2064 | 0x2066..=0x206f | 0x3000 => false,
-        0xd800..=0xf8ff | 0xfdd0..=0xfdef | 0xfeff | 0xfff9..=0xfffb => false,
-        0x110bd | 0x110cd | 0x13430..=0x1343f | 0x1bca0..=0x1bca3 | 0x1d173..=0x1d17a => false,
-        0xe0000..=0xe0fff | 0xf0000..=0x10ffff => false,
-        _ if c & 0xfffe == 0xfffe => false,
-        _ => c <= 0x10ffff,
-    }
+    use crate::printable::NOT_PRINTABLE;
+    let i = NOT_PRINTABLE.partition_point(|&(_, end)| end < c);
+    !NOT_PRINTABLE.get(i).is_some_and(|&(start, _)| start <= c)
 }
 
 pub fn str_repr(s: &PyStr) -> String {
@@ -201,6 +200,23 @@ impl<'g> Repr<'g> {
         false
     }
 
+    /// Is a C type over a builtin in the instance's MRO (a structseq such as
+    /// sys.version_info, OrderedDict)? It has its own tp_repr, which we do not reproduce.
+    fn c_type_over_builtin(&self, id: ObjId) -> bool {
+        let Some(t) = self.type_of(id) else { return false };
+        for &m in &t.mro {
+            if let Value::Type(ti) = &self.g.get(m).value {
+                if ti.builtin.is_some() {
+                    return false;
+                }
+                if ti.flags & TPFLAGS_HEAPTYPE == 0 || ti.flags & TPFLAGS_IMMUTABLETYPE != 0 {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     fn seq(&mut self, open: &str, items: &[ObjId], close: &str, one_comma: bool) {
         self.out.push_str(open);
         for (i, it) in items.iter().enumerate() {
@@ -232,7 +248,12 @@ impl<'g> Repr<'g> {
         let g = self.g;
         let obj = g.get(id);
         let addr = obj.addr;
-        match &obj.value {
+        // A subclass of a builtin without its own __repr__ has the builtin's repr.
+        let value = match &obj.value {
+            Value::Instance { base: Some(base), .. } if !self.custom_repr(id) && !self.c_type_over_builtin(id) => base.as_ref(),
+            v => v,
+        };
+        match value {
             Value::None => self.out.push_str("None"),
             Value::Ellipsis => self.out.push_str("Ellipsis"),
             Value::NotImplemented => self.out.push_str("NotImplemented"),
@@ -242,7 +263,10 @@ impl<'g> Repr<'g> {
             Value::Complex(re, im) => self.out.push_str(&complex_repr(*re, *im)),
             Value::Str(s) => self.out.push_str(&str_repr(s)),
             Value::Bytes(b) => self.out.push_str(&bytes_repr(b)),
-            Value::ByteArray(b) => self.out.push_str(&format!("bytearray({})", bytes_repr(b))),
+            Value::ByteArray(b) => {
+                let name = self.type_of(id).map(|t| t.name.clone()).unwrap_or_else(|| "bytearray".into());
+                self.out.push_str(&format!("{name}({})", bytes_repr(b)))
+            }
             Value::Tuple(items) => {
                 if !self.active.insert(id) {
                     self.out.push_str("(...)");
@@ -280,7 +304,7 @@ impl<'g> Repr<'g> {
                 self.active.remove(&id);
             }
             Value::Set(items) | Value::FrozenSet(items) => {
-                let frozen = matches!(obj.value, Value::FrozenSet(_));
+                let frozen = matches!(value, Value::FrozenSet(_));
                 let name = self.type_of(id).map(|t| t.name.clone()).unwrap_or_else(|| "set".into());
                 if items.is_empty() {
                     self.out.push_str(&format!("{name}()"));
@@ -380,26 +404,6 @@ impl<'g> Repr<'g> {
                         self.seq("(", &items, ")", false);
                     }
                     _ => self.out.push_str("()"),
-                }
-            }
-            Value::Instance { base: Some(base), .. } if !self.custom_repr(id) => {
-                // A subclass of a builtin without its own __repr__: the builtin's repr.
-                let tmp = ObjectGraph::default();
-                let _ = tmp;
-                match base.as_ref() {
-                    Value::Int { negative, digits } => self.out.push_str(&int_value(*negative, digits).to_string()),
-                    Value::Float(x) => self.out.push_str(&float_repr(*x)),
-                    Value::Str(s) => self.out.push_str(&str_repr(s)),
-                    Value::Bytes(b) => self.out.push_str(&bytes_repr(b)),
-                    Value::List(items) => {
-                        let items = items.clone();
-                        self.seq("[", &items, "]", false)
-                    }
-                    Value::Tuple(items) => {
-                        let items = items.clone();
-                        self.seq("(", &items, ")", true)
-                    }
-                    _ => self.default_repr(id),
                 }
             }
             _ => self.default_repr(id),

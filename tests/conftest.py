@@ -206,7 +206,9 @@ class Target(Spawned):
             self.report = json.load(f)
         # The reporter thread prints "ready" and exits; wait until it has, so that the
         # threads in the process are exactly the reported ones.
-        want = len(self.report["threads"])
+        # Threads running only C code are not reported (as in sys._current_frames()):
+        # a target says how many it started.
+        want = len(self.report["threads"]) + self.report["extra"].get("c_only_threads", 0)
         deadline = time.monotonic() + timeout
         while len(task_states(self.pid)) != want:
             if self.proc.poll() is not None:

@@ -125,6 +125,39 @@ def values():
     rec_a.append(rec_b)
     rec_tuple = ([],)
     rec_tuple[0].append(rec_tuple)
+    # subclasses of builtins without their own __repr__: the builtin's repr
+    class D(dict):
+        pass
+
+    class S(set):
+        pass
+
+    class F(frozenset):
+        pass
+
+    class BA(bytearray):
+        pass
+
+    class C(complex):
+        pass
+
+    class L(list):
+        pass
+
+    sub_dict = D(a=1, b=[2])
+    sub_set = S({3})
+    sub_set_empty = S()
+    sub_frozen = F({4})
+    sub_bytearray = BA(b"y\x00")
+    sub_complex = C(1, -2)
+    sub_list_rec = L()
+    sub_list_rec.append(sub_list_rec)
+    # floats whose shortest digits are a tie between two candidates; a repr over 1 MiB
+    float_tie = 1000000000000000.25
+    float_tie_neg = -887777373534812.25
+    many_floats = [i / 7 for i in range(100_000)]
+    # code points repr() escapes although they are not controls: unassigned, noncharacter
+    unassigned = "\u0378\U0003ffff|\U000e0100"
     # instances without __repr__
     plain = Plain()
     slotted = WithSlots()

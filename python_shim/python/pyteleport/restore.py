@@ -120,6 +120,26 @@ _UNNAMED_BUILTIN_TYPES = {
 }
 
 
+# What EnumType keeps in an Enum class's namespace besides members and methods.
+_ENUM_BOOKKEEPING = frozenset({
+    "_new_member_", "_use_args_", "_member_names_", "_member_map_", "_value2member_map_",
+    "_unhashable_values_", "_unhashable_values_map_", "_member_type_", "_value_repr_",
+    "_hashable_values_", "__new__",
+})
+
+
+def _is_enum_sunder(key):
+    """Enum's own `_name_` settings, which the class statement may not set itself (user
+    hooks such as `_missing_` and `_generate_next_value_` stay)."""
+    return (len(key) > 2 and key[0] == key[-1] == "_" and key[1] != "_" and key[-2] != "_"
+            and key not in ("_missing_", "_generate_next_value_"))
+
+
+def _is_enum_type(metaclass):
+    enum = sys.modules.get("enum")
+    return enum is not None and isinstance(metaclass, type) and issubclass(metaclass, enum.EnumType)
+
+
 class Rebuilder:
     """Turns the snapshot's object nodes back into objects, keeping identity and sharing."""
 
@@ -272,17 +292,29 @@ class Rebuilder:
                 if module == "builtins" and qualname in _UNNAMED_BUILTIN_TYPES:
                     return _UNNAMED_BUILTIN_TYPES[qualname]
                 raise RestoreError(f"class {module}.{qualname} cannot be found: {e}") from None
-        ns = {}
+        base_objs = tuple(self.get(b) for b in bases) or (object,)
+        metaclass = self.get(meta) if meta is not None else type
+        enum_class = _is_enum_type(metaclass)
+        # An Enum class is made by its metaclass from a namespace of member *values*
+        # (which makes the members anew) and its methods, without the bookkeeping.
+        ns = metaclass.__prepare__(name, base_objs) if enum_class else {}
+        boundary = None
         for k, val in zip(*[iter(self.nodes[dict_id][0][1])] * 2):
             key = self.get(k)
             node = self.nodes[val][0]
             # Descriptors the class owns (__dict__, __weakref__, slots) are made anew by type().
             if node[0] == "opaque" or (node[0] == "descriptor" and node[1] == i) or key == "_abc_impl":
                 continue
+            if enum_class:
+                if key == "_boundary_":
+                    boundary = self.get(val)
+                if key in _ENUM_BOOKKEEPING or _is_enum_sunder(key):
+                    continue
+                if self.nodes[val][1] == i and node[0] == "instance":
+                    ns[key] = self.enum_value(node)
+                    continue
             ns[key] = self.get(val)
-        base_objs = tuple(self.get(b) for b in bases) or (object,)
-        metaclass = self.get(meta) if meta is not None else type
-        cls = metaclass(name, base_objs, ns)
+        cls = metaclass(name, base_objs, ns, **({"boundary": boundary} if boundary is not None else {}))
         cls.__qualname__ = qualname
         return cls
 
@@ -334,10 +366,23 @@ class Rebuilder:
             next(it)
         return it
 
+    def enum_value(self, node):
+        """`_value_` of an Enum member's instance node."""
+        _, d, slots, base = node
+        if d is not None:
+            for k, val in zip(*[iter(self.nodes[d][0][1])] * 2):
+                if self.get(k) == "_value_":
+                    return self.full(val)
+        if base is not None and base[0] in ("int", "float", "str", "bytes"):
+            return base[1]  # a mixed-in type's value (IntFlag combinations)
+        raise RestoreError("an Enum member without _value_")
+
     def build_instance(self, i, v):
         cls = self.get(self.nodes[i][1])
+        if _is_enum_type(type(cls)):
+            return cls(self.enum_value(v))  # the member (or flag combination) by value
         base = v[3]
-        if base is None or base[0] in ("list", "dict", "set"):
+        if base is None or base[0] in ("list", "dict", "set", "bytearray"):
             obj = object.__new__(cls) if base is None else cls.__new__(cls)
         else:
             solid = next(b for b in cls.__mro__ if b.__module__ == "builtins" and b is not object)
@@ -435,6 +480,8 @@ class Rebuilder:
             _, d, slots, base = v
             if base is not None and base[0] == "list":
                 list.extend(o, [self.get(x) for x in base[1]])
+            elif base is not None and base[0] == "bytearray":
+                bytearray.extend(o, base[1])
             elif base is not None and base[0] == "dict":
                 it = iter(base[1])
                 for k in it:
