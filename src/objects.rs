@@ -1094,7 +1094,14 @@ impl<'a> Decoder<'a> {
             }
         }
         let expanded = self.limits.module_dicts.contains(&name);
-        let patches = if self.limits.deep && !expanded && dict != 0 && name != "sys" && name != "builtins" { self.module_patches(&name, dict)? } else { vec![] };
+        // The program's own modules (not the standard library's or installed packages')
+        // also carry the containers they hold: state the program accumulated there.
+        let own_module = file.as_deref().is_some_and(|f| !f.contains("/lib/python3."));
+        let patches = if self.limits.deep && !expanded && dict != 0 && name != "sys" && name != "builtins" {
+            self.module_patches(&name, dict, own_module)?
+        } else {
+            vec![]
+        };
         let dict = if expanded { self.object(dict) } else { None };
         Ok(Value::Module { name, file, spec: spec != 0 && spec != self.py.symbols.none, origin, has_location, dict, patches })
     }
@@ -1128,9 +1135,9 @@ impl<'a> Decoder<'a> {
     }
 
     /// Entries of an imported module that a program may have rebound: plain values, and
-    /// functions or classes defined in `__main__` (monkey patches). Other values are what
-    /// a fresh import gives back.
-    fn module_patches(&mut self, module: &str, dict: u64) -> Result<Vec<(String, ObjId)>> {
+    /// functions or classes defined in `__main__` (monkey patches); with `containers`, also
+    /// lists, dicts, sets and tuples. Other values are what a fresh import gives back.
+    fn module_patches(&mut self, module: &str, dict: u64, containers: bool) -> Result<Vec<(String, ObjId)>> {
         let l = self.layout();
         let mut out = Vec::new();
         for (k, v) in self.dict_entries(dict)? {
@@ -1144,6 +1151,7 @@ impl<'a> Decoder<'a> {
             let t = self.ptr(v + l.object_type as u64)?;
             let carried = match self.py.symbols.types.get(&t) {
                 Some(BuiltinType::Int | BuiltinType::Float | BuiltinType::Str | BuiltinType::Bytes | BuiltinType::Bool | BuiltinType::NoneType) => true,
+                Some(BuiltinType::List | BuiltinType::Dict | BuiltinType::Set | BuiltinType::Tuple | BuiltinType::FrozenSet | BuiltinType::ByteArray) => containers,
                 Some(BuiltinType::Function) => {
                     let m = self.ptr(v + l.function_module as u64)?;
                     m != 0 && self.is_exact(m, BuiltinType::Str)? && self.read_str(m)?.as_text() == "__main__" && module != "__main__"

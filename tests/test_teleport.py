@@ -29,8 +29,8 @@ def venv_python(version):
     return str(exe)
 
 
-def run(args, timeout=60):
-    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+def run(args, timeout=60, stdin=None):
+    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, input=stdin)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -42,6 +42,36 @@ def test_scenario_matches_plain_run(version, scenario):
     moved = run([py, str(scenario)])
     assert moved[0] == plain[0], f"exit codes differ\nplain stderr:\n{plain[2]}\nteleported stderr:\n{moved[2]}"
     assert moved[1] == plain[1], f"stdout differs\nteleported stderr:\n{moved[2]}"
+
+
+PLAIN_MODULE = (
+    "import sys, runpy, pyteleport\n"
+    "pyteleport.tp_dummy = pyteleport.dummy_teleport = lambda *a, **k: None\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+)
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_python_dash_m_and_stdin(version):
+    """`python -m pkg.mod` (its sibling module's changed state carried) and a program
+    read from stdin."""
+    py = venv_python(version)
+    programs = ROOT / "tests" / "programs"
+    def run_in(args, stdin=None):
+        p = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=programs, input=stdin)
+        return p.returncode, p.stdout, p.stderr
+    plain = run_in([py, "-c", PLAIN_MODULE, "pkg.mod", "--opt", "a b"])
+    moved = run_in([py, "-m", "pkg.mod", "--opt", "a b"])
+    assert plain[0] == 0, plain[2]
+    assert moved[:2] == plain[:2], moved[2]
+    source = (ROOT / "tests" / "scenarios" / "nested_arith.py").read_text()
+    plain = run([py, "-c", "import sys, pyteleport\n"
+                 "pyteleport.tp_dummy = pyteleport.dummy_teleport = lambda *a, **k: None\n"
+                 "exec(compile(sys.stdin.read(), '<stdin>', 'exec'), {'__name__': '__main__'})"], stdin=source)
+    moved = run([py, "-"], stdin=source)
+    assert plain[0] == 0, plain[2]
+    assert moved[:2] == plain[:2], moved[2]
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])

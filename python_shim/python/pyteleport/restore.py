@@ -427,7 +427,9 @@ class Rebuilder:
             for name, vid in patches:
                 value = self.get(vid)
                 now = getattr(module, name, missing)
-                if now is missing or type(now) is not type(value) or now != value:
+                # Containers are always the carried ones: others may share them.
+                if (now is missing or type(now) is not type(value)
+                        or isinstance(value, (list, dict, set, bytearray)) or now != value):
                     setattr(module, name, value)
             return
         if isinstance(item, tuple):
