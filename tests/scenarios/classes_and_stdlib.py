@@ -31,6 +31,11 @@ def double(x):
     return 2 * x
 
 
+@functools.lru_cache(maxsize=None)
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
 class Shape(abc.ABC):
     @abc.abstractmethod
     def area(self): ...
@@ -73,6 +78,7 @@ def generator():
 
 
 def main():
+    fib(10)
     rng = random.Random(42)
     rng.random()
     od = OrderedDict(b=1, a=2)
@@ -96,7 +102,7 @@ def main():
         print("handled", repr(eg.exceptions))
     except* KeyError as eg:
         print("handled", repr(eg.exceptions))
-    print("limit", sys.getrecursionlimit())
+    print("limit", sys.getrecursionlimit(), fib(30), fib.cache_parameters())
 
 
 sys.setrecursionlimit(3000)

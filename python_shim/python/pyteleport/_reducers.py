@@ -71,6 +71,12 @@ def _reduce_descriptor(obj):
     return (type(obj), (obj.fget, obj.fset, obj.fdel, obj.__doc__), state, None, None)
 
 
+def lru_cached(maxsize, typed, func):
+    """A function under `functools.lru_cache` (or `cache`), with an empty cache."""
+    import functools
+    return functools.lru_cache(maxsize=maxsize, typed=typed)(func)
+
+
 def reduce_object(obj):
     import copyreg
     import types
@@ -84,6 +90,9 @@ def reduce_object(obj):
     if type(obj).__module__ == "_abc" and type(obj).__name__ == "_abc_data":
         # An ABC's registry and caches: the restore makes the class anew, and with it this.
         return (object, (), None, None, None)
+    if type(obj).__module__ == "functools" and type(obj).__name__ == "_lru_cache_wrapper":
+        params = obj.cache_parameters()
+        return (lru_cached, (params["maxsize"], params["typed"], obj.__wrapped__), None, None, None)
     if isinstance(obj, types.MappingProxyType):
         return (types.MappingProxyType, (dict(obj),), None, None, None)
     reducer = copyreg.dispatch_table.get(type(obj))
