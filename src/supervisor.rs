@@ -67,6 +67,11 @@ pub fn between_resume(code: &CodeInfo, lasti: i64, table: &OpcodeTable) -> Resul
     let current = &instrs[i];
     let resume = match opcode_name(table, current.opcode) {
         "RESUME" | "JUMP_BACKWARD" | "JUMP_BACKWARD_NO_INTERRUPT" => current.offset,
+        // 3.11's conditional backward jumps check for pending work only once the jump
+        // is taken (the condition already popped): go on at the loop's top.
+        "POP_JUMP_BACKWARD_IF_TRUE" | "POP_JUMP_BACKWARD_IF_FALSE" | "POP_JUMP_BACKWARD_IF_NONE" | "POP_JUMP_BACKWARD_IF_NOT_NONE" => current
+            .exec_jump_target(table)
+            .ok_or_else(|| Error::Bytecode(format!("{}: backward jump without a target", code.qualname)))?,
         _ => current.offset + current.size,
     };
     let entries = bytecode::try_parse_exception_table(&code.exceptiontable).map_err(|e| Error::Bytecode(e.to_string()))?;

@@ -149,6 +149,8 @@ class Rebuilder:
         # Scalars and containers of scalars come built by the native module.
         self.objs = state["ready"] if "ready" in state else [NULL] * len(self.nodes)
         self.to_fill = []
+        self.filled = set()  # node ids whose contents are in place
+        self.pending = set()  # node ids queued in to_fill
         self.generators = []
         self.main = main_module
         mm = state["main_module"]
@@ -190,6 +192,22 @@ class Rebuilder:
             self.full(item)
         return self.get(i)
 
+    def queue_fill(self, i):
+        self.pending.add(i)
+        self.to_fill.append(i)
+
+    def hashable(self, i):
+        """An object about to be hashed (a dict key, a set item): its own state first, as
+        a user `__hash__` (a frozen dataclass) reads it."""
+        o = self.get(i)
+        node = self.nodes[i][0]
+        if node[0] in ("instance", "reduce", "exception") and i not in self.filled and i in self.pending:
+            self.fill(i)
+        elif node[0] in ("tuple", "frozenset"):
+            for x in node[1]:
+                self.hashable(x)
+        return o
+
     def slot(self, i):
         return NULL if i is None else self.get(i)
 
@@ -209,7 +227,7 @@ class Rebuilder:
         if kind == "reduce":
             obj = self.get(v[1])(*self.full_tuple(v[2]))
             if v[3] is not None or v[4] is not None or v[5] is not None:
-                self.to_fill.append(i)
+                self.queue_fill(i)
             return obj
         if kind == "stdio":
             return getattr(sys, v[1])
@@ -227,12 +245,12 @@ class Rebuilder:
         if kind == "tuple":
             return tuple(self.get(x) for x in v[1])
         if kind == "frozenset":
-            return frozenset(self.get(x) for x in v[1])
+            return frozenset(self.hashable(x) for x in v[1])
         if kind in ("list", "dict", "set"):
-            self.to_fill.append(i)
+            self.queue_fill(i)
             return {"list": list, "dict": dict, "set": set}[kind]()
         if kind == "cell":
-            self.to_fill.append(i)
+            self.queue_fill(i)
             return types.CellType()
         if kind == "module":
             module = importlib.import_module(v[1])
@@ -272,7 +290,7 @@ class Rebuilder:
             return self.build_dictiter(i, v)
         if kind == "exception":
             cls = self.get(self.nodes[i][1])
-            self.to_fill.append(i)
+            self.queue_fill(i)
             try:
                 return cls.__new__(cls)
             except TypeError:  # BaseExceptionGroup.__new__ needs its arguments, filled
@@ -390,7 +408,7 @@ class Rebuilder:
                      "frozenset": lambda: frozenset(self.get(x) for x in base[1]),
                      "complex": lambda: complex(base[1], base[2])}.get(base[0], lambda: base[1])()
             obj = solid.__new__(cls, value)
-        self.to_fill.append(i)
+        self.queue_fill(i)
         return obj
 
     def build_generator(self, i, v):
@@ -436,6 +454,9 @@ class Rebuilder:
             _, f, dict_id = item
             f.__dict__.update(self.full(dict_id))
             return
+        if item in self.filled:
+            return
+        self.filled.add(item)
         o = self.objs[item]
         v = self.nodes[item][0]
         kind = v[0]
@@ -444,9 +465,9 @@ class Rebuilder:
         elif kind == "dict":
             it = iter(v[1])
             for k in it:
-                o[self.get(k)] = self.get(next(it))
+                o[self.hashable(k)] = self.get(next(it))
         elif kind == "set":
-            o.update(self.get(x) for x in v[1])
+            o.update(self.hashable(x) for x in v[1])
         elif kind == "reduce":
             _, _, _, state, listitems, dictitems = v
             if state is not None:
@@ -487,7 +508,7 @@ class Rebuilder:
             elif base is not None and base[0] == "dict":
                 it = iter(base[1])
                 for k in it:
-                    dict.__setitem__(o, self.get(k), self.get(next(it)))
+                    dict.__setitem__(o, self.hashable(k), self.get(next(it)))
             if d is not None:
                 object.__getattribute__(o, "__dict__").update(self.full(d))
             for name, val in slots:
