@@ -174,6 +174,10 @@ pub enum Value {
     /// CORO_* for coroutines).
     Generator { kind: String, name: ObjId, qualname: ObjId, state: i32, python_state: String, frame: Option<Box<FrameInfo>>, exc_state: Option<ObjId> },
     Range { start: ObjId, stop: ObjId, step: ObjId },
+    /// An object made again by calling the builtin type `type_name` with `args` (NULL
+    /// slots as None), then filling its `__dict__`: staticmethod, classmethod, property,
+    /// slice.
+    Rebuilt { type_name: String, args: Vec<Option<ObjId>>, dict: Option<ObjId> },
     RangeIter { start: i64, step: i64, len: i64, index: i64 },
     SeqIter { seq: Option<ObjId>, index: i64 },
     Enumerate { iter: ObjId, index: i64, long_index: Option<ObjId> },
@@ -543,6 +547,13 @@ impl<'a> Decoder<'a> {
         };
         // Static C types, and heap C types made from a spec (immutable: Python classes
         // never are), keep their state in C fields we cannot rebuild.
+        if (shape.flags & TPFLAGS_HEAPTYPE == 0 || shape.flags & TPFLAGS_IMMUTABLETYPE != 0) && shape.builtin.is_none() {
+            let name_ptr = self.ptr(type_addr + self.layout().type_name as u64)?;
+            // "_collections._tuplegetter" (3.11), "collections._tuplegetter" (3.12+)
+            if self.c_string(name_ptr, 64)?.ends_with("collections._tuplegetter") {
+                return self.decode_tuplegetter(addr);
+            }
+        }
         if (shape.c_state && self.limits.deep) || ((shape.flags & TPFLAGS_HEAPTYPE == 0 || shape.flags & TPFLAGS_IMMUTABLETYPE != 0) && base.is_none()) {
             return Ok(Value::Opaque);
         }
@@ -554,6 +565,26 @@ impl<'a> Decoder<'a> {
             (None, vec![])
         };
         Ok(Value::Instance { dict, slots, base })
+    }
+
+    /// A namedtuple field accessor: `_tuplegetter(index, doc)`. The index is a C integer,
+    /// carried as a synthetic int node.
+    fn decode_tuplegetter(&mut self, addr: u64) -> Result<Value> {
+        let l = self.layout();
+        let raw = self.read(addr, l.tuplegetter_index.max(l.tuplegetter_doc) + 8)?;
+        let index = le_i64(&raw, l.tuplegetter_index);
+        if !(0..1 << 30).contains(&index) {
+            return Err(Error::corrupt(addr, "namedtuple field index out of range"));
+        }
+        let pseudo = addr + 1; // inside the owner's header: no real object has it
+        let int_type = self.py.symbols.type_addr.get(&BuiltinType::Int).copied().unwrap_or(0);
+        let type_id = self.object(int_type);
+        let index_id = self.graph.objects.len() as ObjId;
+        let digits = if index == 0 { vec![] } else { vec![index as u32] };
+        self.graph.objects.push(Object { addr: pseudo, type_id, value: Value::Int { negative: false, digits } });
+        self.graph.index.insert(pseudo, index_id);
+        let doc = self.object(le_u64(&raw, l.tuplegetter_doc));
+        Ok(Value::Rebuilt { type_name: "_collections._tuplegetter".into(), args: vec![Some(index_id), doc], dict: None })
     }
 
     /// The instance `__dict__`, wherever this version keeps it (managed dict, inline or
@@ -800,6 +831,28 @@ impl<'a> Decoder<'a> {
                 Value::BuiltinFunction { name, self_, module }
             }
             BuiltinType::Generator | BuiltinType::Coroutine | BuiltinType::AsyncGenerator => self.decode_generator(addr, kind)?,
+            BuiltinType::StaticMethod | BuiltinType::ClassMethod => {
+                let (name, callable, dict) = if kind == BuiltinType::StaticMethod {
+                    ("staticmethod", l.staticmethod_callable, l.staticmethod_dict)
+                } else {
+                    ("classmethod", l.classmethod_callable, l.classmethod_dict)
+                };
+                let raw = self.read(addr, callable.max(dict) + 8)?;
+                match self.object(le_u64(&raw, callable)) {
+                    Some(func) => Value::Rebuilt { type_name: name.into(), args: vec![Some(func)], dict: self.object(le_u64(&raw, dict)) },
+                    None => Value::Opaque,
+                }
+            }
+            BuiltinType::Property => {
+                let raw = self.read(addr, l.property_doc + 8)?;
+                let args = [l.property_get, l.property_set, l.property_del, l.property_doc].iter().map(|&off| self.object(le_u64(&raw, off))).collect();
+                Value::Rebuilt { type_name: "property".into(), args, dict: None }
+            }
+            BuiltinType::Slice => {
+                let raw = self.read(addr, l.slice_step + 8)?;
+                let args = [l.slice_start, l.slice_stop, l.slice_step].iter().map(|&off| self.object(le_u64(&raw, off))).collect();
+                Value::Rebuilt { type_name: "slice".into(), args, dict: None }
+            }
             BuiltinType::Range => {
                 let raw = self.read(addr, l.range_step + 8)?;
                 match (self.object(le_u64(&raw, l.range_start)), self.object(le_u64(&raw, l.range_stop)), self.object(le_u64(&raw, l.range_step))) {

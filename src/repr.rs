@@ -379,6 +379,24 @@ impl<'g> Repr<'g> {
                 let q = g.str_of(*qualname).map(|s| s.into_owned()).unwrap_or_default();
                 self.out.push_str(&format!("<{kind} object {q} at {addr:#x}>"));
             }
+            Value::Rebuilt { type_name, args, .. } if matches!(type_name.as_str(), "staticmethod" | "classmethod" | "slice") => {
+                // `slice(1, None, 2)`; `<staticmethod(<function f at 0x...>)>`
+                let wrap = type_name != "slice";
+                self.out.push_str(if wrap { "<" } else { "" });
+                self.out.push_str(type_name);
+                self.out.push('(');
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push_str(", ");
+                    }
+                    match a {
+                        Some(a) => self.write(*a),
+                        None => self.out.push_str("None"),
+                    }
+                }
+                self.out.push(')');
+                self.out.push_str(if wrap { ">" } else { "" });
+            }
             Value::Range { start, stop, step } => {
                 self.out.push_str("range(");
                 self.write(*start);

@@ -124,6 +124,10 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
             tuple(py, vec![s("generator"), s(kind), n(*name), n(*qualname), i(*state as i64), f, o(*exc_state)])?
         }
         Value::Range { start, stop, step } => tuple(py, vec![s("range"), n(*start), n(*stop), n(*step)])?,
+        Value::Rebuilt { type_name, args, dict } => {
+            let items: Vec<PyObject> = args.iter().map(|a| o(*a)).collect();
+            tuple(py, vec![s("rebuilt"), s(type_name), PyList::new(py, items)?.into_any().unbind(), o(*dict)])?
+        }
         Value::RangeIter { start, step, len, index } => tuple(py, vec![s("rangeiter"), i(*start), i(*step), i(*len), i(*index)])?,
         Value::SeqIter { seq, index } => tuple(py, vec![s("seqiter"), o(*seq), i(*index)])?,
         Value::Enumerate { iter, index, long_index } => tuple(py, vec![s("enumerate"), n(*iter), i(*index), o(*long_index)])?,

@@ -307,6 +307,32 @@ pub struct Layout {
     pub dictiter_pos: usize,
     /// dictiterobject:len
     pub dictiter_len: usize,
+    /// classmethod:cm_callable
+    pub classmethod_callable: usize,
+    /// classmethod:cm_dict
+    pub classmethod_dict: usize,
+    /// staticmethod:sm_callable
+    pub staticmethod_callable: usize,
+    /// staticmethod:sm_dict
+    pub staticmethod_dict: usize,
+    /// propertyobject:prop_get
+    pub property_get: usize,
+    /// propertyobject:prop_set
+    pub property_set: usize,
+    /// propertyobject:prop_del
+    pub property_del: usize,
+    /// propertyobject:prop_doc
+    pub property_doc: usize,
+    /// _tuplegetterobject:index
+    pub tuplegetter_index: usize,
+    /// _tuplegetterobject:doc
+    pub tuplegetter_doc: usize,
+    /// PySliceObject:start
+    pub slice_start: usize,
+    /// PySliceObject:stop
+    pub slice_stop: usize,
+    /// PySliceObject:step
+    pub slice_step: usize,
     /// PyBaseExceptionObject:args
     pub exception_args: usize,
     /// PyBaseExceptionObject:notes

@@ -1,6 +1,26 @@
 """Many kinds of objects alive across the move; printed in full at the end."""
 import os
 import time
+from collections import namedtuple
+
+Point = namedtuple("Point", "x y")
+
+
+class Shape:
+    def __init__(self, side):
+        self._side = side
+
+    @property
+    def area(self):
+        return self._side ** 2
+
+    @staticmethod
+    def unit():
+        return "cm2"
+
+    @classmethod
+    def square(cls, side):
+        return cls(side)
 
 
 class Slotted:
@@ -32,6 +52,9 @@ nested = {"shared": shared, "tuple": (shared, frozenset({1, 2})), "set": {3, 4}}
 slot = Slotted(huge, "b")
 plain = Plain("p")
 add5 = make_adder(5)
+point = Point(3, [4])
+shape = Shape.square(7)
+window = slice(1, None, 2)
 print(f"started pid={os.getpid()}", flush=True)
 for round_ in range(40):
     time.sleep(0.01)
@@ -39,4 +62,5 @@ for round_ in range(40):
     print(f"round {round_} pid={os.getpid()}", flush=True)
 print(huge % 1000003, neg, floats, len(blob), blob[-1], alias is shared, nested["tuple"][0] is shared,
       sorted(nested["set"]), slot.a == huge, slot.b, plain.name, sorted(plain.tags), add5(10), len(shared), flush=True)
+print(point, point._replace(x=0), shape.area, Shape.unit(), list(range(10))[window], flush=True)
 print(f"done pid={os.getpid()}", flush=True)

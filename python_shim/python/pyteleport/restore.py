@@ -10,6 +10,7 @@ instruction position and handled exception into that frame. Resuming it with
 continues as if its callee had just returned; `throw(exc)` raises at the call site, so
 `try`/`with` blocks in flight see exceptions from inner frames.
 """
+import builtins
 import importlib
 import opcode
 import os
@@ -231,6 +232,13 @@ class Rebuilder:
             return obj
         if kind == "stdio":
             return getattr(sys, v[1])
+        if kind == "rebuilt":
+            module, _, name = v[1].rpartition(".")
+            maker = _resolve(module, name) if module else getattr(builtins, name)
+            obj = maker(*(self.get(a) for a in v[2]))
+            if v[3] is not None:
+                self.queue_fill(i)
+            return obj
         if kind == "global":
             try:
                 return getattr(importlib.import_module(v[1]), v[2])
@@ -488,6 +496,8 @@ class Rebuilder:
             if dictitems is not None:
                 for k, val in self.full(dictitems):
                     o[k] = val
+        elif kind == "rebuilt":
+            o.__dict__.update(self.full(v[3]))
         elif kind == "cell":
             if v[1] is not None:
                 o.cell_contents = self.get(v[1])
