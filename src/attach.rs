@@ -395,19 +395,27 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
     // The new process waits for a go byte: if we die before sending it, it reads EOF and
     // gives up, and the original runs on. Once it goes, the original is ours to end: if we
     // die then, the kernel kills the original rather than letting both run.
-    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Snapshot(format!("pipe: {e}")))?;
-    let go_fd = {
+    // Before that it rebuilds everything and says "ready" on a second pipe, or why it
+    // cannot, while the original stays stopped: a state that fails to rebuild costs the
+    // original nothing.
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Snapshot(format!("pipe: {e}")));
+    let (go_read, go_write) = pipe()?;
+    let (ready_read, ready_write) = pipe()?;
+    let (go_fd, ready_fd) = {
         use std::os::unix::io::AsRawFd;
-        go_read.as_raw_fd()
+        (go_read.as_raw_fd(), ready_write.as_raw_fd())
     };
     let mut cmd = Command::new(&python);
-    cmd.arg("-c").arg(crate::teleport::RESTORE_MAIN).arg("--delete").arg("--wait-fd").arg(go_fd.to_string()).arg(&snap_path);
+    cmd.arg("-c").arg(crate::teleport::RESTORE_MAIN).arg("--delete");
+    cmd.arg("--wait-fd").arg(go_fd.to_string()).arg("--ready-fd").arg(ready_fd.to_string()).arg(&snap_path);
     unsafe {
         use std::os::unix::process::CommandExt;
-        // Keep the go pipe's read end open in the child (it is close-on-exec otherwise).
+        // Keep the pipes' child ends open in the child (they are close-on-exec otherwise).
         cmd.pre_exec(move || {
-            let flags = libc::fcntl(go_fd, libc::F_GETFD);
-            libc::fcntl(go_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            for fd in [go_fd, ready_fd] {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            }
             Ok(())
         });
     }
@@ -436,6 +444,19 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
         }
     };
     drop(go_read);
+    drop(ready_write);
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::fs::File::from(ready_read), &mut answer);
+    if answer.first() != Some(&b'r') {
+        drop(go_write); // it exits without running anything
+        let status = child.wait().ok().map(crate::teleport::status_code);
+        let _ = std::fs::remove_file(&snap_path);
+        let why = match answer.split_first() {
+            Some((b'e', msg)) => String::from_utf8_lossy(msg).into_owned(),
+            _ => format!("it exited with status {}", status.unwrap_or(-1)),
+        };
+        return Err(Error::Snapshot(format!("the new process could not rebuild the state ({why}); process {} goes on untouched", opts.pid)));
+    }
     {
         let mut go = std::fs::File::from(go_write);
         std::io::Write::write_all(&mut go, b"g").map_err(|source| Error::Io { context: "starting the new process".into(), source })?;

@@ -105,6 +105,21 @@ def test_migrated_script_finishes_like_a_plain_run(version, script, target):
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_state_the_new_process_cannot_rebuild_leaves_the_original_running(version, target):
+    expected = plain_output(version, "vanishing_module.py")
+    t = target(version, "vanishing_module.py")
+    time.sleep(0.15)
+    res = attach(version, t.pid)
+    assert res.returncode != 0
+    assert "could not rebuild" in res.stderr and "vanishing_mod" in res.stderr, res.stderr
+    assert "panicked" not in res.stderr and "Traceback" not in res.stderr
+    assert t.proc.wait(timeout=60) == 0
+    out = t.output()
+    assert PID.sub("", out) == expected
+    assert set(pids(out)) == {t.pid}, "everything printed by the original"
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
 def test_exit_status_of_the_new_process_is_the_originals(version, target, tmp_path):
     script = tmp_path / "exit7.py"
     script.write_text("import os, sys, time\nprint('started', flush=True)\n"

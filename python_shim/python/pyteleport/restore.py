@@ -585,7 +585,9 @@ def _strip_traceback(exc):
     return exc.with_traceback(head)
 
 
-def resume(state):
+def resume(state, before_run=None):
+    """Rebuild the state and run it to the end. `before_run`, called once everything is
+    rebuilt and entered, may veto running (returns False): then 3 is returned."""
     sys.argv[:] = state["argv"]
     sys.path[:] = state["sys_path"]
     if state["cwd"] and os.path.isdir(state["cwd"]):
@@ -622,7 +624,10 @@ def resume(state):
         pending.append((g, f, plan, shift, send))
     sys.setrecursionlimit(old_limit)
     _mark("frames entered")
+    if before_run is not None and not before_run():
+        return 3
     _drive(pending, r)
+    return 0
 
 
 def _enter(r, g, f, plan, stack, at):
@@ -709,10 +714,14 @@ def main(argv=None):
         _piped = b"".join(chunks)
     else:
         _piped = None
-    wait_fd = None
+    wait_fd = ready_fd = None
     if "--wait-fd" in argv:
         i = argv.index("--wait-fd")
         wait_fd = int(argv[i + 1])
+        del argv[i:i + 2]
+    if "--ready-fd" in argv:
+        i = argv.index("--ready-fd")
+        ready_fd = int(argv[i + 1])
         del argv[i:i + 2]
     if len(argv) != 1:
         print("usage: python -m pyteleport.restore [--delete] SNAPSHOT|-", file=sys.stderr)
@@ -733,14 +742,31 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         print(f"pyteleport: error: cannot restore {path}: {e}", file=sys.stderr)
         return 2
+    if ready_fd is not None:
+        # Started by `pyteleport attach`, which keeps the original stopped: rebuild
+        # everything, say "ready" (or why not, and the original goes on), then run only
+        # once it says go (EOF: it gave up, and so do we).
+        signalled = []
+        def ready():
+            os.write(ready_fd, b"r")
+            os.close(ready_fd)
+            signalled.append(True)
+            go = os.read(wait_fd, 1)
+            os.close(wait_fd)
+            return bool(go)
+        try:
+            return resume(state, before_run=ready)
+        except Exception as e:
+            if signalled:
+                raise  # the program's own, once it runs
+            os.write(ready_fd, b"e" + f"{type(e).__name__}: {e}".replace("\n", " ").encode(errors="replace"))
+            return 3
     if wait_fd is not None:
-        # Started by `pyteleport attach`: run only once it says go (EOF: it gave up).
         go = os.read(wait_fd, 1)
         os.close(wait_fd)
         if not go:
             return 3
-    resume(state)
-    return 0
+    return resume(state)
 
 
 if __name__ == "__main__":
