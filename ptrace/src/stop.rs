@@ -648,7 +648,9 @@ impl StoppedProcess {
                 }
             }
             if idle {
-                std::thread::sleep(Duration::from_micros(200));
+                // Short: until we turn a breakpoint's SIGTRAP stop into an event stop, a
+                // tracer killed meanwhile would leave the signal to kill the tracee.
+                std::thread::sleep(Duration::from_micros(20));
             }
         }
         self.stop_again()?;

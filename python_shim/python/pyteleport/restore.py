@@ -748,8 +748,11 @@ def main(argv=None):
         # once it says go (EOF: it gave up, and so do we).
         signalled = []
         def ready():
-            os.write(ready_fd, b"r")
-            os.close(ready_fd)
+            try:
+                os.write(ready_fd, b"r")
+                os.close(ready_fd)
+            except OSError:  # the attacher is gone: the original goes on
+                return False
             signalled.append(True)
             go = os.read(wait_fd, 1)
             os.close(wait_fd)
@@ -759,7 +762,10 @@ def main(argv=None):
         except Exception as e:
             if signalled:
                 raise  # the program's own, once it runs
-            os.write(ready_fd, b"e" + f"{type(e).__name__}: {e}".replace("\n", " ").encode(errors="replace"))
+            try:
+                os.write(ready_fd, b"e" + f"{type(e).__name__}: {e}".replace("\n", " ").encode(errors="replace"))
+            except OSError:
+                pass
             return 3
     if wait_fd is not None:
         go = os.read(wait_fd, 1)
