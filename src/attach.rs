@@ -201,6 +201,7 @@ fn capture(t: &Target, mem: &dyn MemoryReader) -> Result<Snapshot> {
             sys_path: carried.sys_path,
             cwd: std::fs::read_link(format!("/proc/{pid}/cwd")).map(|p| p.display().to_string()).unwrap_or_default(),
             recursion_limit: carried.recursion_limit,
+            stdin_pending: carried.stdin_pending,
         },
         graph,
         thread,

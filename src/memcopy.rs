@@ -62,3 +62,58 @@ impl MemoryReader for MemoryCopy {
         self.live.read(addr, buf)
     }
 }
+
+/// Reads from a stopped process through a cache of 64 KiB blocks: the many small reads of
+/// object decoding cost one `process_vm_readv` per block touched, and large reads (a
+/// 100 MB bytes object) go straight into their buffer. Nothing is copied up front, so
+/// the cost follows what is read, not the size of the process. Valid only while the
+/// process stays stopped.
+pub struct BlockCache {
+    live: ProcessMemory,
+    blocks: std::cell::RefCell<rustc_hash::FxHashMap<u64, Option<Box<[u8]>>>>,
+}
+
+const BLOCK: u64 = 64 << 10;
+
+impl BlockCache {
+    pub fn new(pid: i32) -> Self {
+        BlockCache { live: ProcessMemory::new(pid), blocks: Default::default() }
+    }
+
+    /// Copy `[addr, addr + buf.len())`, all inside one block, from the cache; `false` if
+    /// that block cannot be read whole (the edge of a mapping).
+    fn from_block(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let index = addr / BLOCK;
+        let mut blocks = self.blocks.borrow_mut();
+        let block = blocks.entry(index).or_insert_with(|| {
+            let mut data = vec![0u8; BLOCK as usize].into_boxed_slice();
+            self.live.read(index * BLOCK, &mut data).ok().map(|_| data)
+        });
+        match block {
+            Some(data) => {
+                let off = (addr - index * BLOCK) as usize;
+                buf.copy_from_slice(&data[off..off + buf.len()]);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl MemoryReader for BlockCache {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> ptrace_tools::Result<()> {
+        if buf.len() as u64 >= BLOCK / 4 {
+            return self.live.read(addr, buf);
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            let at = addr + done as u64;
+            let n = ((BLOCK - at % BLOCK) as usize).min(buf.len() - done);
+            if !self.from_block(at, &mut buf[done..done + n]) {
+                return self.live.read(addr, buf);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}

@@ -6,6 +6,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
+// Address-keyed maps are hit several times per object decoded: a fast hash matters more
+// than DoS resistance on our own reads.
+use rustc_hash::FxHashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -235,7 +239,7 @@ impl Default for Limits {
 pub struct ObjectGraph {
     pub objects: Vec<Object>,
     #[serde(skip)]
-    index: HashMap<u64, ObjId>,
+    index: FxHashMap<u64, ObjId>,
 }
 
 impl ObjectGraph {
@@ -271,16 +275,16 @@ pub struct Decoder<'a> {
     pub graph: ObjectGraph,
     queue: VecDeque<(ObjId, u64)>,
     bytes_read: usize,
-    type_cache: HashMap<u64, TypeShape>,
+    type_cache: FxHashMap<u64, TypeShape>,
     /// `sys.modules` as name -> module dict address, read once when needed.
     module_dicts_by_name: Option<HashMap<String, u64>>,
     /// Globals dict address -> its module's `__name__`.
-    globals_names: HashMap<u64, Option<String>>,
+    globals_names: FxHashMap<u64, Option<String>>,
     /// Objects to decode as the reduce tuple the shim made for them (address of the
     /// object -> address of its `(callable, args, state, listitems, dictitems)`).
-    pub substitutions: HashMap<u64, u64>,
+    pub substitutions: FxHashMap<u64, u64>,
     /// The standard streams (`sys.stdout` ...) by address: carried as "the new process's own".
-    pub stdio: HashMap<u64, String>,
+    pub stdio: FxHashMap<u64, String>,
 }
 
 enum DictSource {
@@ -318,7 +322,7 @@ fn le_i32(b: &[u8], off: usize) -> i32 {
 
 impl<'a> Decoder<'a> {
     pub fn new(py: &'a PythonProcess, mem: &'a dyn MemoryReader, limits: Limits) -> Self {
-        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: HashMap::new(), globals_names: HashMap::new(), module_dicts_by_name: None, substitutions: HashMap::new(), stdio: HashMap::new() }
+        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: FxHashMap::default(), globals_names: FxHashMap::default(), module_dicts_by_name: None, substitutions: FxHashMap::default(), stdio: FxHashMap::default() }
     }
 
     /// The process being read.

@@ -23,6 +23,9 @@ pub struct ProcessInfo {
     pub cwd: String,
     /// `sys.getrecursionlimit()` of the original.
     pub recursion_limit: i32,
+    /// Input `sys.stdin` had read ahead but not handed to the program.
+    #[serde(with = "serde_bytes")]
+    pub stdin_pending: Vec<u8>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,16 +44,25 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let body = bincode::serde::encode_to_vec(self, bincode::config::standard())
-            .map_err(|e| Error::Snapshot(format!("cannot encode: {e}")))?;
-        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        // Encoded in place after the header (a 100 MB state is not copied again), into a
+        // buffer sized for the bulk of it: the byte and text payloads.
+        let payload: usize = self.graph.objects.iter().map(|o| match &o.value {
+            crate::objects::Value::Bytes(b) | crate::objects::Value::ByteArray(b) => b.len(),
+            crate::objects::Value::Str(s) => s.as_text().len(),
+            _ => 32,
+        }).sum();
+        let mut out = Vec::with_capacity(HEADER_LEN + payload + payload / 16 + 4096);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&[self.python.major, self.python.minor, self.python.micro, 0]);
         out.extend_from_slice(&self.bytecode_magic);
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        out.extend_from_slice(&body);
+        out.extend_from_slice(&[0; 12]); // body length and checksum, filled below
+        bincode::serde::encode_into_std_write(self, &mut out, bincode::config::standard())
+            .map_err(|e| Error::Snapshot(format!("cannot encode: {e}")))?;
+        let body_len = (out.len() - HEADER_LEN) as u64;
+        let crc = crc32fast::hash(&out[HEADER_LEN..]);
+        out[HEADER_LEN - 12..HEADER_LEN - 4].copy_from_slice(&body_len.to_le_bytes());
+        out[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
         Ok(out)
     }
 
@@ -135,7 +147,7 @@ mod tests {
         Snapshot {
             python: PyVersion { major: 3, minor: 12, micro: 1, level: 0xf, serial: 0 },
             bytecode_magic: [0xcb, 0x0d, 0x0d, 0x0a],
-            process: ProcessInfo { pid: 1, executable: "/usr/bin/python3".into(), argv: vec!["x.py".into()], sys_path: vec![], cwd: "/".into(), recursion_limit: 1000 },
+            process: ProcessInfo { pid: 1, executable: "/usr/bin/python3".into(), argv: vec!["x.py".into()], sys_path: vec![], cwd: "/".into(), recursion_limit: 1000, stdin_pending: vec![] },
             graph: ObjectGraph::default(),
             thread: ThreadInfo { tstate: 0, thread_id: 1, native_thread_id: 1, name: None, is_main: true, frames: vec![], handled_exception: None },
             main_module: None,

@@ -9,7 +9,7 @@ use ptrace_tools::stop::StoppedProcess;
 
 use crate::bytecode::{self, ExceptionTableEntry};
 use crate::error::{Error, Result};
-use crate::memcopy::MemoryCopy;
+use crate::memcopy::BlockCache;
 use crate::objects::{CodeInfo, Decoder, FrameInfo, Limits, ObjId, ObjectGraph, StackSource, Value};
 use crate::opcodes::{self, OpcodeTable};
 use crate::process::PythonProcess;
@@ -251,27 +251,19 @@ pub fn capture(req: &CaptureRequest, mut reducer: Option<Reducer<'_>>) -> Result
     let clock = crate::timing::Clock::start("capture");
     let mut py = PythonProcess::open(req.pid, &live)?;
     clock.mark("interpreter located");
-    let mut substitutions = std::collections::HashMap::new();
+    let mut substitutions = rustc_hash::FxHashMap::default();
     for round in 0.. {
+        // The asking thread waits in the shim for us anyway: read while the process is
+        // stopped, through a block cache, rather than copying all its memory first (what
+        // is read is usually a small part of it; a 100 MB object is read once, in place).
         let stopped = StoppedProcess::stop(req.pid)?;
         py.maps = ptrace_tools::maps::read_maps(req.pid)?;
-        let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&t| stopped.registers(t).ok()).map(|r| r.rsp).collect();
-        let copy = MemoryCopy::take(req.pid, &py.maps, 8 << 30, &stack_pointers);
-        clock.mark("stopped and copied");
-        let (snap, resume) = match &copy {
-            Some(c) => {
-                stopped.resume()?;
-                clock.mark("resumed");
-                let r = read_thread_for_teleport(&py, c, req, &substitutions)?;
-                clock.mark("decoded");
-                r
-            }
-            None => {
-                let r = read_thread_for_teleport(&py, &live, req, &substitutions);
-                stopped.resume()?;
-                r?
-            }
-        };
+        clock.mark("stopped");
+        let cache = BlockCache::new(req.pid);
+        let read = read_thread_for_teleport(&py, &cache, req, &substitutions);
+        stopped.resume()?;
+        clock.mark("decoded and resumed");
+        let (snap, resume) = read?;
         let opaque = uncarriable(&snap.graph);
         if opaque.is_empty() {
             return Ok((snap, resume));
@@ -330,7 +322,7 @@ fn read_thread_for_teleport(
     py: &PythonProcess,
     mem: &dyn ptrace_tools::memory::MemoryReader,
     req: &CaptureRequest,
-    substitutions: &std::collections::HashMap<u64, u64>,
+    substitutions: &rustc_hash::FxHashMap<u64, u64>,
 ) -> Result<(Snapshot, Vec<FrameResume>)> {
     // A teleport carries everything: bounds only against a corrupt heap.
     let limits = Limits { module_dicts: vec!["__main__".into()], deep: true, max_objects: 100_000_000, max_len: 1 << 34, max_bytes: 1 << 36 };
@@ -395,7 +387,15 @@ fn read_thread_for_teleport(
     let snap = Snapshot {
         python: py.version,
         bytecode_magic: table.magic,
-        process: ProcessInfo { pid: req.pid, executable, argv: carried.argv, sys_path: carried.sys_path, cwd, recursion_limit: carried.recursion_limit },
+        process: ProcessInfo {
+            pid: req.pid,
+            executable,
+            argv: carried.argv,
+            sys_path: carried.sys_path,
+            cwd,
+            recursion_limit: carried.recursion_limit,
+            stdin_pending: carried.stdin_pending,
+        },
         graph,
         thread,
         main_module: carried.main_module,
@@ -410,6 +410,8 @@ pub struct InterpreterState {
     pub sys_path: Vec<String>,
     pub main_module: Option<ObjId>,
     pub recursion_limit: i32,
+    /// Input `sys.stdin` has read ahead from its file but not handed to the program.
+    pub stdin_pending: Vec<u8>,
 }
 
 /// `sys.argv`, `sys.path`, the `__main__` module (decoded into the graph) and the
@@ -419,7 +421,7 @@ pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
     let l = py.layout;
     let interp = d.ptr(py.runtime_addr + l.runtime_interpreters_head as u64)?;
     let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
-    let mut state = InterpreterState { argv: vec![], sys_path: vec![], main_module: None, recursion_limit: 0 };
+    let mut state = InterpreterState { argv: vec![], sys_path: vec![], main_module: None, recursion_limit: 0, stdin_pending: vec![] };
     for (k, v) in d.dict_entries(sysdict)? {
         let key = d.read_str(k)?.as_text().into_owned();
         if key == "argv" || key == "path" {
@@ -438,7 +440,43 @@ pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
         }
     }
     state.recursion_limit = d.ptr(interp + l.interp_recursion_limit as u64)? as u32 as i32;
+    state.stdin_pending = stdin_read_ahead(d, sysdict).unwrap_or_default();
     Ok(state)
+}
+
+/// What `sys.stdin` (a TextIOWrapper over a BufferedReader) holds that the program has
+/// not read yet: the rest of the decoded text chunk, then the binary buffer's unread
+/// bytes. The file itself is already past them, so the new process must get them first.
+fn stdin_read_ahead(d: &mut Decoder<'_>, sysdict: u64) -> Result<Vec<u8>> {
+    let l = d.process().layout;
+    let mut out = Vec::new();
+    let Some(stdin) = d.dict_entries(sysdict)?.into_iter().find_map(|(k, v)| (d.read_str(k).ok()?.as_text() == "stdin").then_some(v)) else {
+        return Ok(out);
+    };
+    let type_name_of = |d: &mut Decoder<'_>, obj: u64| -> Result<String> {
+        let t = d.ptr(obj + l.object_type as u64)?;
+        let name = d.ptr(t + l.type_name as u64)?;
+        d.c_string(name, 64)
+    };
+    if type_name_of(d, stdin)? != "_io.TextIOWrapper" {
+        return Ok(out);
+    }
+    let chars = d.ptr(stdin + l.textio_decoded_chars as u64)?;
+    if chars != 0 {
+        let used = d.ptr(stdin + l.textio_decoded_chars_used as u64)? as usize;
+        let text = d.read_str(chars)?.code_points();
+        let rest: String = text.iter().skip(used).filter_map(|&c| char::from_u32(c)).collect();
+        out.extend(rest.as_bytes());
+    }
+    let buffered = d.ptr(stdin + l.textio_buffer as u64)?;
+    if type_name_of(d, buffered)? == "_io.BufferedReader" {
+        let (pos, end) = (d.ptr(buffered + l.buffered_pos as u64)? as i64, d.ptr(buffered + l.buffered_read_end as u64)? as i64);
+        if end > pos && pos >= 0 && end - pos < (64 << 20) {
+            let buf = d.ptr(buffered + l.buffered_buffer as u64)?;
+            out.extend(d.read(buf + pos as u64, (end - pos) as usize)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Refuse, before anything is written, a state holding objects the restore engine cannot

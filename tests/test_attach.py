@@ -105,6 +105,41 @@ def test_migrated_script_finishes_like_a_plain_run(version, script, target):
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+@pytest.mark.parametrize("source", ["pipe", "file"])
+def test_standard_input_read_ahead_is_not_lost(version, source, tmp_path):
+    """sys.stdin reads its pipe or file ahead in chunks: the new process must get what the
+    original had read but not consumed, then the rest."""
+    data = "".join(f"{i}\n" for i in range(300))
+    script = str(TARGETS / "stdin_lines.py")
+    plain = subprocess.run([venv(version, "python"), script], input=data, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    src = tmp_path / "numbers.txt"
+    src.write_text(data)
+    out_path = tmp_path / "out"
+    with open(out_path, "w") as out, open(src) as stdin_file:
+        p = subprocess.Popen([venv(version, "python"), script], stdout=out, stderr=subprocess.DEVNULL,
+                             stdin=subprocess.PIPE if source == "pipe" else stdin_file, text=True)
+    try:
+        if source == "pipe":
+            p.stdin.write(data)
+            p.stdin.close()
+        deadline = time.time() + 20
+        while "line 20 " not in out_path.read_text():
+            assert time.time() < deadline and p.poll() is None, out_path.read_text()
+            time.sleep(0.01)
+        res = attach(version, p.pid)
+        assert res.returncode == 0, res.stderr
+        assert p.wait(timeout=60) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    out = out_path.read_text()
+    assert PID.sub("", out) == PID.sub("", plain.stdout)
+    assert pids(out)[-1] != p.pid, "the later lines must come from the new process"
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
 def test_state_the_new_process_cannot_rebuild_leaves_the_original_running(version, target):
     expected = plain_output(version, "vanishing_module.py")
     t = target(version, "vanishing_module.py")

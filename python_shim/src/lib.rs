@@ -218,8 +218,15 @@ fn ready_objects(py: Python<'_>, snap: &Snapshot, unset: &Bound<'_, PyAny>) -> P
 /// `unset`, also returns `ready`: one entry per object, already built, or `unset`.
 #[pyfunction]
 #[pyo3(signature = (data, unset=None))]
-fn decode_snapshot(py: Python<'_>, data: &[u8], unset: Option<Bound<'_, PyAny>>) -> PyResult<PyObject> {
-    let snap = Snapshot::from_bytes(data).map_err(|e| PyValueError::new_err(e.to_string()))?;
+fn decode_snapshot(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>, unset: Option<Bound<'_, PyAny>>) -> PyResult<PyObject> {
+    // bytes or a bytearray the snapshot was read into (no copy of a 100 MB state).
+    if !data.is_c_contiguous() {
+        return Err(PyValueError::new_err("the snapshot buffer is not contiguous"));
+    }
+    // SAFETY: a contiguous buffer of len_bytes() bytes, held by `data` while we read it;
+    // nothing else runs Python code (which could resize it) during the decode.
+    let bytes = unsafe { std::slice::from_raw_parts(data.buf_ptr() as *const u8, data.len_bytes()) };
+    let snap = Snapshot::from_bytes(bytes).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let running = py.version_info();
     if (snap.python.major, snap.python.minor) != (running.major, running.minor) {
         return Err(PyValueError::new_err(format!(
@@ -233,6 +240,8 @@ fn decode_snapshot(py: Python<'_>, data: &[u8], unset: Option<Bound<'_, PyAny>>)
         None => None,
     };
     let ready_marker = tuple(py, vec!["ready".into_pyobject(py)?.into_any().unbind()])?;
+    // One node stands for every built scalar (a million floats make no million tuples).
+    let ready_node = tuple(py, vec![ready_marker.clone_ref(py), py.None(), 0u64.into_pyobject(py)?.into_any().unbind()])?;
     let objects: Vec<PyObject> = snap.graph.objects.iter().enumerate().map(|(i, o)| {
         // Built scalars need no node; built containers keep theirs, which the engine
         // reads structurally (class namespaces, __main__'s dict).
@@ -240,8 +249,10 @@ fn decode_snapshot(py: Python<'_>, data: &[u8], unset: Option<Bound<'_, PyAny>>)
             (Some(r), Some(u)) => !r[i].bind(py).is(u) && is_scalar(&o.value),
             _ => false,
         };
-        let v = if is_ready { ready_marker.clone_ref(py) } else { value_to_py(py, &o.value)? };
-        tuple(py, vec![v, opt(py, o.type_id), o.addr.into_pyobject(py)?.into_any().unbind()])
+        if is_ready {
+            return Ok(ready_node.clone_ref(py));
+        }
+        tuple(py, vec![value_to_py(py, &o.value)?, opt(py, o.type_id), o.addr.into_pyobject(py)?.into_any().unbind()])
     }).collect::<PyResult<_>>()?;
     out.set_item("objects", PyList::new(py, objects)?)?;
     if let Some(r) = ready {
@@ -268,6 +279,7 @@ fn decode_snapshot(py: Python<'_>, data: &[u8], unset: Option<Bound<'_, PyAny>>)
     out.set_item("argv", snap.process.argv.clone())?;
     out.set_item("sys_path", snap.process.sys_path.clone())?;
     out.set_item("recursion_limit", snap.process.recursion_limit)?;
+    out.set_item("stdin_pending", PyBytes::new(py, &snap.process.stdin_pending))?;
     out.set_item("cwd", snap.process.cwd.clone())?;
     out.set_item("pid", snap.process.pid)?;
     out.set_item("python", format!("{}", snap.python))?;

@@ -361,6 +361,14 @@ pub struct Layout {
     pub textio_pending_bytes: usize,
     /// textio:pending_bytes_count
     pub textio_pending_bytes_count: usize,
+    /// textio:decoded_chars
+    pub textio_decoded_chars: usize,
+    /// textio:decoded_chars_used
+    pub textio_decoded_chars_used: usize,
+    /// buffered:pos
+    pub buffered_pos: usize,
+    /// buffered:read_end
+    pub buffered_read_end: usize,
     /// buffered:raw
     pub buffered_raw: usize,
     /// buffered:buffer

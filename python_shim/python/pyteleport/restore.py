@@ -12,6 +12,7 @@ continues as if its callee had just returned; `throw(exc)` raises at the call si
 """
 import builtins
 import importlib
+import io
 import opcode
 import os
 import sys
@@ -585,9 +586,45 @@ def _strip_traceback(exc):
     return exc.with_traceback(head)
 
 
+class _ReadAheadFirst(io.RawIOBase):
+    """The original's standard input: what its `sys.stdin` had read ahead but not handed
+    to the program, then the file descriptor it shares with this process."""
+
+    def __init__(self, pending, fd):
+        self.pending, self.fd = memoryview(pending), fd
+
+    def readable(self):
+        return True
+
+    def fileno(self):
+        return self.fd
+
+    def readinto(self, buf):
+        if self.pending:
+            n = min(len(buf), len(self.pending))
+            buf[:n] = self.pending[:n]
+            self.pending = self.pending[n:]
+            return n
+        data = os.read(self.fd, len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+
+def _carry_stdin(pending):
+    old = sys.stdin
+    if not pending or old is None:
+        return
+    new = io.TextIOWrapper(io.BufferedReader(_ReadAheadFirst(pending, old.fileno())),
+                           encoding=old.encoding, errors=old.errors, line_buffering=old.line_buffering)
+    if sys.__stdin__ is old:
+        sys.__stdin__ = new
+    sys.stdin = new
+
+
 def resume(state, before_run=None):
     """Rebuild the state and run it to the end. `before_run`, called once everything is
     rebuilt and entered, may veto running (returns False): then 3 is returned."""
+    _carry_stdin(state["stdin_pending"])
     sys.argv[:] = state["argv"]
     sys.path[:] = state["sys_path"]
     if state["cwd"] and os.path.isdir(state["cwd"]):
@@ -681,6 +718,51 @@ def _drive(pending, r):
         raise SystemExit(1)
 
 
+_SHM_MARKER = b"\0PYTELEPORT-SHM:"
+
+
+def _read_snapshot_pipe(fd):
+    """The whole snapshot from a pipe, read straight into one buffer of the size its
+    header gives (falling back to chunks if the header cannot be read)."""
+    header = bytearray()
+    while len(header) < 32:
+        chunk = os.read(fd, 32 - len(header))
+        if not chunk:
+            break
+        header += chunk
+    if header.startswith(_SHM_MARKER):
+        # A large snapshot, left in shared memory for us: read it once, remove it.
+        rest = [bytes(header)]
+        while chunk := os.read(fd, 4096):
+            rest.append(chunk)
+        path = b"".join(rest)[len(_SHM_MARKER):].decode()
+        try:
+            with open(path, "rb", buffering=0) as fh:
+                size = os.fstat(fh.fileno()).st_size
+                data = bytearray(size)
+                got = fh.readinto(data)
+        finally:
+            os.unlink(path)
+        return data if got == size else bytes(data[:got])
+    if len(header) < 32:
+        return bytes(header)
+    body_len = int.from_bytes(header[20:28], "little")
+    if body_len > 1 << 40:  # not a header we know: let the decoder say what is wrong
+        rest = [bytes(header)]
+        while chunk := os.read(fd, 1 << 20):
+            rest.append(chunk)
+        return b"".join(rest)
+    data = bytearray(32 + body_len)
+    data[:32] = header
+    view, got = memoryview(data), 32
+    while got < len(data):
+        n = os.readv(fd, [view[got:got + (8 << 20)]])
+        if not n:
+            break
+        got += n
+    return data if got == len(data) else bytes(data[:got])
+
+
 def _mark(what, _start=[None]):
     if os.environ.get("PYTELEPORT_TIMINGS"):
         import time
@@ -701,17 +783,11 @@ def main(argv=None):
         i = argv.index("--snapshot-fd")
         snapshot_fd = int(argv[i + 1])
         del argv[i:i + 2]
-        chunks = []
-        while True:
-            chunk = os.read(snapshot_fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
+        _piped = _read_snapshot_pipe(snapshot_fd)
         os.close(snapshot_fd)
-        if not chunks:
+        if not _piped:
             return 3
         argv = ["-"]
-        _piped = b"".join(chunks)
     else:
         _piped = None
     wait_fd = ready_fd = None
