@@ -184,32 +184,18 @@ impl<'g> Repr<'g> {
     }
 
     /// Does the instance's class (or a class before the builtin base in its MRO) define
-    /// its own `__repr__`? Then we cannot reproduce it.
-    fn custom_repr(&self, id: ObjId) -> bool {
+    /// its own `__repr__`? Then we cannot reproduce it. With `c_types`, a C type before the
+    /// builtin base (a structseq such as sys.version_info, OrderedDict) counts too: it has
+    /// its own tp_repr.
+    fn own_repr_before_builtin(&self, id: ObjId, c_types: bool) -> bool {
         let Some(t) = self.type_of(id) else { return false };
         for &m in &t.mro {
             if let Value::Type(ti) = &self.g.get(m).value {
                 if ti.builtin.is_some() {
                     return false;
                 }
-                if ti.dict_names.iter().any(|n| n == "__repr__") {
-                    return true;
-                }
-            }
-        }
-        false
-    }
-
-    /// Is a C type over a builtin in the instance's MRO (a structseq such as
-    /// sys.version_info, OrderedDict)? It has its own tp_repr, which we do not reproduce.
-    fn c_type_over_builtin(&self, id: ObjId) -> bool {
-        let Some(t) = self.type_of(id) else { return false };
-        for &m in &t.mro {
-            if let Value::Type(ti) = &self.g.get(m).value {
-                if ti.builtin.is_some() {
-                    return false;
-                }
-                if ti.flags & TPFLAGS_HEAPTYPE == 0 || ti.flags & TPFLAGS_IMMUTABLETYPE != 0 {
+                let c_type = ti.flags & TPFLAGS_HEAPTYPE == 0 || ti.flags & TPFLAGS_IMMUTABLETYPE != 0;
+                if (c_types && c_type) || ti.dict_names.iter().any(|n| n == "__repr__") {
                     return true;
                 }
             }
@@ -250,7 +236,7 @@ impl<'g> Repr<'g> {
         let addr = obj.addr;
         // A subclass of a builtin without its own __repr__ has the builtin's repr.
         let value = match &obj.value {
-            Value::Instance { base: Some(base), .. } if !self.custom_repr(id) && !self.c_type_over_builtin(id) => base.as_ref(),
+            Value::Instance { base: Some(base), .. } if !self.own_repr_before_builtin(id, true) => base.as_ref(),
             v => v,
         };
         match value {
@@ -408,7 +394,7 @@ impl<'g> Repr<'g> {
                 }
                 self.out.push(')');
             }
-            Value::Exception { args, .. } if !self.custom_repr(id) => {
+            Value::Exception { args, .. } if !self.own_repr_before_builtin(id, false) => {
                 let name = self.type_of(id).map(|t| t.name.clone()).unwrap_or_default();
                 self.out.push_str(&name);
                 match args.map(|a| &g.get(a).value) {
