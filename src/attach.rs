@@ -20,7 +20,7 @@ use ptrace_tools::memory::{MemoryReader, ProcessMemory};
 use ptrace_tools::stop::{RunOutcome, StoppedProcess};
 
 use crate::error::{Error, Result};
-use crate::memcopy::MemoryCopy;
+use crate::memcopy::{MemoryCopy, PreparedBuffers};
 use crate::objects::{Decoder, Limits, ObjId, Value};
 use crate::process::PythonProcess;
 use crate::snapshot::{ProcessInfo, Snapshot};
@@ -329,6 +329,7 @@ fn exit_target(t: &Target, stopped: &StoppedProcess, code: i32) -> Result<()> {
 /// Run an attach; returns the exit code for the CLI.
 pub fn attach(opts: &AttachOptions) -> Result<i32> {
     let mut t = locate(opts.pid)?;
+    let prepared = PreparedBuffers::for_maps(&t.py.maps, 8 << 30);
     let mut stopped = StoppedProcess::stop(opts.pid)?;
     let threads = describe_threads(&t, &t.live)?;
     let Some(main) = threads.iter().find(|x| x.1 == opts.pid) else {
@@ -348,7 +349,7 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
     let started = Instant::now();
     t.py.maps = ptrace_tools::maps::read_maps(opts.pid)?;
     let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&x| stopped.registers(x).ok()).map(|r| r.rsp).collect();
-    let copy = MemoryCopy::take(opts.pid, &t.py.maps, 8 << 30, &stack_pointers);
+    let copy = MemoryCopy::take_prepared(opts.pid, &t.py.maps, 8 << 30, &stack_pointers, prepared);
     if let Some(path) = &opts.checkpoint {
         // A checkpoint lets the target go on as soon as its memory is copied.
         let snap = match &copy {

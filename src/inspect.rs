@@ -6,7 +6,7 @@ use ptrace_tools::memory::{MemoryReader, ProcessMemory};
 use ptrace_tools::stop::StoppedProcess;
 
 use crate::error::Result;
-use crate::memcopy::MemoryCopy;
+use crate::memcopy::{MemoryCopy, PreparedBuffers};
 use crate::objects::{Decoder, Limits, ObjectGraph, Value};
 use crate::process::PythonProcess;
 use crate::threads::ThreadInfo;
@@ -44,11 +44,12 @@ pub fn read_process(pid: i32, limits: Limits) -> Result<ProcessState> {
 type Reading = (Vec<ThreadInfo>, ObjectGraph, std::time::Duration, usize);
 
 fn read_once(pid: i32, py: &mut PythonProcess, live: &ProcessMemory, limits: Limits) -> Result<Reading> {
+    let prepared = PreparedBuffers::for_maps(&ptrace_tools::maps::read_maps(pid)?, MAX_COPY);
     let stop_started = Instant::now();
     let stopped = StoppedProcess::stop(pid)?;
     py.maps = ptrace_tools::maps::read_maps(pid)?;
     let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&t| stopped.registers(t).ok()).map(|r| r.rsp).collect();
-    let copy = MemoryCopy::take(pid, &py.maps, MAX_COPY, &stack_pointers);
+    let copy = MemoryCopy::take_prepared(pid, &py.maps, MAX_COPY, &stack_pointers, prepared);
     let (threads, graph, pause, copied_bytes) = match copy {
         Some(copy) => {
             stopped.resume()?;

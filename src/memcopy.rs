@@ -15,13 +15,65 @@ pub struct MemoryCopy {
     pub copied_bytes: usize,
 }
 
+/// Buffers for a coming copy, allocated and faulted in before the target is stopped:
+/// page faults on fresh memory cost more than the copy itself, and need not be paid while
+/// the target waits.
+#[derive(Default)]
+pub struct PreparedBuffers {
+    by_region: rustc_hash::FxHashMap<(u64, u64), Vec<u8>>,
+}
+
+fn copied_region(m: &MapRegion) -> bool {
+    m.readable && m.writable && !matches!(m.path.as_ref().and_then(|p| p.to_str()), Some("[vvar]" | "[vsyscall]" | "[vdso]" | "[stack]"))
+}
+
+impl PreparedBuffers {
+    /// One buffer per writable mapping of `maps` that a copy would take, except what looks
+    /// like a thread stack (an anonymous mapping right above a no-access guard page: its
+    /// megabytes are skipped by the copy anyway).
+    pub fn for_maps(maps: &[MapRegion], max_total: usize) -> Self {
+        let mut out = PreparedBuffers::default();
+        let mut total = 0usize;
+        for (i, m) in maps.iter().enumerate() {
+            let guarded = i > 0 && {
+                let g = &maps[i - 1];
+                g.end == m.start && !g.readable && !g.writable && g.path.is_none() && g.size() <= 64 << 10
+            };
+            if !copied_region(m) || (guarded && m.path.is_none()) {
+                continue;
+            }
+            let len = m.size() as usize;
+            total += len;
+            if total > max_total {
+                return PreparedBuffers::default();
+            }
+            let mut buf = vec![0u8; len];
+            for page in (0..len).step_by(4096) {
+                // SAFETY: in bounds; a volatile write so the fault-in is not optimised away.
+                unsafe { std::ptr::write_volatile(buf.as_mut_ptr().add(page), 0) };
+            }
+            out.by_region.insert((m.start, m.end), buf);
+        }
+        out
+    }
+}
+
 impl MemoryCopy {
+    /// `take`, reusing buffers prepared for regions that have not changed since.
+    pub fn take_prepared(pid: i32, maps: &[MapRegion], max_total: usize, skip: &[u64], mut prepared: PreparedBuffers) -> Option<Self> {
+        Self::take_with(pid, maps, max_total, skip, |m| prepared.by_region.remove(&(m.start, m.end)))
+    }
+
     /// Copy every writable mapping. Regions that cannot be read (vanished, guard pages)
     /// are left to live reads.
     /// `skip` holds addresses (threads' stack pointers) whose regions are not copied:
     /// Python objects never live on C stacks, and a thread stack is megabytes of mostly
     /// untouched pages.
     pub fn take(pid: i32, maps: &[MapRegion], max_total: usize, skip: &[u64]) -> Option<Self> {
+        Self::take_with(pid, maps, max_total, skip, |_| None)
+    }
+
+    fn take_with(pid: i32, maps: &[MapRegion], max_total: usize, skip: &[u64], mut buffer_for: impl FnMut(&MapRegion) -> Option<Vec<u8>>) -> Option<Self> {
         let live = ProcessMemory::new(pid);
         let wanted: Vec<&MapRegion> = maps
             .iter()
@@ -37,7 +89,7 @@ impl MemoryCopy {
         let mut copied = 0;
         for m in wanted {
             let len = (m.end - m.start) as usize;
-            let mut buf = vec![0u8; len];
+            let mut buf = buffer_for(m).filter(|b| b.len() == len).unwrap_or_else(|| vec![0u8; len]);
             if live.read(m.start, &mut buf).is_ok() {
                 copied += len;
                 regions.push((m.start, buf));
