@@ -29,7 +29,7 @@ pub enum Error {
     #[error("bytecode: {0}")]
     Bytecode(String),
 
-    #[error("snapshot: {0}")]
+    #[error("{0}")]
     Snapshot(String),
 
     #[error("{context}: {source}")]
