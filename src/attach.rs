@@ -177,7 +177,7 @@ fn capture(t: &Target, mem: &dyn MemoryReader) -> Result<Snapshot> {
     };
     let (_, depth) = between_resume(&code, thread.frames[0].lasti, table)?;
     d.restack(&mut thread.frames[0], depth as usize)?;
-    if let Some(pos) = thread.frames.iter().position(|f| f.globals.is_some() && matches!(&d.graph.get(f.code).value, Value::Code(c) if c.name == "<module>")) {
+    if let Some(pos) = crate::supervisor::main_body_position(&mut d, &thread.frames)? {
         thread.frames.truncate(pos + 1);
     }
     let carried = crate::supervisor::read_interpreter_state(&mut d)?;

@@ -1182,10 +1182,20 @@ impl<'a> Decoder<'a> {
         let l = self.layout();
         let interp = self.ptr(self.py.runtime_addr + l.runtime_interpreters_head as u64)?;
         let sysdict = self.ptr(interp + l.interp_sysdict as u64)?;
+        let mut named = Vec::new();
         for (k, v) in self.dict_entries(sysdict)? {
             let key = self.read_str(k)?.as_text().into_owned();
             if matches!(key.as_str(), "stdin" | "stdout" | "stderr" | "__stdin__" | "__stdout__" | "__stderr__") && v != self.py.symbols.none {
-                self.stdio.entry(v).or_insert(key);
+                named.push((key, v));
+            }
+        }
+        // The process's own streams are `sys.__stdout__` and friends; `sys.stdout` counts
+        // only while it is that same object (not a StringIO of redirect_stdout, which is
+        // carried like any other object).
+        for (key, v) in &named {
+            let own = key.starts_with("__") || named.iter().any(|(k2, v2)| *k2 == format!("__{key}__") && v2 == v);
+            if own {
+                self.stdio.entry(*v).or_insert_with(|| key.trim_matches('_').to_string());
             }
         }
         Ok(())
@@ -1421,7 +1431,16 @@ impl<'a> Decoder<'a> {
         } else {
             (0, StackSource::Stacktop)
         };
-        let stack = (0..depth).map(|i| self.object(le_u64(&slots, 8 * (nlocalsplus + i)))).collect();
+        // 3.11's CALL_FUNCTION_EX pops its argument tuple (and kwargs dict) before making
+        // the call: during the call those slots hold stale pointers (a temporary such as
+        // `f(*range(3))` is already freed). They are not the frame's: leave them empty.
+        let stale_top = match instrs.iter().find(|i| i.offset == instr_start) {
+            Some(ins) if stack_from == StackSource::Static && self.py.version.minor == 11 && table.info(ins.opcode).name == "CALL_FUNCTION_EX" => 1 + (ins.arg & 1) as usize,
+            _ => 0,
+        };
+        let stack = (0..depth)
+            .map(|i| if i + stale_top >= depth { None } else { self.object(le_u64(&slots, 8 * (nlocalsplus + i))) })
+            .collect();
         let globals_addr = le_u64(&hdr, l.frame_globals);
         let locals_addr = le_u64(&hdr, l.frame_locals);
         // Module and class bodies keep their names in f_locals: always read that mapping.
@@ -1459,7 +1478,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// The namespace dict of the module `sys.modules[name]`.
-    fn module_dict_address(&mut self, name: &str) -> Result<Option<u64>> {
+    pub fn module_dict_address(&mut self, name: &str) -> Result<Option<u64>> {
         if self.module_dicts_by_name.is_none() {
             let l = self.layout();
             let interp = self.ptr(self.py.runtime_addr + l.runtime_interpreters_head as u64)?;

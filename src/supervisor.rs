@@ -362,9 +362,7 @@ fn read_thread_for_teleport(
     let mut thread = d.read_thread_frames(tstate, &user_frames)?;
     // The program ends with its `__main__` module body: what calls it (runpy for
     // `python -m`) is the interpreter's start-up, not part of the program.
-    if let Some(pos) = thread.frames.iter().position(|f| {
-        f.globals.is_some() && matches!(&d.graph.get(f.code).value, Value::Code(c) if c.name == "<module>")
-    }) {
+    if let Some(pos) = main_body_position(&mut d, &thread.frames)? {
         thread.frames.truncate(pos + 1);
         pending_gens.clear();
     }
@@ -402,6 +400,18 @@ fn read_thread_for_teleport(
         resume: resume.clone(),
     };
     Ok((snap, resume))
+}
+
+/// Where `__main__`'s module body is among the frames (innermost first): the outermost
+/// frame of the program. Code run by `exec` is also named `<module>`; only the frame whose
+/// globals are `__main__`'s namespace counts.
+pub fn main_body_position(d: &mut Decoder<'_>, frames: &[FrameInfo]) -> Result<Option<usize>> {
+    let main_dict = d.module_dict_address("__main__")?;
+    Ok(frames.iter().position(|f| {
+        let is_module_code = matches!(&d.graph.get(f.code).value, Value::Code(c) if c.name == "<module>");
+        let globals = f.globals.map(|g| d.graph.get(g).addr);
+        is_module_code && globals.is_some() && (main_dict.is_none() || globals == main_dict)
+    }))
 }
 
 /// Interpreter-wide state a resumed program needs besides its frames.

@@ -313,7 +313,11 @@ fn enter_frame(
 ) -> PyResult<()> {
     let l = running_layout(py)?;
     let code = gen.getattr("gi_code")?;
-    let nlocalsplus: usize = code.getattr("co_nlocals")?.extract::<usize>()? + code.getattr("co_cellvars")?.len()? + code.getattr("co_freevars")?.len()?;
+    // A parameter a closure captures is in co_varnames and co_cellvars but has one slot.
+    let varnames: Vec<String> = code.getattr("co_varnames")?.extract()?;
+    let cellvars: Vec<String> = code.getattr("co_cellvars")?.extract()?;
+    let own_cells = cellvars.iter().filter(|c| !varnames.contains(c)).count();
+    let nlocalsplus: usize = varnames.len() + own_cells + code.getattr("co_freevars")?.len()?;
     let stacksize: usize = code.getattr("co_stacksize")?.extract()?;
     if localsplus.len() != nlocalsplus {
         return Err(PyValueError::new_err(format!("frame has {} local slots, code has {nlocalsplus}", localsplus.len())));

@@ -14,7 +14,7 @@ def stdio(name):
     return getattr(sys, name)
 
 
-def reopen(kind, name, mode, position, encoding, errors, newline):
+def reopen(kind, name, mode, position, encoding, errors, newline, shown_name=None):
     """An open file, reopened by path at the same position. A file opened for writing is
     reopened without truncating it ('w' becomes 'r+', 'x' too)."""
     binary = "b" in mode
@@ -29,6 +29,12 @@ def reopen(kind, name, mode, position, encoding, errors, newline):
         f = open(name, base, encoding=encoding, errors=errors, newline=newline)
     if "a" not in base:
         f.seek(position)
+    if shown_name is not None:  # the (relative) name the program opened it by
+        raw = getattr(getattr(f, "buffer", f), "raw", f)
+        try:
+            raw.name = shown_name
+        except AttributeError:
+            pass
     return f
 
 
@@ -44,13 +50,20 @@ def _reduce_file(obj):
     mode = getattr(obj, "mode", "rb" if kind != "text" else "r")
     if not isinstance(name, str):
         raise TypeError(f"open file {name!r} has no path to reopen it by")
+    shown_name = name
+    if not obj.closed and not os.path.isabs(name):
+        # Relative to the working directory it was opened in, which may have changed.
+        try:
+            name = os.readlink(f"/proc/self/fd/{obj.fileno()}")
+        except OSError:
+            name = os.path.abspath(name)
     if obj.closed:
         return (closed_file, (kind, name, mode), None, None, None)
     if obj.writable():
         obj.flush()
     position = obj.tell() if obj.seekable() else 0
     text = (getattr(obj, "encoding", None), getattr(obj, "errors", None), None) if kind == "text" else (None, None, None)
-    return (reopen, (kind, name, mode, position) + text, None, None, None)
+    return (reopen, (kind, name, mode, position) + text + (shown_name,), None, None, None)
 
 
 def global_name(module, qualname):
@@ -77,12 +90,34 @@ def lru_cached(maxsize, typed, func):
     return functools.lru_cache(maxsize=maxsize, typed=typed)(func)
 
 
+def new_lock(kind, held):
+    """A lock like the original's: a new one, taken if the original was held (by the
+    thread that moves, the only one that goes on)."""
+    import threading
+    lock = threading.RLock() if kind == "RLock" else threading.Lock()
+    if held:
+        lock.acquire()
+    return lock
+
+
+def _reduce_lock(obj):
+    kind = type(obj).__name__
+    held = obj._is_owned() if kind == "RLock" else obj.locked()
+    return (new_lock, (kind, held), None, None, None)
+
+
 def reduce_object(obj):
     import copyreg
     import types
-    for name in STDIO:
+    # The process's own streams only: `sys.stdout` may be redirected to an object that is
+    # carried like any other (a StringIO under contextlib.redirect_stdout).
+    for name in ("__stdin__", "__stdout__", "__stderr__"):
         if obj is getattr(sys, name, None):
-            return (stdio, (name,), None, None, None)
+            return (stdio, (name.strip("_"),), None, None, None)
+    if isinstance(obj, io.IOBase) and obj.closed:
+        # Nothing left to read or write: a closed stand-in (no path needed).
+        kind = "text" if isinstance(obj, io.TextIOBase) else "buffered"
+        return (closed_file, (kind, getattr(obj, "name", None), getattr(obj, "mode", None)), None, None, None)
     if isinstance(obj, io.IOBase) and not isinstance(obj, (io.BytesIO, io.StringIO)):
         return _reduce_file(obj)
     if isinstance(obj, (classmethod, staticmethod, property)):
@@ -93,6 +128,8 @@ def reduce_object(obj):
     if type(obj).__module__ == "functools" and type(obj).__name__ == "_lru_cache_wrapper":
         params = obj.cache_parameters()
         return (lru_cached, (params["maxsize"], params["typed"], obj.__wrapped__), None, None, None)
+    if type(obj).__module__ == "_thread" and type(obj).__name__ in ("lock", "RLock"):
+        return _reduce_lock(obj)
     if isinstance(obj, types.MappingProxyType):
         return (types.MappingProxyType, (dict(obj),), None, None, None)
     reducer = copyreg.dispatch_table.get(type(obj))

@@ -300,10 +300,19 @@ class Rebuilder:
         if kind == "exception":
             cls = self.get(self.nodes[i][1])
             self.queue_fill(i)
+            # The builtin base reads its C fields from the arguments (SystemExit.code,
+            # OSError.errno, StopIteration.value): make and initialise it with them.
+            args = self.full_tuple(v[1])
             try:
-                return cls.__new__(cls)
-            except TypeError:  # BaseExceptionGroup.__new__ needs its arguments, filled
-                return cls.__new__(cls, *self.full_tuple(v[1]))
+                o = cls.__new__(cls, *args)
+            except TypeError:
+                o = cls.__new__(cls)
+            base = next(b for b in cls.__mro__ if b.__module__ == "builtins")
+            try:
+                base.__init__(o, *args)
+            except Exception:
+                pass
+            return o
         if kind == "instance":
             return self.build_instance(i, v)
         if kind == "generator":
