@@ -122,14 +122,15 @@ def test_snapshot_file_restores_many_times_and_refuses_corruption(version, tmp_p
 def test_uncarriable_state_raises_in_original_which_goes_on(version, tmp_path):
     script = tmp_path / "refuse.py"
     script.write_text(
-        "import threading\n"
+        "import socket\n"
         "from pyteleport import dummy_teleport, TeleportError\n"
         "def f():\n"
-        "    lock = threading.Lock()\n"
+        "    conn = socket.socket()\n"
         "    try:\n"
         "        dummy_teleport()\n"
         "    except TeleportError as e:\n"
-        "        print('refused:', 'f' in str(e), 'lock' in str(e).lower())\n"
+        "        print('refused:', 'f' in str(e), 'socket' in str(e).lower())\n"
+        "    conn.close()\n"
         "    return 'still running'\n"
         "print(f())\n"
     )
