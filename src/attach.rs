@@ -206,6 +206,7 @@ fn capture(t: &Target, mem: &dyn MemoryReader) -> Result<Snapshot> {
         graph,
         thread,
         main_module: carried.main_module,
+        redirected_streams: carried.redirected_streams,
         resume,
     })
 }

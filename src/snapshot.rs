@@ -38,6 +38,9 @@ pub struct Snapshot {
     pub thread: ThreadInfo,
     /// The `__main__` module node.
     pub main_module: Option<ObjId>,
+    /// `sys.stdin`/`stdout`/`stderr` rebound to other objects (contextlib.redirect_stdout):
+    /// (name, object), set again in the new process.
+    pub redirected_streams: Vec<(String, ObjId)>,
     /// How each frame of `thread` resumes, innermost first.
     pub resume: Vec<crate::supervisor::FrameResume>,
 }
@@ -151,6 +154,7 @@ mod tests {
             graph: ObjectGraph::default(),
             thread: ThreadInfo { tstate: 0, thread_id: 1, native_thread_id: 1, name: None, is_main: true, frames: vec![], handled_exception: None },
             main_module: None,
+            redirected_streams: vec![],
             resume: vec![],
         }
     }

@@ -397,6 +397,7 @@ fn read_thread_for_teleport(
         graph,
         thread,
         main_module: carried.main_module,
+        redirected_streams: carried.redirected_streams,
         resume: resume.clone(),
     };
     Ok((snap, resume))
@@ -422,6 +423,8 @@ pub struct InterpreterState {
     pub recursion_limit: i32,
     /// Input `sys.stdin` has read ahead from its file but not handed to the program.
     pub stdin_pending: Vec<u8>,
+    /// Standard streams rebound to other objects (decoded into the graph).
+    pub redirected_streams: Vec<(String, ObjId)>,
 }
 
 /// `sys.argv`, `sys.path`, the `__main__` module (decoded into the graph) and the
@@ -431,7 +434,7 @@ pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
     let l = py.layout;
     let interp = d.ptr(py.runtime_addr + l.runtime_interpreters_head as u64)?;
     let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
-    let mut state = InterpreterState { argv: vec![], sys_path: vec![], main_module: None, recursion_limit: 0, stdin_pending: vec![] };
+    let mut state = InterpreterState { argv: vec![], sys_path: vec![], main_module: None, recursion_limit: 0, stdin_pending: vec![], redirected_streams: vec![] };
     for (k, v) in d.dict_entries(sysdict)? {
         let key = d.read_str(k)?.as_text().into_owned();
         if key == "argv" || key == "path" {
@@ -449,6 +452,21 @@ pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
             state.main_module = d.object(v);
         }
     }
+    let streams: Vec<(String, u64)> = d
+        .dict_entries(sysdict)?
+        .into_iter()
+        .filter_map(|(k, v)| Some((d.read_str(k).ok()?.as_text().into_owned(), v)))
+        .filter(|(k, _)| matches!(k.as_str(), "stdin" | "stdout" | "stderr" | "__stdin__" | "__stdout__" | "__stderr__"))
+        .collect();
+    for (name, v) in &streams {
+        let own = streams.iter().find(|(k, _)| *k == format!("__{name}__")).map(|x| x.1);
+        if !name.starts_with("__") && own.is_some_and(|own| own != *v) && *v != py.symbols.none {
+            if let Some(id) = d.object(*v) {
+                state.redirected_streams.push((name.clone(), id));
+            }
+        }
+    }
+    d.drain()?;
     state.recursion_limit = d.ptr(interp + l.interp_recursion_limit as u64)? as u32 as i32;
     state.stdin_pending = stdin_read_ahead(d, sysdict).unwrap_or_default();
     Ok(state)

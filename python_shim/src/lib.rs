@@ -276,6 +276,7 @@ fn decode_snapshot(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>, unset: Opti
         .collect::<PyResult<_>>()?;
     out.set_item("resume", PyList::new(py, resume)?)?;
     out.set_item("main_module", opt(py, snap.main_module))?;
+    out.set_item("redirected_streams", snap.redirected_streams.clone())?;
     out.set_item("argv", snap.process.argv.clone())?;
     out.set_item("sys_path", snap.process.sys_path.clone())?;
     out.set_item("recursion_limit", snap.process.recursion_limit)?;

@@ -20,3 +20,17 @@ main()
 for name in os.listdir(d):
     os.unlink(os.path.join(d, name))
 os.rmdir(d)
+
+
+def redirected():
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        print("inside, before")
+        tp_dummy()
+        print("inside, after")
+    print("captured:", repr(buf.getvalue()))
+
+
+redirected()

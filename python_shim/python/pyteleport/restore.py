@@ -645,6 +645,8 @@ def resume(state, before_run=None):
     sys.setrecursionlimit(max(old_limit, 20000))
     r = Rebuilder(state, main)
     r.build_all()
+    for name, i in state["redirected_streams"]:  # e.g. under contextlib.redirect_stdout
+        setattr(sys, name, r.get(i))
     _mark("objects rebuilt")
     # Every frame is entered before any runs, so that while one runs, the frames outside
     # it are ordinary suspended generators (a teleport from the restored process reads
