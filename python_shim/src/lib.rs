@@ -395,9 +395,35 @@ fn enter_frame(
     Ok(())
 }
 
+/// The text an `io.TextIOWrapper` has decoded from its buffer but not yet handed out
+/// (its position is not `tell()`-able while a `for line in f` loop runs). Read from the
+/// object's own fields in this process, at the offsets of this interpreter's layout.
+#[pyfunction]
+fn text_read_ahead(py: Python<'_>, wrapper: &Bound<'_, PyAny>) -> PyResult<String> {
+    let io = py.import("io")?;
+    if !wrapper.get_type().is(&io.getattr("TextIOWrapper")?) {
+        return Err(PyValueError::new_err("not an io.TextIOWrapper"));
+    }
+    let v = py.version_info();
+    let l: &Layout = layouts::for_version(v.major, v.minor).ok_or_else(|| PyRuntimeError::new_err("unsupported Python version"))?;
+    let base = wrapper.as_ptr() as *const u8;
+    // SAFETY: `wrapper` is an exact TextIOWrapper, alive for this call; the offsets are
+    // this interpreter's (checked against its debug information when generated).
+    unsafe {
+        let chars = *(base.add(l.textio_decoded_chars) as *const *mut ffi::PyObject);
+        if chars.is_null() {
+            return Ok(String::new());
+        }
+        let used = *(base.add(l.textio_decoded_chars_used) as *const isize);
+        let text: String = Bound::from_borrowed_ptr(py, chars).extract()?;
+        Ok(text.chars().skip(used.max(0) as usize).collect())
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(text_read_ahead, m)?)?;
     m.add_function(wrap_pyfunction!(decode_snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(enter_frame, m)?)?;
     Ok(())

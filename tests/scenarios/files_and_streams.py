@@ -34,3 +34,23 @@ def redirected():
 
 
 redirected()
+
+
+def iterated(lines):
+    """A teleport inside `for line in f` over a text file (tell() is disabled there)."""
+    home = tempfile.mkdtemp(prefix="pyteleport-iter-")
+    text_path = os.path.join(home, "lines.txt")
+    with open(text_path, "w", encoding="utf-8") as f:
+        f.write("".join(f"ligne {i} é\n" for i in range(lines)))
+    seen = []
+    with open(text_path, encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i == 3:
+                tp_dummy()
+            seen.append(line.split()[1])
+    os.unlink(text_path)
+    os.rmdir(home)
+    print(len(seen), seen[:6], seen[-1])
+
+
+iterated(5000)

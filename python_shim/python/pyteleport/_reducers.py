@@ -61,7 +61,14 @@ def _reduce_file(obj):
         return (closed_file, (kind, name, mode), None, None, None)
     if obj.writable():
         obj.flush()
-    position = obj.tell() if obj.seekable() else 0
+    try:
+        position = obj.tell() if obj.seekable() else 0
+    except OSError:
+        # A text file iterated by `for line in f`: tell() is disabled meanwhile. Its
+        # position is the buffer's, less what was decoded ahead and not handed out yet.
+        from . import _native
+        ahead = _native.text_read_ahead(obj).encode(obj.encoding, obj.errors or "strict")
+        position = obj.buffer.tell() - len(ahead)
     text = (getattr(obj, "encoding", None), getattr(obj, "errors", None), None) if kind == "text" else (None, None, None)
     return (reopen, (kind, name, mode, position) + text + (shown_name,), None, None, None)
 
