@@ -293,9 +293,12 @@ def test_killing_the_attacher_at_any_moment_loses_nothing(version, target):
         attacher.kill()
         attacher.wait()
         assert t.state() not in ("T", "t") or t.proc.poll() is not None
-        t.proc.wait(timeout=30)
+        status = t.proc.wait(timeout=30)
         # If the move had gone through, the new process finishes the work.
-        t.wait_for_line("sum ", timeout=30)
+        try:
+            t.wait_for_line("sum ", timeout=30)
+        except AssertionError as e:
+            raise AssertionError(f"trial {trial}: original exited with {status}\n{e}") from None
         deadline = time.time() + 5
         while PID.sub("", t.output()) != expected and time.time() < deadline:
             time.sleep(0.05)

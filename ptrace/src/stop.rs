@@ -610,6 +610,11 @@ impl StoppedProcess {
         let deadline = Instant::now() + timeout;
         let mut outcome = RunOutcome::TimedOut;
         let mut last_tick = Instant::now() - Duration::from_secs(1);
+        // Wake on SIGCHLD (sent to us at every tracee stop) rather than polling: until a
+        // breakpoint's SIGTRAP stop is turned into an event stop, a tracer killed meanwhile
+        // would leave the signal to kill the tracee, so that window must be as short as
+        // the scheduler allows.
+        let _sigchld = SigchldWait::block();
         'wait: while Instant::now() < deadline {
             if last_tick.elapsed() >= Duration::from_millis(5) {
                 tick();
@@ -648,9 +653,8 @@ impl StoppedProcess {
                 }
             }
             if idle {
-                // Short: until we turn a breakpoint's SIGTRAP stop into an event stop, a
-                // tracer killed meanwhile would leave the signal to kill the tracee.
-                std::thread::sleep(Duration::from_micros(20));
+                let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(5));
+                SigchldWait::wait(left);
             }
         }
         self.stop_again()?;
@@ -681,6 +685,47 @@ impl StoppedProcess {
         self.tids = self.tracees.iter().filter(|t| t.stopped).map(|t| t.tid).collect();
         self.tids.sort_by_key(|&t| (t != self.pid, t));
         Ok(())
+    }
+}
+
+/// SIGCHLD blocked in this thread for the guard's lifetime, so that it can be waited for.
+struct SigchldWait {
+    old: libc::sigset_t,
+}
+
+impl SigchldWait {
+    fn block() -> Self {
+        // SAFETY: plain signal-mask calls on stack-allocated sets.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            SigchldWait { old }
+        }
+    }
+
+    /// Until a SIGCHLD arrives or `timeout` passes.
+    fn wait(timeout: Duration) {
+        // SAFETY: as above; sigtimedwait only writes the siginfo we pass.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::sigtimedwait(&set, &mut info, &ts);
+        }
+    }
+}
+
+impl Drop for SigchldWait {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in block().
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
+        }
     }
 }
 
