@@ -66,9 +66,8 @@ impl MemoryCopy {
 
     /// Copy every writable mapping. Regions that cannot be read (vanished, guard pages)
     /// are left to live reads.
-    /// `skip` holds addresses (threads' stack pointers) whose regions are not copied:
-    /// Python objects never live on C stacks, and a thread stack is megabytes of mostly
-    /// untouched pages.
+    /// `skip` holds addresses (threads' stack pointers) whose regions are copied only from
+    /// the stack pointer up: a thread stack is megabytes of mostly untouched pages.
     pub fn take(pid: i32, maps: &[MapRegion], max_total: usize, skip: &[u64]) -> Option<Self> {
         Self::take_with(pid, maps, max_total, skip, |_| None)
     }
@@ -93,6 +92,18 @@ impl MemoryCopy {
             if live.read(m.start, &mut buf).is_ok() {
                 copied += len;
                 regions.push((m.start, buf));
+            }
+        }
+        // A thread stack's live part (from just below its stack pointer to the top) holds
+        // interpreter structures too (3.11/3.12's `_PyCFrame`, entry frames): copy that
+        // part, so a reading after the target runs again is of one moment.
+        for &sp in skip {
+            let Some(m) = maps.iter().find(|m| m.readable && m.writable && m.start <= sp && sp < m.end) else { continue };
+            let from = (sp.saturating_sub(512) & !4095).max(m.start);
+            let mut buf = vec![0u8; (m.end - from) as usize];
+            if !regions.iter().any(|(start, _)| *start == from) && live.read(from, &mut buf).is_ok() {
+                copied += buf.len();
+                regions.push((from, buf));
             }
         }
         regions.sort_by_key(|r| r.0);
