@@ -172,6 +172,25 @@ def test_exit_status_of_the_new_process_is_the_originals(version, target, tmp_pa
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_checkpoints_of_a_changing_stack_restore_consistently(version, target, tmp_path):
+    """The target runs on while its memory is decoded: every checkpoint must still be of
+    one moment, and resume into the plain run's remaining output."""
+    expected = plain_output(version, "recursive_pipeline.py")
+    for trial in range(4):
+        t = target(version, "recursive_pipeline.py")
+        t.wait_for_line(f"step {3 + 4 * trial} ")
+        snap = tmp_path / f"ckpt{trial}.snap"
+        res = attach(version, t.pid, "--checkpoint", str(snap))
+        assert res.returncode == 0, res.stderr
+        assert t.proc.wait(timeout=60) == 0
+        r = subprocess.run([venv(version, "pyteleport"), "restore", str(snap), "--python", venv(version, "python")],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"trial {trial}: {r.stderr}"
+        tail = PID.sub("", r.stdout)
+        assert tail and expected.endswith(tail), f"trial {trial}: {tail!r}"
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
 def test_checkpoint_leaves_the_process_running_and_restores_many_times(version, target, tmp_path):
     expected = plain_output(version, "gen_sleep.py")
     t = target(version, "gen_sleep.py")
