@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
 use crate::objects::{Decoder, Limits, ObjId, Value};
 use crate::process::PythonProcess;
-use crate::snapshot::{ProcessInfo, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::supervisor::{between_resume, plan_resume};
 
 pub struct AttachOptions {
@@ -190,25 +190,7 @@ fn capture(t: &Target, mem: &dyn MemoryReader) -> Result<Snapshot> {
         )));
     }
     let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, true)?;
-    let pid = t.py.pid;
-    Ok(Snapshot {
-        python: t.py.version,
-        bytecode_magic: table.magic,
-        process: ProcessInfo {
-            pid,
-            executable: ptrace_tools::threads::exe_path(pid).map(|p| p.display().to_string()).unwrap_or_default(),
-            argv: carried.argv,
-            sys_path: carried.sys_path,
-            cwd: std::fs::read_link(format!("/proc/{pid}/cwd")).map(|p| p.display().to_string()).unwrap_or_default(),
-            recursion_limit: carried.recursion_limit,
-            stdin_pending: carried.stdin_pending,
-        },
-        graph,
-        thread,
-        main_module: carried.main_module,
-        redirected_streams: carried.redirected_streams,
-        resume,
-    })
+    Ok(carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, thread, resume))
 }
 
 /// Output the target has written to `sys.stdout`/`sys.stderr` but not yet flushed:

@@ -380,26 +380,7 @@ fn read_thread_for_teleport(
     refuse_uncarriable(&graph, &thread.frames, false)?;
     let table = opcodes::table_for(py.version.major, py.version.minor).ok_or_else(|| Error::Bytecode("no opcode table".into()))?;
     let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, false)?;
-    let cwd = std::fs::read_link(format!("/proc/{}/cwd", req.pid)).map(|p| p.display().to_string()).unwrap_or_default();
-    let executable = ptrace_tools::threads::exe_path(req.pid).map(|p| p.display().to_string()).unwrap_or_default();
-    let snap = Snapshot {
-        python: py.version,
-        bytecode_magic: table.magic,
-        process: ProcessInfo {
-            pid: req.pid,
-            executable,
-            argv: carried.argv,
-            sys_path: carried.sys_path,
-            cwd,
-            recursion_limit: carried.recursion_limit,
-            stdin_pending: carried.stdin_pending,
-        },
-        graph,
-        thread,
-        main_module: carried.main_module,
-        redirected_streams: carried.redirected_streams,
-        resume: resume.clone(),
-    };
+    let snap = carried.into_snapshot(req.pid, py.version, table.magic, graph, thread, resume.clone());
     Ok((snap, resume))
 }
 
@@ -425,6 +406,32 @@ pub struct InterpreterState {
     pub stdin_pending: Vec<u8>,
     /// Standard streams rebound to other objects (decoded into the graph).
     pub redirected_streams: Vec<(String, ObjId)>,
+}
+
+impl InterpreterState {
+    /// The snapshot of process `pid`: this state, its executable and working directory,
+    /// and the moved thread with its resume plan.
+    pub fn into_snapshot(self, pid: i32, python: crate::process::PyVersion, bytecode_magic: [u8; 4], graph: ObjectGraph, thread: crate::threads::ThreadInfo, resume: Vec<FrameResume>) -> Snapshot {
+        let path_text = |p: std::io::Result<std::path::PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
+        Snapshot {
+            python,
+            bytecode_magic,
+            process: ProcessInfo {
+                pid,
+                executable: path_text(ptrace_tools::threads::exe_path(pid).map_err(|e| std::io::Error::other(e.to_string()))),
+                argv: self.argv,
+                sys_path: self.sys_path,
+                cwd: path_text(std::fs::read_link(format!("/proc/{pid}/cwd"))),
+                recursion_limit: self.recursion_limit,
+                stdin_pending: self.stdin_pending,
+            },
+            graph,
+            thread,
+            main_module: self.main_module,
+            redirected_streams: self.redirected_streams,
+            resume,
+        }
+    }
 }
 
 /// `sys.argv`, `sys.path`, the `__main__` module (decoded into the graph) and the
