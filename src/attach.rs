@@ -95,6 +95,15 @@ fn describe_threads(t: &Target, mem: &dyn MemoryReader) -> Result<Vec<(u64, i32,
     Ok(out)
 }
 
+/// Fails once the command this tracer works for was killed (see `guardian`): up to the
+/// moment the new process is told to go, that cancels the attach.
+fn check_cancelled(pid: i32) -> Result<()> {
+    match crate::guardian::attacher() {
+        Some(attacher) if crate::guardian::attacher_gone() => Err(Error::Cancelled { pid, attacher }),
+        _ => Ok(()),
+    }
+}
+
 /// Ask the interpreter to run its pending-work check soon (see the module comment).
 fn request_check(t: &Target) -> Result<()> {
     let l = t.py.layout;
@@ -125,6 +134,7 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
     let deadline = Instant::now() + opts.timeout;
     let mut announced = false;
     loop {
+        check_cancelled(pid)?;
         request_check(t)?;
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -135,7 +145,7 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
             eprintln!("pyteleport: waiting for process {pid} to reach a safe point (main thread in {place})");
             announced = true;
         }
-        match stopped.run_until_breakpoint(pid, left.min(Duration::from_millis(500)), || {})? {
+        match stopped.run_until_breakpoint(pid, left.min(Duration::from_millis(500)), || !crate::guardian::attacher_gone())? {
             RunOutcome::TimedOut => continue,
             RunOutcome::Hit => {
                 let mut regs = stopped.registers(pid)?;
@@ -341,6 +351,7 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
                     stopped.resume()?;
                     let pause = started.elapsed();
                     let snap = capture(&t, c)?;
+                    check_cancelled(opts.pid)?;
                     snap.write_atomically(path)?;
                     report(opts, &format!("checkpoint written to {} (target paused {:.2} ms)", path.display(), pause.as_secs_f64() * 1e3));
                     return Ok(0);
@@ -349,6 +360,7 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
             }
             None => capture(&t, &t.live)?,
         };
+        check_cancelled(opts.pid)?;
         snap.write_atomically(path)?;
         if opts.exit_after_checkpoint {
             exit_target(&t, &stopped, 0)?;
@@ -363,6 +375,7 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
         Some(c) => capture(&t, c)?,
         None => capture(&t, &t.live)?,
     };
+    check_cancelled(opts.pid)?;
     let (python, pythonpath) = restore_python(&t, opts.python.as_deref())?;
     let bytes = snap.to_bytes()?;
     let snap_path = std::env::temp_dir().join(format!("pyteleport-attach-{}.snap", opts.pid));
@@ -378,8 +391,10 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
         }
     }
     // The new process waits for a go byte: if we die before sending it, it reads EOF and
-    // gives up, and the original runs on. Once it goes, the original is ours to end: if we
-    // die then, the kernel kills the original rather than letting both run.
+    // gives up, and the original runs on. Once it goes, the original is ours to end: the
+    // move completes even if the attacher command is killed (we are its guarded tracer),
+    // and if this tracer itself dies the kernel kills the original rather than letting
+    // both run.
     // Before that it rebuilds everything and says "ready" on a second pipe, or why it
     // cannot, while the original stays stopped: a state that fails to rebuild costs the
     // original nothing.
@@ -442,13 +457,19 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
         };
         return Err(Error::Snapshot(format!("the new process could not rebuild the state ({why}); process {} goes on untouched", opts.pid)));
     }
+    if let Err(e) = check_cancelled(opts.pid) {
+        drop(go_write);
+        let _ = child.wait();
+        let _ = std::fs::remove_file(&snap_path);
+        return Err(e);
+    }
     {
         let mut go = std::fs::File::from(go_write);
         std::io::Write::write_all(&mut go, b"g").map_err(|source| Error::Io { context: "starting the new process".into(), source })?;
     }
     stopped.kill_if_tracer_dies()?;
     report(opts, &format!("process {} moved to process {} (paused {:.2} ms before the new process started)", opts.pid, child.id(), started.elapsed().as_secs_f64() * 1e3));
-    let status = child.wait().map_err(|source| Error::Io { context: "waiting for the new process".into(), source })?;
+    let status = crate::guardian::wait_child(&mut child).map_err(|source| Error::Io { context: "waiting for the new process".into(), source })?;
     let _ = std::fs::remove_file(&snap_path);
     let code = crate::teleport::status_code(status);
     exit_target(&t, &stopped, code)?;

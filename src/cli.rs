@@ -141,6 +141,12 @@ fn run(cli: Cli) -> Result<i32, String> {
                 python,
                 quiet,
             };
+            // The tracing happens in a child that outlives this command (see `guardian`).
+            match crate::guardian::fork_tracer() {
+                Ok(Some(code)) => return Ok(code),
+                Ok(None) => {}
+                Err(e) => return Err(format!("cannot start the tracer process: {e}")),
+            }
             crate::attach::attach(&opts).map_err(|e| e.to_string())
         }
         Command::Inspect { file } => {

@@ -32,6 +32,9 @@ pub enum Error {
     #[error("{0}")]
     Snapshot(String),
 
+    #[error("pyteleport-attach (process {attacher}) was killed: the attach is cancelled and process {pid} goes on untouched")]
+    Cancelled { pid: i32, attacher: i32 },
+
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
 }

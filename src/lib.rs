@@ -10,6 +10,7 @@ pub mod bytecode;
 pub mod cli;
 pub mod dump;
 pub mod error;
+pub mod guardian;
 pub mod inspect;
 pub mod layouts;
 pub mod memcopy;

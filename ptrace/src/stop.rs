@@ -395,6 +395,16 @@ impl StoppedProcess {
                 let tid = self.tracees[i].tid;
                 match wait_nohang(tid) {
                     Ok(WaitResult::NothingYet) => waiting = true,
+                    Ok(WaitResult::Stopped(Some(libc::SIGTRAP))) if is_hw_breakpoint(tid) => {
+                        // Our breakpoint fired just as we asked the thread to stop: that
+                        // SIGTRAP is ours, never the program's (re-injected, it would kill
+                        // it). Discard it and take the interrupt's event stop instead; the
+                        // thread is still before the instruction, so an armed breakpoint
+                        // fires again when it runs.
+                        progressed = true;
+                        ptrace_raw(libc::PTRACE_INTERRUPT as libc::c_long, tid, 0).ok();
+                        ptrace_raw(libc::PTRACE_CONT as libc::c_long, tid, 0).ok();
+                    }
                     Ok(WaitResult::Stopped(sig)) => {
                         progressed = true;
                         let t = &mut self.tracees[i];
@@ -500,7 +510,8 @@ impl StoppedProcess {
                 match wait_nohang(t.tid) {
                     Ok(WaitResult::Stopped(s)) => {
                         stopped = true;
-                        sig = s;
+                        // A breakpoint's trap is ours to discard (see wait_until_stopped).
+                        sig = s.filter(|&s| !(s == libc::SIGTRAP && is_hw_breakpoint(t.tid)));
                     }
                     Ok(WaitResult::Gone) | Err(_) => break,
                     Ok(WaitResult::NothingYet) if Instant::now() >= deadline => {
@@ -594,11 +605,12 @@ impl StoppedProcess {
     }
 
     /// Let every thread run (still traced) until `tid` hits a hardware breakpoint
-    /// or `timeout` passes, calling `tick` every few milliseconds meanwhile. Signals
+    /// or `timeout` passes, calling `keep_waiting` every few milliseconds meanwhile
+    /// (returning false ends the wait early, as a timeout would). Signals
     /// other threads receive are passed on. Either way, every thread (including any
     /// created meanwhile) is stopped again on return, the hit thread in an event stop
     /// with no signal pending: if we die now, it simply runs on.
-    pub fn run_until_breakpoint(&mut self, tid: i32, timeout: Duration, mut tick: impl FnMut()) -> Result<RunOutcome> {
+    pub fn run_until_breakpoint(&mut self, tid: i32, timeout: Duration, mut keep_waiting: impl FnMut() -> bool) -> Result<RunOutcome> {
         for t in &mut self.tracees {
             if t.stopped {
                 let sig = t.pending_signal.take().unwrap_or(0);
@@ -617,7 +629,9 @@ impl StoppedProcess {
         let _sigchld = SigchldWait::block();
         'wait: while Instant::now() < deadline {
             if last_tick.elapsed() >= Duration::from_millis(5) {
-                tick();
+                if !keep_waiting() {
+                    break;
+                }
                 last_tick = Instant::now();
             }
             let mut idle = true;
