@@ -182,6 +182,18 @@ FIELDS = [
     ("slice_start", ["PySliceObject:start"]),
     ("slice_stop", ["PySliceObject:stop"]),
     ("slice_step", ["PySliceObject:step"]),
+    ("deque_leftblock", ["dequeobject:leftblock"]),
+    ("deque_leftindex", ["dequeobject:leftindex"]),
+    ("deque_maxlen", ["dequeobject:maxlen"]),
+    ("deque_block_data", ["block:data"]),
+    ("deque_block_rightlink", ["block:rightlink"]),
+    ("defaultdict_factory", ["defdictobject:default_factory"]),
+    ("odict_first", ["PyODictObject:od_first"]),
+    ("odictnode_key", ["_ODictNode:key"]),
+    ("odictnode_next", ["_ODictNode:next"]),
+    # extension modules (their debug info is loaded from lib-dynload, see EXTENSIONS)
+    ("random_index", ["RandomObject:index"]),
+    ("random_state", ["RandomObject:state"]),
     ("exception_args", ["PyBaseExceptionObject:args"]),
     ("exception_notes", ["PyBaseExceptionObject:notes"]),
     ("exception_traceback", ["PyBaseExceptionObject:traceback"]),
@@ -309,6 +321,10 @@ def in_gdb():
     print("LAYOUT-JSON " + json.dumps(out))
 
 
+# Extension modules built as shared objects whose structures are read too.
+EXTENSIONS = ["_random"]
+
+
 def main():
     prefixes = sys.argv[1:]
     here = os.path.dirname(os.path.abspath(__file__))
@@ -317,7 +333,14 @@ def main():
         version = os.path.basename(prefix.rstrip("/"))
         major, minor = version.split(".")[:2]
         lib = os.path.join(prefix, "lib", f"libpython{major}.{minor}.so.1.0")
-        res = subprocess.run(["gdb", "-batch", "-x", os.path.abspath(__file__), lib],
+        dynload = os.path.join(prefix, "lib", f"python{major}.{minor}", "lib-dynload")
+        extra = []
+        for ext in EXTENSIONS:
+            found = [f for f in os.listdir(dynload) if f.startswith(ext + ".cpython-")]
+            if not found:
+                sys.exit(f"{ext} not found in {dynload}")
+            extra += ["-ex", f"add-symbol-file {os.path.join(dynload, found[0])}"]
+        res = subprocess.run(["gdb", "-batch", *extra, "-x", os.path.abspath(__file__), lib],
                              capture_output=True, text=True, env={**os.environ, "GEN_LAYOUTS_IN_GDB": "1"})
         line = [l for l in res.stdout.splitlines() if l.startswith("LAYOUT-JSON ")]
         if not line:

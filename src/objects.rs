@@ -200,8 +200,9 @@ pub enum Value {
     Stdio(String),
     /// `module.name`: an object an installed module holds as a global (a sentinel, a
     /// logger, a default instance), taken from the module in the new process so that
-    /// identity checks against it still hold.
-    Global { module: String, name: String },
+    /// identity checks against it still hold. `state`, when set, is given to its
+    /// `__setstate__` there (a `random.Random`: the module's generator goes on where it was).
+    Global { module: String, name: String, state: Option<ObjId> },
     /// A bare `object()`.
     Object,
     /// Known only by type and address.
@@ -294,6 +295,28 @@ enum DictSource {
 }
 
 /// What decoding needs to know about a type, read once per type.
+/// C types outside the core whose state is read field by field (see `decode_known_c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KnownCType {
+    Deque,
+    DefaultDict,
+    OrderedDict,
+    /// `_random.Random`, the C base of `random.Random`.
+    Random,
+}
+
+impl KnownCType {
+    fn from_type_name(name: &str) -> Option<Self> {
+        match name {
+            "collections.deque" => Some(KnownCType::Deque),
+            "collections.defaultdict" => Some(KnownCType::DefaultDict),
+            "collections.OrderedDict" => Some(KnownCType::OrderedDict),
+            "_random.Random" => Some(KnownCType::Random),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct TypeShape {
     builtin: Option<BuiltinType>,
@@ -302,6 +325,9 @@ struct TypeShape {
     /// Instances keep state in C fields of a non-builtin C base: only their own
     /// `__reduce_ex__` can carry them.
     c_state: bool,
+    /// A C type of the standard library whose fields pyteleport reads (the type itself
+    /// or the nearest such base of a Python class).
+    c_base: Option<KnownCType>,
     flags: u64,
     basicsize: i64,
     dictoffset: i64,
@@ -434,13 +460,20 @@ impl<'a> Decoder<'a> {
                 }
                 if let Some(id) = self.graph.id_of(v) {
                     if matches!(self.graph.get(id).value, Value::Instance { .. } | Value::Reduce { .. } | Value::Opaque) {
-                        named.push((id, key));
+                        named.push((id, key, v));
                     }
                 }
             }
             if installed {
-                for (id, name) in named {
-                    self.graph.objects[id as usize].value = Value::Global { module: module.clone(), name };
+                for (id, name, addr) in named {
+                    // A random generator keeps its place in the sequence (a seeded program
+                    // must go on drawing the same numbers); other singletons come fresh.
+                    let reduced_state = match &self.graph.get(id).value {
+                        Value::Reduce { state, .. } => *state,
+                        _ => None,
+                    };
+                    let state = if reduced_state.is_some() && self.is_random(addr)? { reduced_state } else { None };
+                    self.graph.objects[id as usize].value = Value::Global { module: module.clone(), name, state };
                 }
             }
         }
@@ -469,6 +502,31 @@ impl<'a> Decoder<'a> {
         Ok(!(same_items && (0..=16).contains(&extra)))
     }
 
+    /// Whether the object at `addr` is a `random.Random` (or subclass) instance.
+    fn is_random(&mut self, addr: u64) -> Result<bool> {
+        let type_addr = self.ptr(addr + self.layout().object_type as u64)?;
+        Ok(self.type_shape(type_addr)?.c_base == Some(KnownCType::Random))
+    }
+
+    /// Which of the C types we read fields of a type is (static types only: a class
+    /// statement cannot take their names).
+    fn known_c_type(&mut self, hdr: &[u8]) -> Result<Option<KnownCType>> {
+        let l = self.layout();
+        let flags = le_u64(hdr, l.type_flags);
+        let name = self.c_string(le_u64(hdr, l.type_name), 64)?;
+        let known = KnownCType::from_type_name(&name);
+        // Static types, or (3.12+) immutable heap types made from a spec.
+        let is_c = flags & TPFLAGS_HEAPTYPE == 0 || flags & TPFLAGS_IMMUTABLETYPE != 0;
+        let readable = match known {
+            // 3.11 makes it a mutable heap type: a class statement gives no dotted name,
+            // and its instances must be large enough to hold the whole state.
+            Some(KnownCType::Random) => l.has(l.random_state) && le_i64(hdr, l.type_basicsize) >= (l.random_state + 624 * 4) as i64,
+            Some(_) => is_c && l.has(l.deque_leftblock),
+            None => false,
+        };
+        Ok(known.filter(|_| readable))
+    }
+
     fn type_shape(&mut self, type_addr: u64) -> Result<TypeShape> {
         if let Some(s) = self.type_cache.get(&type_addr) {
             return Ok(s.clone());
@@ -478,10 +536,13 @@ impl<'a> Decoder<'a> {
         let flags = le_u64(&hdr, l.type_flags);
         let mut builtin = self.py.symbols.types.get(&type_addr).copied();
         let mut c_state = false;
+        let mut c_base = None;
         if builtin.is_none() {
             // A subclass of a builtin: decode the builtin part by walking tp_base. A C type
-            // on the way (OrderedDict, _random.Random) keeps state we cannot see.
-            c_state = self.is_c_type(type_addr, &hdr)?;
+            // on the way (_random.Random) keeps state we cannot see, unless it is one whose
+            // fields we read.
+            c_base = self.known_c_type(&hdr)?;
+            c_state = c_base.is_none() && self.is_c_type(type_addr, &hdr)?;
             let mut base = le_u64(&hdr, l.type_base);
             let mut hops = 0;
             while base != 0 && hops < 64 {
@@ -492,7 +553,10 @@ impl<'a> Decoder<'a> {
                     break;
                 }
                 let base_hdr = self.read(base, l.type_mro + 8)?;
-                c_state |= self.is_c_type(base, &base_hdr)?;
+                match self.known_c_type(&base_hdr)? {
+                    Some(known) if c_base.is_none() => c_base = Some(known),
+                    _ => c_state |= self.is_c_type(base, &base_hdr)?,
+                }
                 base = le_u64(&base_hdr, l.type_base);
                 hops += 1;
             }
@@ -502,7 +566,7 @@ impl<'a> Decoder<'a> {
             let name = self.c_string(le_u64(&hdr, l.type_name), 64)?;
             by_name = crate::process::TYPES_BY_NAME.iter().find(|(n, _)| *n == name).map(|&(_, b)| b);
         }
-        let shape = TypeShape { builtin, by_name, c_state, flags, basicsize: le_i64(&hdr, l.type_basicsize), dictoffset: le_i64(&hdr, l.type_dictoffset) };
+        let shape = TypeShape { builtin, by_name, c_state, c_base, flags, basicsize: le_i64(&hdr, l.type_basicsize), dictoffset: le_i64(&hdr, l.type_dictoffset) };
         self.type_cache.insert(type_addr, shape.clone());
         Ok(shape)
     }
@@ -541,6 +605,9 @@ impl<'a> Decoder<'a> {
         if shape.flags & TPFLAGS_TYPE_SUBCLASS != 0 {
             return self.decode_type(addr);
         }
+        if let (Some(known), true) = (shape.c_base, self.limits.deep) {
+            return self.decode_known_c(addr, type_addr, shape, known);
+        }
         let base = match shape.builtin {
             Some(b @ (BuiltinType::Int | BuiltinType::Float | BuiltinType::Str | BuiltinType::Bytes | BuiltinType::Tuple
             | BuiltinType::List | BuiltinType::Dict | BuiltinType::Set | BuiltinType::FrozenSet | BuiltinType::Complex
@@ -571,6 +638,152 @@ impl<'a> Decoder<'a> {
         Ok(Value::Instance { dict, slots, base })
     }
 
+    /// A node the decoder makes up (an argument list, a C integer as an int): `pseudo` is an
+    /// address inside the header of the object it belongs to, where no object can start.
+    fn synthetic(&mut self, pseudo: u64, kind: BuiltinType, value: Value) -> ObjId {
+        let type_addr = self.py.symbols.type_addr.get(&kind).copied().unwrap_or(0);
+        let type_id = self.object(type_addr);
+        let id = self.graph.objects.len() as ObjId;
+        self.graph.objects.push(Object { addr: pseudo, type_id, value });
+        self.graph.index.insert(pseudo, id);
+        id
+    }
+
+    fn synthetic_int(&mut self, pseudo: u64, value: i64) -> ObjId {
+        let mut digits = Vec::new();
+        let mut rest = value.unsigned_abs();
+        while rest != 0 {
+            digits.push((rest & ((1 << 30) - 1)) as u32);
+            rest >>= 30;
+        }
+        self.synthetic(pseudo, BuiltinType::Int, Value::Int { negative: value < 0, digits })
+    }
+
+    /// deque, defaultdict and OrderedDict (and Python classes over them), rebuilt the way
+    /// pickle does: `deque((), maxlen)` then its items; a dict subclass instance whose
+    /// `default_factory` is set like a slot; an OrderedDict's items in its own order
+    /// (its linked list, which `move_to_end` makes differ from the dict's).
+    fn decode_known_c(&mut self, addr: u64, type_addr: u64, shape: &TypeShape, known: KnownCType) -> Result<Value> {
+        let l = self.layout();
+        let dict = self.instance_dict(addr, type_addr, shape)?;
+        match known {
+            KnownCType::Deque => {
+                let len = self.len_of(addr)?;
+                if len > self.limits.max_len {
+                    return Err(Error::Limit(format!("deque of {len} items at {addr:#x}")));
+                }
+                let raw = self.read(addr, l.deque_maxlen + 8)?;
+                let (mut block, mut index, maxlen) = (le_u64(&raw, l.deque_leftblock), le_i64(&raw, l.deque_leftindex), le_i64(&raw, l.deque_maxlen));
+                let per_block = ((l.deque_block_rightlink - l.deque_block_data) / 8) as i64;
+                if !(0..per_block).contains(&index) {
+                    return Err(Error::corrupt(addr, "deque index outside its block"));
+                }
+                let mut items = Vec::with_capacity(len);
+                let mut data = self.read(block, l.deque_block_rightlink + 8)?;
+                while items.len() < len {
+                    if index == per_block {
+                        block = le_u64(&data, l.deque_block_rightlink);
+                        data = self.read(block, l.deque_block_rightlink + 8)?;
+                        index = 0;
+                    }
+                    let item = le_u64(&data, l.deque_block_data + 8 * index as usize);
+                    items.push(self.object(item).ok_or_else(|| Error::corrupt(addr, "null item in a deque"))?);
+                    index += 1;
+                }
+                // addr + 1 may be the instance's values-only dict (see split_values_dict).
+                let listitems = self.synthetic(addr + 2, BuiltinType::List, Value::List(items));
+                let empty = self.synthetic(addr + 3, BuiltinType::Tuple, Value::Tuple(vec![]));
+                let mut args = vec![empty];
+                if maxlen >= 0 {
+                    args.push(self.synthetic_int(addr + 4, maxlen));
+                }
+                let args = self.synthetic(addr + 5, BuiltinType::Tuple, Value::Tuple(args));
+                let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "deque without a type"))?;
+                Ok(Value::Reduce { callable, args, state: dict, listitems: Some(listitems), dictitems: None })
+            }
+            KnownCType::DefaultDict | KnownCType::OrderedDict => {
+                let mut base = self.decode_builtin(addr, BuiltinType::Dict)?;
+                let mut slots = self.instance_slots(addr, type_addr)?;
+                if known == KnownCType::DefaultDict {
+                    let factory = self.ptr(addr + l.defaultdict_factory as u64)?;
+                    slots.push(("default_factory".into(), self.object(factory)));
+                } else if let Value::Dict(pairs) = &mut base {
+                    let by_key: HashMap<ObjId, ObjId> = pairs.iter().copied().collect();
+                    let mut ordered = Vec::with_capacity(pairs.len());
+                    let mut node = self.ptr(addr + l.odict_first as u64)?;
+                    while node != 0 && ordered.len() < pairs.len() {
+                        let raw = self.read(node, l.odictnode_next + 8)?;
+                        let key = self.object(le_u64(&raw, l.odictnode_key));
+                        match key.and_then(|k| by_key.get(&k).map(|&v| (k, v))) {
+                            Some(pair) => ordered.push(pair),
+                            None => return Err(Error::corrupt(addr, "OrderedDict order names a key its dict lacks")),
+                        }
+                        node = le_u64(&raw, l.odictnode_next);
+                    }
+                    if ordered.len() != pairs.len() || node != 0 {
+                        return Err(Error::corrupt(addr, "OrderedDict order and dict differ in length"));
+                    }
+                    *pairs = ordered;
+                }
+                Ok(Value::Instance { dict, slots, base: Some(Box::new(base)) })
+            }
+            KnownCType::Random => {
+                // random.Random's own pickle form: cls() then setstate((3, 624 words +
+                // index, gauss_next)). Other attributes of a subclass are not carried.
+                let raw = self.read(addr, l.random_state + 624 * 4)?;
+                let index = i32::from_le_bytes(raw[l.random_index..l.random_index + 4].try_into().unwrap_or([0; 4]));
+                let mut words = Vec::with_capacity(625);
+                for i in 0..624 {
+                    let at = l.random_state + 4 * i;
+                    let word = u32::from_le_bytes(raw[at..at + 4].try_into().unwrap_or([0; 4]));
+                    words.push(self.synthetic_int(addr + 8 + i as u64, word as i64));
+                }
+                words.push(self.synthetic_int(addr + 2, index as i64));
+                let gauss_next = match self.instance_attribute(addr, type_addr, shape, "gauss_next")? {
+                    Some(v) => self.object(v),
+                    None => Some(self.py.symbols.none).filter(|&n| n != 0).and_then(|n| self.object(n)),
+                };
+                let internal = self.synthetic(addr + 3, BuiltinType::Tuple, Value::Tuple(words));
+                let version = self.synthetic_int(addr + 4, 3);
+                let mut state = vec![version, internal];
+                state.extend(gauss_next);
+                let state = self.synthetic(addr + 5, BuiltinType::Tuple, Value::Tuple(state));
+                let args = self.synthetic(addr + 6, BuiltinType::Tuple, Value::Tuple(vec![]));
+                let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
+                Ok(Value::Reduce { callable, args, state: Some(state), listitems: None, dictitems: None })
+            }
+        }
+    }
+
+    /// The address of an instance attribute stored in its `__dict__` (or values), if set.
+    fn instance_attribute(&mut self, addr: u64, type_addr: u64, shape: &TypeShape, name: &str) -> Result<Option<u64>> {
+        let l = self.layout();
+        let pairs: Vec<(u64, u64)> = match self.instance_dict_source(addr, shape)? {
+            DictSource::None => return Ok(None),
+            DictSource::Dict(d) => self.dict_entries(d)?,
+            DictSource::Values { values, inline } => {
+                let keys = self.ptr(type_addr + l.heaptype_cached_keys as u64)?;
+                if keys == 0 {
+                    return Ok(None);
+                }
+                let key_addrs = self.dict_keys_entries(keys)?;
+                let mut pairs = Vec::new();
+                for ix in self.values_order(values, inline)? {
+                    if let Some(&(k, _)) = key_addrs.get(ix) {
+                        pairs.push((k, self.ptr(values + l.dictvalues_values as u64 + 8 * ix as u64)?));
+                    }
+                }
+                pairs
+            }
+        };
+        for (k, v) in pairs {
+            if k != 0 && v != 0 && self.is_exact(k, BuiltinType::Str)? && self.read_str(k)?.as_text() == name {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
     /// A namedtuple field accessor: `_tuplegetter(index, doc)`. The index is a C integer,
     /// carried as a synthetic int node.
     fn decode_tuplegetter(&mut self, addr: u64) -> Result<Value> {
@@ -580,13 +793,7 @@ impl<'a> Decoder<'a> {
         if !(0..1 << 30).contains(&index) {
             return Err(Error::corrupt(addr, "namedtuple field index out of range"));
         }
-        let pseudo = addr + 1; // inside the owner's header: no real object has it
-        let int_type = self.py.symbols.type_addr.get(&BuiltinType::Int).copied().unwrap_or(0);
-        let type_id = self.object(int_type);
-        let index_id = self.graph.objects.len() as ObjId;
-        let digits = if index == 0 { vec![] } else { vec![index as u32] };
-        self.graph.objects.push(Object { addr: pseudo, type_id, value: Value::Int { negative: false, digits } });
-        self.graph.index.insert(pseudo, index_id);
+        let index_id = self.synthetic_int(addr + 1, index);
         let doc = self.object(le_u64(&raw, l.tuplegetter_doc));
         Ok(Value::Rebuilt { type_name: "_collections._tuplegetter".into(), args: vec![Some(index_id), doc], dict: None })
     }
@@ -1203,7 +1410,8 @@ impl<'a> Decoder<'a> {
 
     /// Entries of an imported module that a program may have rebound: plain values, and
     /// functions or classes defined in `__main__` (monkey patches); with `containers`, also
-    /// lists, dicts, sets and tuples. Other values are what a fresh import gives back.
+    /// lists, dicts, sets and tuples; and random generators' state. Other values are what
+    /// a fresh import gives back.
     fn module_patches(&mut self, module: &str, dict: u64, containers: bool) -> Result<Vec<(String, ObjId)>> {
         let l = self.layout();
         let mut out = Vec::new();
@@ -1223,6 +1431,8 @@ impl<'a> Decoder<'a> {
                     let m = self.ptr(v + l.function_module as u64)?;
                     m != 0 && self.is_exact(m, BuiltinType::Str)? && self.read_str(m)?.as_text() == "__main__" && module != "__main__"
                 }
+                // A module's random generator (`random._inst`): its place in the sequence.
+                None => self.is_random(v)?,
                 _ => false,
             };
             if carried {

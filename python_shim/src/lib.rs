@@ -146,7 +146,7 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
         }
         Value::Object => tuple(py, vec![s("object")])?,
         Value::Stdio(name) => tuple(py, vec![s("stdio"), s(name)])?,
-        Value::Global { module, name } => tuple(py, vec![s("global"), s(module), s(name)])?,
+        Value::Global { module, name, state } => tuple(py, vec![s("global"), s(module), s(name), o(*state)])?,
         Value::Reduce { callable, args, state, listitems, dictitems } => tuple(py, vec![s("reduce"), n(*callable), n(*args), o(*state), o(*listitems), o(*dictitems)])?,
         Value::Descriptor { owner, name } => tuple(py, vec![s("descriptor"), n(*owner), s(name)])?,
         Value::Opaque => tuple(py, vec![s("opaque")])?,

@@ -333,6 +333,28 @@ pub struct Layout {
     pub slice_stop: usize,
     /// PySliceObject:step
     pub slice_step: usize,
+    /// dequeobject:leftblock
+    pub deque_leftblock: usize,
+    /// dequeobject:leftindex
+    pub deque_leftindex: usize,
+    /// dequeobject:maxlen
+    pub deque_maxlen: usize,
+    /// block:data
+    pub deque_block_data: usize,
+    /// block:rightlink
+    pub deque_block_rightlink: usize,
+    /// defdictobject:default_factory
+    pub defaultdict_factory: usize,
+    /// PyODictObject:od_first
+    pub odict_first: usize,
+    /// _ODictNode:key
+    pub odictnode_key: usize,
+    /// _ODictNode:next
+    pub odictnode_next: usize,
+    /// RandomObject:index
+    pub random_index: usize,
+    /// RandomObject:state
+    pub random_state: usize,
     /// PyBaseExceptionObject:args
     pub exception_args: usize,
     /// PyBaseExceptionObject:notes

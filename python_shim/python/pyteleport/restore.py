@@ -242,9 +242,12 @@ class Rebuilder:
             return obj
         if kind == "global":
             try:
-                return getattr(importlib.import_module(v[1]), v[2])
+                obj = getattr(importlib.import_module(v[1]), v[2])
             except (ImportError, AttributeError) as e:
                 raise RestoreError(f"{v[1]}.{v[2]} cannot be found: {e}") from None
+            if v[3] is not None:
+                self.queue_fill(i)  # its state (a random generator's place in the sequence)
+            return obj
         if kind == "descriptor":
             return vars(self.get(v[1]))[v[2]]
         if kind == "complex":
@@ -508,6 +511,8 @@ class Rebuilder:
                     o[k] = val
         elif kind == "rebuilt":
             o.__dict__.update(self.full(v[3]))
+        elif kind == "global":
+            o.__setstate__(self.full_tuple(v[3]))
         elif kind == "cell":
             if v[1] is not None:
                 o.cell_contents = self.get(v[1])
@@ -526,9 +531,13 @@ class Rebuilder:
             elif base is not None and base[0] == "bytearray":
                 bytearray.extend(o, base[1])
             elif base is not None and base[0] == "dict":
+                # An OrderedDict keeps its own order beside the dict: its setitem keeps both.
+                collections = sys.modules.get("collections")
+                ordered = collections is not None and isinstance(o, collections.OrderedDict)
+                setitem = collections.OrderedDict.__setitem__ if ordered else dict.__setitem__
                 it = iter(base[1])
                 for k in it:
-                    dict.__setitem__(o, self.hashable(k), self.get(next(it)))
+                    setitem(o, self.hashable(k), self.get(next(it)))
             if d is not None:
                 object.__getattribute__(o, "__dict__").update(self.full(d))
             for name, val in slots:
