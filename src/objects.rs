@@ -303,6 +303,8 @@ enum KnownCType {
     OrderedDict,
     /// `_random.Random`, the C base of `random.Random`.
     Random,
+    /// `itertools.count`.
+    Count,
 }
 
 impl KnownCType {
@@ -312,6 +314,7 @@ impl KnownCType {
             "collections.defaultdict" => Some(KnownCType::DefaultDict),
             "collections.OrderedDict" => Some(KnownCType::OrderedDict),
             "_random.Random" => Some(KnownCType::Random),
+            "itertools.count" => Some(KnownCType::Count),
             _ => None,
         }
     }
@@ -521,6 +524,7 @@ impl<'a> Decoder<'a> {
             // 3.11 makes it a mutable heap type: a class statement gives no dotted name,
             // and its instances must be large enough to hold the whole state.
             Some(KnownCType::Random) => l.has(l.random_state) && le_i64(hdr, l.type_basicsize) >= (l.random_state + 624 * 4) as i64,
+            Some(KnownCType::Count) => is_c && l.has(l.count_long_step),
             Some(_) => is_c && l.has(l.deque_leftblock),
             None => false,
         };
@@ -726,6 +730,16 @@ impl<'a> Decoder<'a> {
                     *pairs = ordered;
                 }
                 Ok(Value::Instance { dict, slots, base: Some(Box::new(base)) })
+            }
+            KnownCType::Count => {
+                // count(start, step): the C counter until it would overflow, then an int.
+                let raw = self.read(addr, l.count_long_step + 8)?;
+                let start = match self.object(le_u64(&raw, l.count_long_cnt)) {
+                    Some(big) => big,
+                    None => self.synthetic_int(addr + 2, le_i64(&raw, l.count_cnt)),
+                };
+                let step = self.object(le_u64(&raw, l.count_long_step));
+                Ok(Value::Rebuilt { type_name: "itertools.count".into(), args: vec![Some(start), step], dict: None })
             }
             KnownCType::Random => {
                 // random.Random's own pickle form: cls() then setstate((3, 624 words +
@@ -1093,6 +1107,36 @@ impl<'a> Decoder<'a> {
                     Some(iters) => Value::Zip { iters, strict: le_i32(&raw, l.zip_strict) != 0 },
                     None => Value::Opaque,
                 }
+            }
+            // Iterators a loop may be consuming; made again as their own pickle forms do
+            // (read only for a capture: a dump shows them by type and address).
+            BuiltinType::Map | BuiltinType::Filter | BuiltinType::Reversed | BuiltinType::ListRevIter if !self.limits.deep => Value::Opaque,
+            BuiltinType::Map => {
+                let raw = self.read(addr, l.map_func.max(l.map_iters) + 8)?;
+                let iters = le_u64(&raw, l.map_iters);
+                let mut args = vec![self.object(le_u64(&raw, l.map_func))];
+                let n = self.len_of(iters)?;
+                args.extend(self.pointer_array(iters + l.tuple_items as u64, n)?.into_iter().map(Some));
+                Value::Rebuilt { type_name: "map".into(), args, dict: None }
+            }
+            BuiltinType::Filter => {
+                let raw = self.read(addr, l.filter_func.max(l.filter_it) + 8)?;
+                let args = vec![self.object(le_u64(&raw, l.filter_func)), self.object(le_u64(&raw, l.filter_it))];
+                Value::Rebuilt { type_name: "filter".into(), args, dict: None }
+            }
+            BuiltinType::Reversed | BuiltinType::ListRevIter => {
+                let (index_at, seq_at) = if kind == BuiltinType::Reversed { (l.reversed_index, l.reversed_seq) } else { (l.seq_iter_index, l.seq_iter_seq) };
+                let raw = self.read(addr, index_at.max(seq_at) + 8)?;
+                let type_addr = self.py.symbols.type_addr.get(&BuiltinType::Reversed).copied().unwrap_or(0);
+                let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "no reversed type"))?;
+                // Exhausted: its sequence is gone; reversed(()) is as empty.
+                let seq = match self.object(le_u64(&raw, seq_at)) {
+                    Some(seq) => seq,
+                    None => self.synthetic(addr + 2, BuiltinType::Tuple, Value::Tuple(vec![])),
+                };
+                let args = self.synthetic(addr + 3, BuiltinType::Tuple, Value::Tuple(vec![seq]));
+                let index = self.synthetic_int(addr + 4, le_i64(&raw, index_at));
+                Value::Reduce { callable, args, state: Some(index), listitems: None, dictitems: None }
             }
             BuiltinType::DictKeyIter | BuiltinType::DictValueIter | BuiltinType::DictItemIter => {
                 let raw = self.read(addr, l.dictiter_len + 8)?;

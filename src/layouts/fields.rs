@@ -351,6 +351,24 @@ pub struct Layout {
     pub odictnode_key: usize,
     /// _ODictNode:next
     pub odictnode_next: usize,
+    /// mapobject:iters
+    pub map_iters: usize,
+    /// mapobject:func
+    pub map_func: usize,
+    /// filterobject:func
+    pub filter_func: usize,
+    /// filterobject:it
+    pub filter_it: usize,
+    /// reversedobject:index
+    pub reversed_index: usize,
+    /// reversedobject:seq
+    pub reversed_seq: usize,
+    /// countobject:cnt
+    pub count_cnt: usize,
+    /// countobject:long_cnt
+    pub count_long_cnt: usize,
+    /// countobject:long_step
+    pub count_long_step: usize,
     /// RandomObject:index
     pub random_index: usize,
     /// RandomObject:state
