@@ -200,6 +200,10 @@ FIELDS = [
     ("count_cnt", ["countobject:cnt"]),
     ("count_long_cnt", ["countobject:long_cnt"]),
     ("count_long_step", ["countobject:long_step"]),
+    ("partial_fn", ["partialobject:fn"]),
+    ("partial_args", ["partialobject:args"]),
+    ("partial_kw", ["partialobject:kw"]),
+    ("partial_dict", ["partialobject:dict"]),
     # extension modules (their debug info is loaded from lib-dynload, see EXTENSIONS)
     ("random_index", ["RandomObject:index"]),
     ("random_state", ["RandomObject:state"]),

@@ -305,6 +305,8 @@ enum KnownCType {
     Random,
     /// `itertools.count`.
     Count,
+    /// `functools.partial`.
+    Partial,
 }
 
 impl KnownCType {
@@ -315,6 +317,7 @@ impl KnownCType {
             "collections.OrderedDict" => Some(KnownCType::OrderedDict),
             "_random.Random" => Some(KnownCType::Random),
             "itertools.count" => Some(KnownCType::Count),
+            "functools.partial" => Some(KnownCType::Partial),
             _ => None,
         }
     }
@@ -525,6 +528,7 @@ impl<'a> Decoder<'a> {
             // and its instances must be large enough to hold the whole state.
             Some(KnownCType::Random) => l.has(l.random_state) && le_i64(hdr, l.type_basicsize) >= (l.random_state + 624 * 4) as i64,
             Some(KnownCType::Count) => is_c && l.has(l.count_long_step),
+            Some(KnownCType::Partial) => is_c && l.has(l.partial_dict),
             Some(_) => is_c && l.has(l.deque_leftblock),
             None => false,
         };
@@ -740,6 +744,25 @@ impl<'a> Decoder<'a> {
                 };
                 let step = self.object(le_u64(&raw, l.count_long_step));
                 Ok(Value::Rebuilt { type_name: "itertools.count".into(), args: vec![Some(start), step], dict: None })
+            }
+            KnownCType::Partial => {
+                // Its pickle form: cls(fn) then __setstate__((fn, args, kw, dict)).
+                let raw = self.read(addr, l.partial_dict + 8)?;
+                let fn_ = self.object(le_u64(&raw, l.partial_fn)).ok_or_else(|| Error::corrupt(addr, "partial without a function"))?;
+                let none = Some(self.py.symbols.none).filter(|&n| n != 0).and_then(|n| self.object(n));
+                let mut state = vec![fn_];
+                for at in [l.partial_args, l.partial_kw, l.partial_dict] {
+                    if let Some(item) = self.object(le_u64(&raw, at)).or(none) {
+                        state.push(item);
+                    }
+                }
+                if state.len() != 4 {
+                    return Err(Error::corrupt(addr, "partial without args"));
+                }
+                let state = self.synthetic(addr + 2, BuiltinType::Tuple, Value::Tuple(state));
+                let args = self.synthetic(addr + 3, BuiltinType::Tuple, Value::Tuple(vec![fn_]));
+                let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
+                Ok(Value::Reduce { callable, args, state: Some(state), listitems: None, dictitems: None })
             }
             KnownCType::Random => {
                 // random.Random's own pickle form: cls() then setstate((3, 624 words +

@@ -369,6 +369,14 @@ pub struct Layout {
     pub count_long_cnt: usize,
     /// countobject:long_step
     pub count_long_step: usize,
+    /// partialobject:fn
+    pub partial_fn: usize,
+    /// partialobject:args
+    pub partial_args: usize,
+    /// partialobject:kw
+    pub partial_kw: usize,
+    /// partialobject:dict
+    pub partial_dict: usize,
     /// RandomObject:index
     pub random_index: usize,
     /// RandomObject:state

@@ -1,4 +1,5 @@
 """Iterators half consumed across a teleport: map, filter, reversed, itertools.count."""
+import functools
 import itertools
 
 from pyteleport import tp_dummy
@@ -13,9 +14,10 @@ def consume():
     next(done)
     counter = itertools.count(5)
     big = itertools.count(2**70, 3)
-    first = next(doubled), next(odd), next(back), next(back_tuple), next(counter), next(big)
+    join = functools.partial(str.join, "-")
+    first = next(doubled), next(odd), next(back), next(back_tuple), next(counter), next(big), join("abc")
     tp_dummy()
-    return first, list(doubled), list(odd), list(back), list(back_tuple), list(done), next(counter), next(big)
+    return first, list(doubled), list(odd), list(back), list(back_tuple), list(done), next(counter), next(big), join("abc")
 
 
 print(consume())
