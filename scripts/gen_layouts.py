@@ -207,6 +207,24 @@ FIELDS = [
     # extension modules (their debug info is loaded from lib-dynload, see EXTENSIONS)
     ("random_index", ["RandomObject:index"]),
     ("random_state", ["RandomObject:state"]),
+    ("date_data", ["PyDateTime_Date:data"]),
+    ("datetime_hastzinfo", ["PyDateTime_DateTime:hastzinfo"]),
+    ("datetime_data", ["PyDateTime_DateTime:data"]),
+    ("datetime_fold", ["PyDateTime_DateTime:fold"]),
+    ("datetime_tzinfo", ["PyDateTime_DateTime:tzinfo"]),
+    ("time_hastzinfo", ["PyDateTime_Time:hastzinfo"]),
+    ("time_data", ["PyDateTime_Time:data"]),
+    ("time_fold", ["PyDateTime_Time:fold"]),
+    ("time_tzinfo", ["PyDateTime_Time:tzinfo"]),
+    ("delta_days", ["PyDateTime_Delta:days"]),
+    ("delta_seconds", ["PyDateTime_Delta:seconds"]),
+    ("delta_microseconds", ["PyDateTime_Delta:microseconds"]),
+    ("timezone_offset", ["PyDateTime_TimeZone:offset"]),
+    ("timezone_name", ["PyDateTime_TimeZone:name"]),
+    ("decimal_flags", ["PyDecObject:dec.flags"]),
+    ("decimal_exp", ["PyDecObject:dec.exp"]),
+    ("decimal_len", ["PyDecObject:dec.len"]),
+    ("decimal_data", ["PyDecObject:dec.data"]),
     ("exception_args", ["PyBaseExceptionObject:args"]),
     ("exception_notes", ["PyBaseExceptionObject:notes"]),
     ("exception_traceback", ["PyBaseExceptionObject:traceback"]),
@@ -335,7 +353,7 @@ def in_gdb():
 
 
 # Extension modules built as shared objects whose structures are read too.
-EXTENSIONS = ["_random"]
+EXTENSIONS = ["_random", "_datetime", "_decimal"]
 
 
 def main():

@@ -307,9 +307,37 @@ enum KnownCType {
     Count,
     /// `functools.partial`.
     Partial,
+    /// `datetime` types (C fields: packed date and time bytes, tzinfo, fold).
+    Date,
+    DateTime,
+    Time,
+    TimeDelta,
+    TimeZone,
+    /// `decimal.Decimal` (libmpdec's coefficient words and exponent).
+    Decimal,
 }
 
 impl KnownCType {
+    /// End of the last field read, or None when this version's table lacks one.
+    fn last_field_end(self, l: &Layout) -> Option<usize> {
+        let fields: &[(usize, usize)] = match self {
+            KnownCType::Deque => &[(l.deque_leftblock, 8), (l.deque_leftindex, 8), (l.deque_maxlen, 8), (l.deque_block_rightlink, 0)],
+            KnownCType::DefaultDict => &[(l.defaultdict_factory, 8)],
+            KnownCType::OrderedDict => &[(l.odict_first, 8), (l.odictnode_next, 0)],
+            KnownCType::Random => &[(l.random_index, 4), (l.random_state, 624 * 4)],
+            KnownCType::Count => &[(l.count_cnt, 8), (l.count_long_cnt, 8), (l.count_long_step, 8)],
+            KnownCType::Partial => &[(l.partial_fn, 8), (l.partial_args, 8), (l.partial_kw, 8), (l.partial_dict, 8)],
+            KnownCType::Date => &[(l.date_data, 4)],
+            KnownCType::DateTime => &[(l.datetime_hastzinfo, 1), (l.datetime_data, 10), (l.datetime_fold, 1), (l.datetime_tzinfo, 8)],
+            KnownCType::Time => &[(l.time_hastzinfo, 1), (l.time_data, 6), (l.time_fold, 1), (l.time_tzinfo, 8)],
+            KnownCType::TimeDelta => &[(l.delta_days, 4), (l.delta_seconds, 4), (l.delta_microseconds, 4)],
+            KnownCType::TimeZone => &[(l.timezone_offset, 8), (l.timezone_name, 8)],
+            KnownCType::Decimal => &[(l.decimal_flags, 1), (l.decimal_exp, 8), (l.decimal_len, 8), (l.decimal_data, 8)],
+        };
+        // Fields of other structures (size 0 here) only need to exist.
+        fields.iter().try_fold(0, |end, &(off, size)| l.has(off).then(|| if size == 0 { end } else { end.max(off + size) }))
+    }
+
     fn from_type_name(name: &str) -> Option<Self> {
         match name {
             "collections.deque" => Some(KnownCType::Deque),
@@ -318,6 +346,12 @@ impl KnownCType {
             "_random.Random" => Some(KnownCType::Random),
             "itertools.count" => Some(KnownCType::Count),
             "functools.partial" => Some(KnownCType::Partial),
+            "datetime.date" => Some(KnownCType::Date),
+            "datetime.datetime" => Some(KnownCType::DateTime),
+            "datetime.time" => Some(KnownCType::Time),
+            "datetime.timedelta" => Some(KnownCType::TimeDelta),
+            "datetime.timezone" => Some(KnownCType::TimeZone),
+            "decimal.Decimal" => Some(KnownCType::Decimal),
             _ => None,
         }
     }
@@ -518,21 +552,13 @@ impl<'a> Decoder<'a> {
     /// statement cannot take their names).
     fn known_c_type(&mut self, hdr: &[u8]) -> Result<Option<KnownCType>> {
         let l = self.layout();
-        let flags = le_u64(hdr, l.type_flags);
         let name = self.c_string(le_u64(hdr, l.type_name), 64)?;
-        let known = KnownCType::from_type_name(&name);
-        // Static types, or (3.12+) immutable heap types made from a spec.
-        let is_c = flags & TPFLAGS_HEAPTYPE == 0 || flags & TPFLAGS_IMMUTABLETYPE != 0;
-        let readable = match known {
-            // 3.11 makes it a mutable heap type: a class statement gives no dotted name,
-            // and its instances must be large enough to hold the whole state.
-            Some(KnownCType::Random) => l.has(l.random_state) && le_i64(hdr, l.type_basicsize) >= (l.random_state + 624 * 4) as i64,
-            Some(KnownCType::Count) => is_c && l.has(l.count_long_step),
-            Some(KnownCType::Partial) => is_c && l.has(l.partial_dict),
-            Some(_) => is_c && l.has(l.deque_leftblock),
-            None => false,
-        };
-        Ok(known.filter(|_| readable))
+        let Some(known) = KnownCType::from_type_name(&name) else { return Ok(None) };
+        // The dotted name is the C type's (some are heap types made from a spec, mutable
+        // on older versions); a class statement gives none. Its instances must also hold
+        // every field read.
+        let end = known.last_field_end(&l);
+        Ok(Some(known).filter(|_| end.is_some_and(|end| le_i64(hdr, l.type_basicsize) >= end as i64)))
     }
 
     fn type_shape(&mut self, type_addr: u64) -> Result<TypeShape> {
@@ -764,6 +790,53 @@ impl<'a> Decoder<'a> {
                 let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
                 Ok(Value::Reduce { callable, args, state: Some(state), listitems: None, dictitems: None })
             }
+            KnownCType::Date | KnownCType::DateTime | KnownCType::Time => {
+                // The pickle form: cls(packed bytes[, tzinfo]), fold in the top bit of the
+                // month (datetime) or hour (time) byte.
+                let (data_at, len, fold_at, fold_byte, tz) = match known {
+                    KnownCType::Date => (l.date_data, 4, None, 0, None),
+                    KnownCType::DateTime => (l.datetime_data, 10, Some(l.datetime_fold), 2, Some((l.datetime_hastzinfo, l.datetime_tzinfo))),
+                    _ => (l.time_data, 6, Some(l.time_fold), 0, Some((l.time_hastzinfo, l.time_tzinfo))),
+                };
+                let raw = self.read(addr, known.last_field_end(&l).unwrap_or(0))?;
+                let mut packed = raw[data_at..data_at + len].to_vec();
+                if fold_at.is_some_and(|at| raw[at] != 0) {
+                    packed[fold_byte] |= 0x80;
+                }
+                let mut args = vec![self.synthetic(addr + 2, BuiltinType::Bytes, Value::Bytes(packed))];
+                if let Some((has_at, tz_at)) = tz {
+                    if raw[has_at] != 0 {
+                        args.extend(self.object(le_u64(&raw, tz_at)));
+                    }
+                }
+                let args = self.synthetic(addr + 3, BuiltinType::Tuple, Value::Tuple(args));
+                let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
+                Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
+            }
+            KnownCType::TimeDelta => {
+                let raw = self.read(addr, l.delta_microseconds + 4)?;
+                let field = |at: usize| i32::from_le_bytes(raw[at..at + 4].try_into().unwrap_or([0; 4])) as i64;
+                let (days, seconds, micros) = (field(l.delta_days), field(l.delta_seconds), field(l.delta_microseconds));
+                let args = vec![self.synthetic_int(addr + 2, days), self.synthetic_int(addr + 3, seconds), self.synthetic_int(addr + 4, micros)];
+                let args = self.synthetic(addr + 5, BuiltinType::Tuple, Value::Tuple(args));
+                let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
+                Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
+            }
+            KnownCType::TimeZone => {
+                let raw = self.read(addr, l.timezone_name.max(l.timezone_offset) + 8)?;
+                let mut args: Vec<ObjId> = self.object(le_u64(&raw, l.timezone_offset)).into_iter().collect();
+                args.extend(self.object(le_u64(&raw, l.timezone_name)));
+                let args = self.synthetic(addr + 2, BuiltinType::Tuple, Value::Tuple(args));
+                let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
+                Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
+            }
+            KnownCType::Decimal => {
+                let text = self.decimal_text(addr)?;
+                let text = self.synthetic(addr + 2, BuiltinType::Str, Value::Str(PyStr::Text(text)));
+                let args = self.synthetic(addr + 3, BuiltinType::Tuple, Value::Tuple(vec![text]));
+                let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
+                Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
+            }
             KnownCType::Random => {
                 // random.Random's own pickle form: cls() then setstate((3, 624 words +
                 // index, gauss_next)). Other attributes of a subclass are not carried.
@@ -790,6 +863,39 @@ impl<'a> Decoder<'a> {
                 Ok(Value::Reduce { callable, args, state: Some(state), listitems: None, dictitems: None })
             }
         }
+    }
+
+    /// A Decimal as the exact string it is made from again: sign, the coefficient (libmpdec
+    /// words of 19 decimal digits, least significant first) and the exponent.
+    fn decimal_text(&mut self, addr: u64) -> Result<String> {
+        const NEGATIVE: u8 = 1;
+        const INFINITE: u8 = 2;
+        const NAN: u8 = 4;
+        const SIGNALING_NAN: u8 = 8;
+        let l = self.layout();
+        let raw = self.read(addr, l.decimal_data + 8)?;
+        let (flags, exp, len, data) = (raw[l.decimal_flags], le_i64(&raw, l.decimal_exp), le_i64(&raw, l.decimal_len), le_u64(&raw, l.decimal_data));
+        if !(0..1 << 24).contains(&len) {
+            return Err(Error::corrupt(addr, "Decimal with an impossible length"));
+        }
+        let words: Vec<u64> = self.read(data, len as usize * 8)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
+        let mut digits = String::new();
+        for (i, w) in words.iter().rev().enumerate() {
+            if *w >= 10_000_000_000_000_000_000 {
+                return Err(Error::corrupt(addr, "Decimal word out of range"));
+            }
+            if i == 0 { digits.push_str(&w.to_string()) } else { digits.push_str(&format!("{w:019}")) }
+        }
+        let sign = if flags & NEGATIVE != 0 { "-" } else { "" };
+        Ok(if flags & INFINITE != 0 {
+            format!("{sign}Infinity")
+        } else if flags & (NAN | SIGNALING_NAN) != 0 {
+            // A NaN's payload is its coefficient (shown only when not zero).
+            let payload = digits.trim_start_matches('0');
+            format!("{sign}{}{payload}", if flags & SIGNALING_NAN != 0 { "sNaN" } else { "NaN" })
+        } else {
+            format!("{sign}{}E{exp}", if digits.is_empty() { "0" } else { &digits })
+        })
     }
 
     /// The address of an instance attribute stored in its `__dict__` (or values), if set.

@@ -381,6 +381,42 @@ pub struct Layout {
     pub random_index: usize,
     /// RandomObject:state
     pub random_state: usize,
+    /// PyDateTime_Date:data
+    pub date_data: usize,
+    /// PyDateTime_DateTime:hastzinfo
+    pub datetime_hastzinfo: usize,
+    /// PyDateTime_DateTime:data
+    pub datetime_data: usize,
+    /// PyDateTime_DateTime:fold
+    pub datetime_fold: usize,
+    /// PyDateTime_DateTime:tzinfo
+    pub datetime_tzinfo: usize,
+    /// PyDateTime_Time:hastzinfo
+    pub time_hastzinfo: usize,
+    /// PyDateTime_Time:data
+    pub time_data: usize,
+    /// PyDateTime_Time:fold
+    pub time_fold: usize,
+    /// PyDateTime_Time:tzinfo
+    pub time_tzinfo: usize,
+    /// PyDateTime_Delta:days
+    pub delta_days: usize,
+    /// PyDateTime_Delta:seconds
+    pub delta_seconds: usize,
+    /// PyDateTime_Delta:microseconds
+    pub delta_microseconds: usize,
+    /// PyDateTime_TimeZone:offset
+    pub timezone_offset: usize,
+    /// PyDateTime_TimeZone:name
+    pub timezone_name: usize,
+    /// PyDecObject:dec.flags
+    pub decimal_flags: usize,
+    /// PyDecObject:dec.exp
+    pub decimal_exp: usize,
+    /// PyDecObject:dec.len
+    pub decimal_len: usize,
+    /// PyDecObject:dec.data
+    pub decimal_data: usize,
     /// PyBaseExceptionObject:args
     pub exception_args: usize,
     /// PyBaseExceptionObject:notes
