@@ -204,6 +204,8 @@ FIELDS = [
     ("partial_args", ["partialobject:args"]),
     ("partial_kw", ["partialobject:kw"]),
     ("partial_dict", ["partialobject:dict"]),
+    ("pattern_pattern", ["PatternObject:pattern"]),
+    ("pattern_flags", ["PatternObject:flags"]),
     # extension modules (their debug info is loaded from lib-dynload, see EXTENSIONS)
     ("random_index", ["RandomObject:index"]),
     ("random_state", ["RandomObject:state"]),

@@ -315,6 +315,8 @@ enum KnownCType {
     TimeZone,
     /// `decimal.Decimal` (libmpdec's coefficient words and exponent).
     Decimal,
+    /// `re.Pattern`: compiled again from its source and flags.
+    Pattern,
 }
 
 impl KnownCType {
@@ -333,6 +335,7 @@ impl KnownCType {
             KnownCType::TimeDelta => &[(l.delta_days, 4), (l.delta_seconds, 4), (l.delta_microseconds, 4)],
             KnownCType::TimeZone => &[(l.timezone_offset, 8), (l.timezone_name, 8)],
             KnownCType::Decimal => &[(l.decimal_flags, 1), (l.decimal_exp, 8), (l.decimal_len, 8), (l.decimal_data, 8)],
+            KnownCType::Pattern => &[(l.pattern_pattern, 8), (l.pattern_flags, 4)],
         };
         // Fields of other structures (size 0 here) only need to exist.
         fields.iter().try_fold(0, |end, &(off, size)| l.has(off).then(|| if size == 0 { end } else { end.max(off + size) }))
@@ -352,6 +355,7 @@ impl KnownCType {
             "datetime.timedelta" => Some(KnownCType::TimeDelta),
             "datetime.timezone" => Some(KnownCType::TimeZone),
             "decimal.Decimal" => Some(KnownCType::Decimal),
+            "re.Pattern" => Some(KnownCType::Pattern),
             _ => None,
         }
     }
@@ -836,6 +840,13 @@ impl<'a> Decoder<'a> {
                 let args = self.synthetic(addr + 3, BuiltinType::Tuple, Value::Tuple(vec![text]));
                 let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
                 Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
+            }
+            KnownCType::Pattern => {
+                let raw = self.read(addr, l.pattern_flags + 4)?;
+                let source = self.object(le_u64(&raw, l.pattern_pattern));
+                let flags = i32::from_le_bytes(raw[l.pattern_flags..l.pattern_flags + 4].try_into().unwrap_or([0; 4]));
+                let flags = self.synthetic_int(addr + 2, flags as i64);
+                Ok(Value::Rebuilt { type_name: "re.compile".into(), args: vec![source, Some(flags)], dict: None })
             }
             KnownCType::Random => {
                 // random.Random's own pickle form: cls() then setstate((3, 624 words +

@@ -377,6 +377,10 @@ pub struct Layout {
     pub partial_kw: usize,
     /// partialobject:dict
     pub partial_dict: usize,
+    /// PatternObject:pattern
+    pub pattern_pattern: usize,
+    /// PatternObject:flags
+    pub pattern_flags: usize,
     /// RandomObject:index
     pub random_index: usize,
     /// RandomObject:state

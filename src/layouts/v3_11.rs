@@ -190,6 +190,8 @@ pub const LAYOUT: Layout = Layout {
     partial_args: 24,
     partial_kw: 32,
     partial_dict: 40,
+    pattern_pattern: 48,
+    pattern_flags: 56,
     random_index: 16,
     random_state: 20,
     date_data: 25,

@@ -1,5 +1,6 @@
 """Many kinds of objects alive across the move; printed in full at the end."""
 import os
+import re
 import time
 from collections import namedtuple
 
@@ -55,6 +56,8 @@ add5 = make_adder(5)
 point = Point(3, [4])
 shape = Shape.square(7)
 window = slice(1, None, 2)
+word = re.compile(r"(?P<w>[a-z]+)(\d*)", re.IGNORECASE | re.MULTILINE)
+raw_bytes = re.compile(rb"\x00+")
 print(f"started pid={os.getpid()}", flush=True)
 for round_ in range(40):
     time.sleep(0.01)
@@ -63,4 +66,5 @@ for round_ in range(40):
 print(huge % 1000003, neg, floats, len(blob), blob[-1], alias is shared, nested["tuple"][0] is shared,
       sorted(nested["set"]), slot.a == huge, slot.b, plain.name, sorted(plain.tags), add5(10), len(shared), flush=True)
 print(point, point._replace(x=0), shape.area, Shape.unit(), list(range(10))[window], flush=True)
+print(word.findall("Abc12 de f9"), word.groupindex["w"], word.flags == (re.I | re.M | re.U), raw_bytes.split(b"a\0\0b"), flush=True)
 print(f"done pid={os.getpid()}", flush=True)
