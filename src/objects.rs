@@ -317,6 +317,8 @@ enum KnownCType {
     Decimal,
     /// `re.Pattern`: compiled again from its source and flags.
     Pattern,
+    /// A `functools.lru_cache` wrapper, with its cache's entries.
+    LruCache,
 }
 
 impl KnownCType {
@@ -336,6 +338,7 @@ impl KnownCType {
             KnownCType::TimeZone => &[(l.timezone_offset, 8), (l.timezone_name, 8)],
             KnownCType::Decimal => &[(l.decimal_flags, 1), (l.decimal_exp, 8), (l.decimal_len, 8), (l.decimal_data, 8)],
             KnownCType::Pattern => &[(l.pattern_pattern, 8), (l.pattern_flags, 4)],
+            KnownCType::LruCache => &[(l.lru_root_next, 8), (l.lru_typed, 4), (l.lru_cache, 8), (l.lru_func, 8), (l.lru_maxsize, 8), (l.lru_kwd_mark, 8), (l.lru_link_next, 0), (l.lru_link_key, 0), (l.lru_link_result, 0)],
         };
         // Fields of other structures (size 0 here) only need to exist.
         fields.iter().try_fold(0, |end, &(off, size)| l.has(off).then(|| if size == 0 { end } else { end.max(off + size) }))
@@ -356,6 +359,7 @@ impl KnownCType {
             "datetime.timezone" => Some(KnownCType::TimeZone),
             "decimal.Decimal" => Some(KnownCType::Decimal),
             "re.Pattern" => Some(KnownCType::Pattern),
+            "functools._lru_cache_wrapper" => Some(KnownCType::LruCache),
             _ => None,
         }
     }
@@ -847,6 +851,52 @@ impl<'a> Decoder<'a> {
                 let flags = i32::from_le_bytes(raw[l.pattern_flags..l.pattern_flags + 4].try_into().unwrap_or([0; 4]));
                 let flags = self.synthetic_int(addr + 2, flags as i64);
                 Ok(Value::Rebuilt { type_name: "re.compile".into(), args: vec![source, Some(flags)], dict: None })
+            }
+            KnownCType::LruCache => {
+                // pyteleport._reducers.lru_cached(maxsize, typed, func, entries, kwd_mark):
+                // a new wrapper whose cache is filled again with the same entries, oldest
+                // first (its eviction order), without calling the function.
+                let raw = self.read(addr, l.lru_kwd_mark + 8)?;
+                let maxsize = le_i64(&raw, l.lru_maxsize);
+                let cache = le_u64(&raw, l.lru_cache);
+                let mut flat = Vec::new();
+                let mut push = |me: &mut Self, key: u64, result: u64| {
+                    if let (Some(k), Some(r)) = (me.object(key), me.object(result)) {
+                        flat.push(k);
+                        flat.push(r);
+                    }
+                };
+                if maxsize < 0 {
+                    // Unbounded: the dict maps keys to results, in insertion order.
+                    for (k, r) in self.dict_entries(cache)? {
+                        push(self, k, r);
+                    }
+                } else if maxsize > 0 {
+                    // Bounded: results hang on a ring of links from the least recently used.
+                    let limit = self.len_of(cache)? + 1;
+                    let mut link = le_u64(&raw, l.lru_root_next);
+                    let mut seen = 0;
+                    while link != addr && link != 0 {
+                        seen += 1;
+                        if seen > limit {
+                            return Err(Error::corrupt(addr, "lru_cache ring longer than its cache"));
+                        }
+                        let node = self.read(link, l.lru_link_result + 8)?;
+                        push(self, le_u64(&node, l.lru_link_key), le_u64(&node, l.lru_link_result));
+                        link = le_u64(&node, l.lru_link_next);
+                    }
+                }
+                let none = Some(self.py.symbols.none).filter(|&n| n != 0).and_then(|n| self.object(n));
+                let maxsize = if maxsize < 0 { none } else { Some(self.synthetic_int(addr + 2, maxsize)) };
+                let typed = i32::from_le_bytes(raw[l.lru_typed..l.lru_typed + 4].try_into().unwrap_or([0; 4]));
+                let typed = self.synthetic_int(addr + 3, typed as i64);
+                let func = self.object(le_u64(&raw, l.lru_func));
+                let entries = self.synthetic(addr + 4, BuiltinType::List, Value::List(flat));
+                let kwd_mark = self.object(le_u64(&raw, l.lru_kwd_mark)).or(none);
+                let args: Vec<ObjId> = [maxsize, Some(typed), func, Some(entries), kwd_mark].into_iter().collect::<Option<_>>().ok_or_else(|| Error::corrupt(addr, "lru_cache wrapper without its function"))?;
+                let args = self.synthetic(addr + 5, BuiltinType::Tuple, Value::Tuple(args));
+                let callable = self.synthetic(addr + 6, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "lru_cached".into(), state: None });
+                Ok(Value::Reduce { callable, args, state: dict, listitems: None, dictitems: None })
             }
             KnownCType::Random => {
                 // random.Random's own pickle form: cls() then setstate((3, 624 words +

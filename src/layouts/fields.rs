@@ -381,6 +381,24 @@ pub struct Layout {
     pub pattern_pattern: usize,
     /// PatternObject:flags
     pub pattern_flags: usize,
+    /// lru_cache_object:root.next
+    pub lru_root_next: usize,
+    /// lru_cache_object:typed
+    pub lru_typed: usize,
+    /// lru_cache_object:cache
+    pub lru_cache: usize,
+    /// lru_cache_object:func
+    pub lru_func: usize,
+    /// lru_cache_object:maxsize
+    pub lru_maxsize: usize,
+    /// lru_cache_object:kwd_mark
+    pub lru_kwd_mark: usize,
+    /// lru_list_elem:next
+    pub lru_link_next: usize,
+    /// lru_list_elem:key
+    pub lru_link_key: usize,
+    /// lru_list_elem:result
+    pub lru_link_result: usize,
     /// RandomObject:index
     pub random_index: usize,
     /// RandomObject:state

@@ -5,6 +5,7 @@ dictitems)`; the callables below are what the new process calls to rebuild them.
 import io
 import os
 import sys
+import types
 
 STDIO = ("stdin", "stdout", "stderr", "__stdin__", "__stdout__", "__stderr__")
 
@@ -91,10 +92,60 @@ def _reduce_descriptor(obj):
     return (type(obj), (obj.fget, obj.fset, obj.fdel, obj.__doc__), state, None, None)
 
 
-def lru_cached(maxsize, typed, func):
-    """A function under `functools.lru_cache` (or `cache`), with an empty cache."""
+def lru_cached(maxsize, typed, func, entries=(), kwd_mark=None):
+    """A function under `functools.lru_cache` (or `cache`). `entries` (key, result, key,
+    result, ...; least recently used first) are put back in its cache by calling the new
+    wrapper once per key while the function's code is swapped for one that hands out the
+    recorded results: the program's function never runs for them, and its later calls
+    go through the very same wrapper and function as before (no extra frame)."""
     import functools
-    return functools.lru_cache(maxsize=maxsize, typed=typed)(func)
+    wrapper = functools.lru_cache(maxsize=maxsize, typed=bool(typed))(func)
+    if entries and isinstance(func, types.FunctionType) and not func.__code__.co_flags & _GENERATOR_FLAGS:
+        _replay_cache(wrapper, func, bool(typed), entries, kwd_mark)
+    return wrapper
+
+
+_GENERATOR_FLAGS = 0x20 | 0x80 | 0x200  # generator, coroutine, async generator
+
+
+def _call_arguments(key, typed, kwd_mark):
+    """The (args, kwargs) that make `key` (the inverse of the C wrapper's key making)."""
+    if not isinstance(key, tuple):
+        return (key,), {}  # a lone int or str argument is its own key
+    items = list(key)
+    marks = [i for i, x in enumerate(items) if x is kwd_mark]
+    if marks:
+        args, rest = items[:marks[0]], items[marks[0] + 1:]
+        nkw = (len(rest) - (len(args) if typed else 0)) // (3 if typed else 2)
+        pairs = rest[:2 * nkw]
+        return tuple(args), dict(zip(pairs[::2], pairs[1::2]))
+    if typed:
+        items = items[:len(items) // 2]  # the argument types follow the arguments
+    return tuple(items), {}
+
+
+def _replay_cache(wrapper, func, typed, entries, kwd_mark):
+    import builtins
+    results = iter(entries[1::2])
+    code = func.__code__
+    # A stand-in with the same number of free variables (the closure must still fit).
+    free = code.co_freevars
+    source = ("def _outer():\n" + "".join(f" {name} = None\n" for name in free)
+              + " def _replay(*args, **kwargs):\n"
+              # Never run (its cells may still be empty): only makes them free variables.
+              + (f"  if kwargs is None: ({', '.join(free)},)\n" if free else "")
+              + "  return __pyteleport_replay_next__()\n return _replay\n")
+    namespace = {}
+    exec(compile(source, "<pyteleport lru replay>", "exec"), namespace)
+    builtins.__pyteleport_replay_next__ = lambda: next(results)
+    func.__code__ = namespace["_outer"]().__code__
+    try:
+        for key in entries[0::2]:
+            args, kwargs = _call_arguments(key, typed, kwd_mark)
+            wrapper(*args, **kwargs)
+    finally:
+        func.__code__ = code
+        del builtins.__pyteleport_replay_next__
 
 
 def new_lock(kind, held):
