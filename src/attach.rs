@@ -26,6 +26,8 @@ use crate::process::PythonProcess;
 use crate::snapshot::Snapshot;
 use crate::supervisor::{between_resume, plan_resume};
 
+type OpenFiles = std::collections::HashMap<i32, ptrace_tools::OpenFile>;
+
 pub struct AttachOptions {
     pub pid: i32,
     pub timeout: Duration,
@@ -170,9 +172,10 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
 }
 
 /// Read the stopped target's main thread into a snapshot.
-fn capture(t: &Target, mem: &dyn MemoryReader) -> Result<Snapshot> {
+fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>) -> Result<Snapshot> {
     let limits = Limits { module_dicts: vec!["__main__".into()], deep: true, max_objects: 100_000_000, max_len: 1 << 34, max_bytes: 1 << 36 };
     let mut d = Decoder::new(&t.py, mem, limits);
+    d.open_files = open_files.clone();
     d.learn_stdio()?;
     let mut thread = d.read_thread(t.main_tstate, true)?;
     if thread.frames.is_empty() {
@@ -343,6 +346,8 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
     t.py.maps = ptrace_tools::maps::read_maps(opts.pid)?;
     let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&x| stopped.registers(x).ok()).map(|r| r.rsp).collect();
     let copy = MemoryCopy::take_prepared(opts.pid, &t.py.maps, 8 << 30, &stack_pointers, prepared);
+    // Open files' offsets belong to the same moment as the memory.
+    let open_files = ptrace_tools::open_files(opts.pid).ok();
     if let Some(path) = &opts.checkpoint {
         // A checkpoint lets the target go on as soon as its memory is copied.
         let snap = match &copy {
@@ -350,15 +355,15 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
                 if !opts.exit_after_checkpoint {
                     stopped.resume()?;
                     let pause = started.elapsed();
-                    let snap = capture(&t, c)?;
+                    let snap = capture(&t, c, &open_files)?;
                     check_cancelled(opts.pid)?;
                     snap.write_atomically(path)?;
                     report(opts, &format!("checkpoint written to {} (target paused {:.2} ms)", path.display(), pause.as_secs_f64() * 1e3));
                     return Ok(0);
                 }
-                capture(&t, c)?
+                capture(&t, c, &open_files)?
             }
-            None => capture(&t, &t.live)?,
+            None => capture(&t, &t.live, &open_files)?,
         };
         check_cancelled(opts.pid)?;
         snap.write_atomically(path)?;
@@ -372,8 +377,8 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
     // Migration: the original stays stopped until the new process ends, then exits with
     // its status.
     let snap = match &copy {
-        Some(c) => capture(&t, c)?,
-        None => capture(&t, &t.live)?,
+        Some(c) => capture(&t, c, &open_files)?,
+        None => capture(&t, &t.live, &open_files)?,
     };
     check_cancelled(opts.pid)?;
     let (python, pythonpath) = restore_python(&t, opts.python.as_deref())?;

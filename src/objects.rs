@@ -286,6 +286,9 @@ pub struct Decoder<'a> {
     pub substitutions: FxHashMap<u64, u64>,
     /// The standard streams (`sys.stdout` ...) by address: carried as "the new process's own".
     pub stdio: FxHashMap<u64, String>,
+    /// The process's open descriptors, read while it was stopped: when set, open files
+    /// are decoded from memory (attach); otherwise the shim reduces them in-process.
+    pub open_files: Option<std::collections::HashMap<i32, ptrace_tools::OpenFile>>,
 }
 
 enum DictSource {
@@ -319,6 +322,10 @@ enum KnownCType {
     Pattern,
     /// A `functools.lru_cache` wrapper, with its cache's entries.
     LruCache,
+    /// Open files: `open()`'s text wrapper, its buffered layer, the raw FileIO.
+    TextFile,
+    BufferedFile,
+    RawFile,
 }
 
 impl KnownCType {
@@ -338,6 +345,9 @@ impl KnownCType {
             KnownCType::TimeZone => &[(l.timezone_offset, 8), (l.timezone_name, 8)],
             KnownCType::Decimal => &[(l.decimal_flags, 1), (l.decimal_exp, 8), (l.decimal_len, 8), (l.decimal_data, 8)],
             KnownCType::Pattern => &[(l.pattern_pattern, 8), (l.pattern_flags, 4)],
+            KnownCType::TextFile => &[(l.textio_buffer, 8), (l.textio_encoding, 8), (l.textio_errors, 8), (l.textio_readnl, 8), (l.textio_readtranslate, 1), (l.textio_pending_bytes, 8), (l.textio_decoded_chars, 8), (l.textio_decoded_chars_used, 8), (l.buffered_raw_pos, 0), (l.fileio_fd, 0)],
+            KnownCType::BufferedFile => &[(l.buffered_raw, 8), (l.buffered_raw_pos, 8), (l.buffered_pos, 8), (l.buffered_read_end, 8), (l.buffered_write_pos, 8), (l.buffered_write_end, 8), (l.buffered_buffer, 8), (l.fileio_fd, 0)],
+            KnownCType::RawFile => &[(l.fileio_fd, 4)],
             KnownCType::LruCache => &[(l.lru_root_next, 8), (l.lru_typed, 4), (l.lru_cache, 8), (l.lru_func, 8), (l.lru_maxsize, 8), (l.lru_kwd_mark, 8), (l.lru_link_next, 0), (l.lru_link_key, 0), (l.lru_link_result, 0)],
         };
         // Fields of other structures (size 0 here) only need to exist.
@@ -360,6 +370,9 @@ impl KnownCType {
             "decimal.Decimal" => Some(KnownCType::Decimal),
             "re.Pattern" => Some(KnownCType::Pattern),
             "functools._lru_cache_wrapper" => Some(KnownCType::LruCache),
+            "_io.TextIOWrapper" => Some(KnownCType::TextFile),
+            "_io.BufferedReader" | "_io.BufferedWriter" | "_io.BufferedRandom" => Some(KnownCType::BufferedFile),
+            "_io.FileIO" => Some(KnownCType::RawFile),
             _ => None,
         }
     }
@@ -381,6 +394,17 @@ struct TypeShape {
     dictoffset: i64,
 }
 
+/// An int node's value.
+fn int_value(value: i64) -> Value {
+    let mut digits = Vec::new();
+    let mut rest = value.unsigned_abs();
+    while rest != 0 {
+        digits.push((rest & ((1 << 30) - 1)) as u32);
+        rest >>= 30;
+    }
+    Value::Int { negative: value < 0, digits }
+}
+
 fn le_u64(b: &[u8], off: usize) -> u64 {
     b.get(off..off + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]))).unwrap_or(0)
 }
@@ -396,7 +420,7 @@ fn le_i32(b: &[u8], off: usize) -> i32 {
 
 impl<'a> Decoder<'a> {
     pub fn new(py: &'a PythonProcess, mem: &'a dyn MemoryReader, limits: Limits) -> Self {
-        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: FxHashMap::default(), globals_names: FxHashMap::default(), module_dicts_by_name: None, substitutions: FxHashMap::default(), stdio: FxHashMap::default() }
+        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: FxHashMap::default(), globals_names: FxHashMap::default(), module_dicts_by_name: None, substitutions: FxHashMap::default(), stdio: FxHashMap::default(), open_files: None }
     }
 
     /// The process being read.
@@ -692,13 +716,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn synthetic_int(&mut self, pseudo: u64, value: i64) -> ObjId {
-        let mut digits = Vec::new();
-        let mut rest = value.unsigned_abs();
-        while rest != 0 {
-            digits.push((rest & ((1 << 30) - 1)) as u32);
-            rest >>= 30;
-        }
-        self.synthetic(pseudo, BuiltinType::Int, Value::Int { negative: value < 0, digits })
+        self.synthetic(pseudo, BuiltinType::Int, int_value(value))
     }
 
     /// deque, defaultdict and OrderedDict (and Python classes over them), rebuilt the way
@@ -852,6 +870,7 @@ impl<'a> Decoder<'a> {
                 let flags = self.synthetic_int(addr + 2, flags as i64);
                 Ok(Value::Rebuilt { type_name: "re.compile".into(), args: vec![source, Some(flags)], dict: None })
             }
+            KnownCType::TextFile | KnownCType::BufferedFile | KnownCType::RawFile => self.decode_open_file(addr, known),
             KnownCType::LruCache => {
                 // pyteleport._reducers.lru_cached(maxsize, typed, func, entries, kwd_mark):
                 // a new wrapper whose cache is filled again with the same entries, oldest
@@ -924,6 +943,174 @@ impl<'a> Decoder<'a> {
                 Ok(Value::Reduce { callable, args, state: Some(state), listitems: None, dictitems: None })
             }
         }
+    }
+
+    /// An open file, reopened in the new process by `pyteleport._reducers.reopen` at the
+    /// same position; what its buffers hold but have not written yet is written there
+    /// first (the original never flushes it: it is ended, or it writes it to its own
+    /// copy after a checkpoint). Only with the descriptor table read at the stop.
+    fn decode_open_file(&mut self, addr: u64, known: KnownCType) -> Result<Value> {
+        let l = self.layout();
+        let Some(files) = self.open_files.clone() else { return Ok(Value::Opaque) };
+        let type_name = |me: &mut Self, obj: u64| -> Result<String> {
+            let t = me.ptr(obj + l.object_type as u64)?;
+            let name = me.ptr(t + l.type_name as u64)?;
+            me.c_string(name, 64)
+        };
+        let text = (known == KnownCType::TextFile).then_some(addr);
+        let buffered = match known {
+            KnownCType::TextFile => Some(self.ptr(addr + l.textio_buffer as u64)?),
+            KnownCType::BufferedFile => Some(addr),
+            _ => None,
+        };
+        if let Some(b) = buffered {
+            if !matches!(type_name(self, b)?.as_str(), "_io.BufferedReader" | "_io.BufferedWriter" | "_io.BufferedRandom") {
+                return Ok(Value::Opaque);
+            }
+        }
+        let raw = match buffered {
+            Some(b) => self.ptr(b + l.buffered_raw as u64)?,
+            None => addr,
+        };
+        if type_name(self, raw)? != "_io.FileIO" {
+            return Ok(Value::Opaque);
+        }
+        let raw_type = self.ptr(raw + l.object_type as u64)?;
+        let raw_shape = self.type_shape(raw_type)?;
+        let shown_name = match self.instance_attribute(raw, raw_type, &raw_shape, "name")? {
+            Some(n) if self.is_exact(n, BuiltinType::Str)? => n,
+            _ => return Ok(Value::Opaque), // opened from a descriptor number: nothing to reopen
+        };
+        let kind = match known {
+            KnownCType::TextFile => "text",
+            KnownCType::BufferedFile => "buffered",
+            _ => "raw",
+        };
+        let fd = i32::from_le_bytes(self.read(raw + l.fileio_fd as u64, 4)?.try_into().unwrap_or([0; 4]));
+        let mode_attr = match text {
+            Some(t) => {
+                let t_type = self.ptr(t + l.object_type as u64)?;
+                let t_shape = self.type_shape(t_type)?;
+                self.instance_attribute(t, t_type, &t_shape, "mode")?.filter(|&m| self.is_exact(m, BuiltinType::Str).unwrap_or(false))
+            }
+            None => None,
+        };
+        let mut args: Vec<ObjId> = Vec::new();
+        let mut next_pseudo = addr + 2;
+        let mut synth = |me: &mut Self, kind: BuiltinType, value: Value| {
+            next_pseudo += 1;
+            me.synthetic(next_pseudo - 1, kind, value)
+        };
+        let kind_id = synth(self, BuiltinType::Str, Value::Str(PyStr::Text(kind.into())));
+        let shown_id = self.object(shown_name).ok_or_else(|| Error::corrupt(addr, "file without a name"))?;
+        let Some(open) = files.get(&fd) else {
+            // Closed: made as a closed file of the same kind.
+            let mode = match mode_attr {
+                Some(m) => self.object(m),
+                None => Some(synth(self, BuiltinType::Str, Value::Str(PyStr::Text(if kind == "text" { "r" } else { "rb" }.into())))),
+            };
+            let args = synth(self, BuiltinType::Tuple, Value::Tuple([Some(kind_id), Some(shown_id), mode].into_iter().flatten().collect()));
+            let callable = synth(self, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "closed_file".into(), state: None });
+            return Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None });
+        };
+        let Some(path) = open.reopenable_path().map(str::to_string) else { return Ok(Value::Opaque) };
+        let mode = match mode_attr {
+            Some(m) => self.object(m).ok_or_else(|| Error::corrupt(addr, "file mode"))?,
+            None => {
+                let append = open.flags & libc::O_APPEND as u32 != 0;
+                let base = match (open.flags & libc::O_ACCMODE as u32) as i32 {
+                    libc::O_WRONLY => if append { "a" } else { "w" },
+                    libc::O_RDWR => if append { "a+" } else { "r+" },
+                    _ => "r",
+                };
+                let mode = format!("{base}{}", if kind == "text" { "" } else { "b" });
+                synth(self, BuiltinType::Str, Value::Str(PyStr::Text(mode)))
+            }
+        };
+        // Position: the descriptor's offset, less what the buffer read ahead (or plus
+        // what it holds unwritten), less the text decoded ahead and not handed out.
+        let mut position = open.pos as i64;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut pending_at = position;
+        if let Some(b) = buffered {
+            let raw_bytes = self.read(b, l.buffered_write_end.max(l.buffered_raw_pos).max(l.buffered_buffer) + 8)?;
+            let (raw_pos, pos, read_end) = (le_i64(&raw_bytes, l.buffered_raw_pos), le_i64(&raw_bytes, l.buffered_pos), le_i64(&raw_bytes, l.buffered_read_end));
+            let (write_pos, write_end) = (le_i64(&raw_bytes, l.buffered_write_pos), le_i64(&raw_bytes, l.buffered_write_end));
+            if (read_end != -1 || write_end != -1) && raw_pos >= 0 {
+                position -= raw_pos - pos;
+            }
+            if write_end != -1 && write_end > write_pos && write_pos >= 0 && write_end - write_pos < (64 << 20) {
+                let buf = le_u64(&raw_bytes, l.buffered_buffer);
+                pending = self.read(buf + write_pos as u64, (write_end - write_pos) as usize)?;
+                pending_at = open.pos as i64 - raw_pos.max(0) + write_pos;
+            }
+        }
+        let (mut encoding, mut errors, mut newline) = (None, None, None);
+        if let Some(t) = text {
+            let raw_text = self.read(t, l.textio_decoded_chars_used.max(l.textio_pending_bytes).max(l.textio_readnl).max(l.textio_errors) + 8)?;
+            let encoding_addr = le_u64(&raw_text, l.textio_encoding);
+            let encoding_name = if encoding_addr != 0 && self.is_exact(encoding_addr, BuiltinType::Str)? { self.read_str(encoding_addr)?.as_text().to_lowercase().replace('_', "-") } else { String::new() };
+            encoding = self.object(encoding_addr);
+            errors = self.object(le_u64(&raw_text, l.textio_errors));
+            newline = match self.object(le_u64(&raw_text, l.textio_readnl)) {
+                Some(nl) => Some(nl),
+                None if raw_text[l.textio_readtranslate] != 0 => None,
+                None => Some(synth(self, BuiltinType::Str, Value::Str(PyStr::Text(String::new())))),
+            };
+            // Text written but not passed to the buffer yet (encoded bytes, or ASCII str).
+            let chunks = le_u64(&raw_text, l.textio_pending_bytes);
+            if chunks != 0 {
+                let items = if self.is_exact(chunks, BuiltinType::List)? {
+                    let n = self.len_of(chunks)?;
+                    let items = self.ptr(chunks + l.list_items as u64)?;
+                    (0..n as u64).map(|i| self.ptr(items + 8 * i)).collect::<Result<Vec<_>>>()?
+                } else {
+                    vec![chunks]
+                };
+                let mut text_pending = Vec::new();
+                for c in items {
+                    if self.is_exact(c, BuiltinType::Bytes)? {
+                        let n = self.len_of(c)?;
+                        text_pending.extend(self.read(c + l.bytes_data as u64, n)?);
+                    } else if self.is_exact(c, BuiltinType::Str)? {
+                        text_pending.extend(self.read_str(c)?.as_text().as_bytes());
+                    }
+                }
+                if pending.is_empty() {
+                    pending_at = position;
+                }
+                position += text_pending.len() as i64;
+                pending.extend(text_pending);
+            }
+            let decoded = le_u64(&raw_text, l.textio_decoded_chars);
+            if decoded != 0 {
+                let used = le_i64(&raw_text, l.textio_decoded_chars_used).max(0) as usize;
+                let ahead: Vec<u32> = self.read_str(decoded)?.code_points().into_iter().skip(used).collect();
+                let ahead_bytes = match encoding_name.as_str() {
+                    "utf-8" | "utf8" => ahead.iter().map(|&c| char::from_u32(c).map_or(3, char::len_utf8)).sum::<usize>(),
+                    "ascii" | "us-ascii" | "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" => ahead.len(),
+                    _ if ahead.is_empty() => 0,
+                    _ => return Ok(Value::Opaque), // cannot tell how many bytes were read ahead
+                };
+                position -= ahead_bytes as i64;
+            }
+        }
+        let none = Some(self.py.symbols.none).filter(|&n| n != 0).and_then(|n| self.object(n));
+        let path_id = synth(self, BuiltinType::Str, Value::Str(PyStr::Text(path)));
+        let position_id = synth(self, BuiltinType::Int, int_value(position.max(0)));
+        let pending_id = synth(self, BuiltinType::Bytes, Value::Bytes(pending));
+        let pending_at_id = synth(self, BuiltinType::Int, int_value(pending_at.max(0)));
+        args.extend([kind_id, path_id, mode, position_id]);
+        for o in [encoding, errors, newline] {
+            args.extend(o.or(none));
+        }
+        args.extend([shown_id, pending_id, pending_at_id]);
+        if args.len() != 10 {
+            return Err(Error::corrupt(addr, "file without its None"));
+        }
+        let args = synth(self, BuiltinType::Tuple, Value::Tuple(args));
+        let callable = synth(self, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "reopen".into(), state: None });
+        Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
     }
 
     /// A Decimal as the exact string it is made from again: sign, the coefficient (libmpdec

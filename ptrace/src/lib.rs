@@ -8,6 +8,7 @@
 pub mod breakpoint;
 pub mod elf;
 pub mod error;
+pub mod files;
 pub mod maps;
 pub mod memory;
 pub mod stop;
@@ -16,6 +17,7 @@ pub mod threads;
 pub use breakpoint::HwBreakpoint;
 pub use elf::{symbol_address_in_process, ElfFile, ElfSymbol};
 pub use error::{Error, Result};
+pub use files::{open_files, OpenFile};
 pub use maps::{read_maps, MapRegion};
 pub use memory::{FakeMemory, MemoryReader, ProcessMemory};
 pub use stop::{install_detach_on_fatal_signals, RunOutcome, StoppedProcess};

@@ -471,6 +471,16 @@ pub struct Layout {
     pub textio_decoded_chars: usize,
     /// textio:decoded_chars_used
     pub textio_decoded_chars_used: usize,
+    /// textio:encoding
+    pub textio_encoding: usize,
+    /// textio:errors
+    pub textio_errors: usize,
+    /// textio:readnl
+    pub textio_readnl: usize,
+    /// textio:readtranslate
+    pub textio_readtranslate: usize,
+    /// buffered:raw_pos
+    pub buffered_raw_pos: usize,
     /// buffered:pos
     pub buffered_pos: usize,
     /// buffered:read_end

@@ -15,9 +15,10 @@ def stdio(name):
     return getattr(sys, name)
 
 
-def reopen(kind, name, mode, position, encoding, errors, newline, shown_name=None):
+def reopen(kind, name, mode, position, encoding, errors, newline, shown_name=None, pending=b"", pending_at=0):
     """An open file, reopened by path at the same position. A file opened for writing is
-    reopened without truncating it ('w' becomes 'r+', 'x' too)."""
+    reopened without truncating it ('w' becomes 'r+', 'x' too). `pending`: bytes its
+    buffers held unwritten (read from memory by attach), written at `pending_at` first."""
     binary = "b" in mode
     base = mode.replace("b", "").replace("t", "")
     if base.startswith(("w", "x")):
@@ -28,6 +29,12 @@ def reopen(kind, name, mode, position, encoding, errors, newline, shown_name=Non
         f = open(name, base + "b")
     else:
         f = open(name, base, encoding=encoding, errors=errors, newline=newline)
+    if pending:
+        binary_layer = getattr(f, "buffer", f)
+        if "a" not in base:
+            binary_layer.seek(pending_at)
+        binary_layer.write(pending)
+        binary_layer.flush()
     if "a" not in base:
         f.seek(position)
     if shown_name is not None:  # the (relative) name the program opened it by
