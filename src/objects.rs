@@ -326,6 +326,9 @@ enum KnownCType {
     TextFile,
     BufferedFile,
     RawFile,
+    /// In-memory files.
+    StringIO,
+    BytesIO,
 }
 
 impl KnownCType {
@@ -348,6 +351,8 @@ impl KnownCType {
             KnownCType::TextFile => &[(l.textio_buffer, 8), (l.textio_encoding, 8), (l.textio_errors, 8), (l.textio_readnl, 8), (l.textio_readtranslate, 1), (l.textio_pending_bytes, 8), (l.textio_decoded_chars, 8), (l.textio_decoded_chars_used, 8), (l.buffered_raw_pos, 0), (l.fileio_fd, 0)],
             KnownCType::BufferedFile => &[(l.buffered_raw, 8), (l.buffered_raw_pos, 8), (l.buffered_pos, 8), (l.buffered_read_end, 8), (l.buffered_write_pos, 8), (l.buffered_write_end, 8), (l.buffered_buffer, 8), (l.fileio_fd, 0)],
             KnownCType::RawFile => &[(l.fileio_fd, 4)],
+            KnownCType::StringIO => &[(l.stringio_buf, 8), (l.stringio_pos, 8), (l.stringio_string_size, 8), (l.stringio_state, 4), (l.stringio_closed, 1), (l.stringio_readnl, 8), (l.stringio_dict, 8)],
+            KnownCType::BytesIO => &[(l.bytesio_buf, 8), (l.bytesio_pos, 8), (l.bytesio_string_size, 8), (l.bytesio_dict, 8)],
             KnownCType::LruCache => &[(l.lru_root_next, 8), (l.lru_typed, 4), (l.lru_cache, 8), (l.lru_func, 8), (l.lru_maxsize, 8), (l.lru_kwd_mark, 8), (l.lru_link_next, 0), (l.lru_link_key, 0), (l.lru_link_result, 0)],
         };
         // Fields of other structures (size 0 here) only need to exist.
@@ -373,6 +378,8 @@ impl KnownCType {
             "_io.TextIOWrapper" => Some(KnownCType::TextFile),
             "_io.BufferedReader" | "_io.BufferedWriter" | "_io.BufferedRandom" => Some(KnownCType::BufferedFile),
             "_io.FileIO" => Some(KnownCType::RawFile),
+            "_io.StringIO" => Some(KnownCType::StringIO),
+            "_io.BytesIO" => Some(KnownCType::BytesIO),
             _ => None,
         }
     }
@@ -871,6 +878,7 @@ impl<'a> Decoder<'a> {
                 Ok(Value::Rebuilt { type_name: "re.compile".into(), args: vec![source, Some(flags)], dict: None })
             }
             KnownCType::TextFile | KnownCType::BufferedFile | KnownCType::RawFile => self.decode_open_file(addr, known),
+            KnownCType::StringIO | KnownCType::BytesIO => self.decode_memory_file(addr, type_addr, known),
             KnownCType::LruCache => {
                 // pyteleport._reducers.lru_cached(maxsize, typed, func, entries, kwd_mark):
                 // a new wrapper whose cache is filled again with the same entries, oldest
@@ -1111,6 +1119,91 @@ impl<'a> Decoder<'a> {
         let args = synth(self, BuiltinType::Tuple, Value::Tuple(args));
         let callable = synth(self, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "reopen".into(), state: None });
         Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
+    }
+
+    /// StringIO and BytesIO through their own `__setstate__`: (value, [newline,] position,
+    /// __dict__). A closed one is made closed.
+    fn decode_memory_file(&mut self, addr: u64, type_addr: u64, known: KnownCType) -> Result<Value> {
+        const STATE_ACCUMULATING: i32 = 2;
+        let l = self.layout();
+        let none = Some(self.py.symbols.none).filter(|&n| n != 0).and_then(|n| self.object(n));
+        let mut state = Vec::new();
+        if known == KnownCType::StringIO {
+            let raw = self.read(addr, l.stringio_dict + 8)?;
+            let (size, pos) = (le_i64(&raw, l.stringio_string_size), le_i64(&raw, l.stringio_pos));
+            if raw[l.stringio_closed] != 0 {
+                let kind = self.synthetic(addr + 2, BuiltinType::Str, Value::Str(PyStr::Text("text".into())));
+                let args = self.synthetic(addr + 3, BuiltinType::Tuple, Value::Tuple(vec![kind, kind, kind]));
+                let callable = self.synthetic(addr + 4, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "closed_file".into(), state: None });
+                return Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None });
+            }
+            if !(0..=self.limits.max_len as i64).contains(&size) {
+                return Err(Error::corrupt(addr, "StringIO size out of range"));
+            }
+            let state_kind = i32::from_le_bytes(raw[l.stringio_state..l.stringio_state + 4].try_into().unwrap_or([0; 4]));
+            let mut chars: Vec<u32> = Vec::with_capacity(size as usize);
+            if state_kind == STATE_ACCUMULATING {
+                // Written only at its end so far: the text sits in a writer (3.12+) or an
+                // accumulator of string lists (3.11), not in the character buffer.
+                if l.has(l.stringio_writer_buffer) {
+                    let buffer = le_u64(&raw, l.stringio_writer_buffer);
+                    if buffer != 0 {
+                        let used = le_i64(&raw, l.stringio_writer_pos).max(0) as usize;
+                        chars.extend(self.read_str(buffer)?.code_points().into_iter().take(used));
+                    }
+                } else {
+                    for list_at in [l.stringio_accu_large, l.stringio_accu_small] {
+                        let list = le_u64(&raw, list_at);
+                        if list == 0 {
+                            continue;
+                        }
+                        let n = self.len_of(list)?;
+                        let items = self.ptr(list + l.list_items as u64)?;
+                        for i in 0..n as u64 {
+                            let item = self.ptr(items + 8 * i)?;
+                            chars.extend(self.read_str(item)?.code_points());
+                        }
+                    }
+                }
+            } else if size > 0 {
+                let buf = le_u64(&raw, l.stringio_buf);
+                chars.extend(self.read(buf, size as usize * 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap_or([0; 4]))));
+            }
+            let text = match chars.iter().map(|&c| char::from_u32(c)).collect::<Option<String>>() {
+                Some(t) => PyStr::Text(t),
+                None => PyStr::CodePoints(chars),
+            };
+            state.push(self.synthetic(addr + 2, BuiltinType::Str, Value::Str(text)));
+            state.extend(self.object(le_u64(&raw, l.stringio_readnl)).or(none));
+            state.push(self.synthetic_int(addr + 3, pos.max(0)));
+            state.extend(self.object(le_u64(&raw, l.stringio_dict)).or(none));
+        } else {
+            let raw = self.read(addr, l.bytesio_dict + 8)?;
+            let (size, pos) = (le_i64(&raw, l.bytesio_string_size), le_i64(&raw, l.bytesio_pos));
+            let buf = le_u64(&raw, l.bytesio_buf);
+            if buf == 0 {
+                // Closed: its buffer is gone.
+                let kind = self.synthetic(addr + 2, BuiltinType::Str, Value::Str(PyStr::Text("buffered".into())));
+                let args = self.synthetic(addr + 3, BuiltinType::Tuple, Value::Tuple(vec![kind, kind, kind]));
+                let callable = self.synthetic(addr + 4, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "closed_file".into(), state: None });
+                return Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None });
+            }
+            if !(0..=self.limits.max_bytes as i64).contains(&size) {
+                return Err(Error::corrupt(addr, "BytesIO size out of range"));
+            }
+            let data = self.read(buf + l.bytes_data as u64, size as usize)?;
+            state.push(self.synthetic(addr + 2, BuiltinType::Bytes, Value::Bytes(data)));
+            state.push(self.synthetic_int(addr + 3, pos.max(0)));
+            state.extend(self.object(le_u64(&raw, l.bytesio_dict)).or(none));
+        }
+        let expected = if known == KnownCType::StringIO { 4 } else { 3 };
+        if state.len() != expected {
+            return Err(Error::corrupt(addr, "in-memory file without its None"));
+        }
+        let state = self.synthetic(addr + 5, BuiltinType::Tuple, Value::Tuple(state));
+        let args = self.synthetic(addr + 6, BuiltinType::Tuple, Value::Tuple(vec![]));
+        let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
+        Ok(Value::Reduce { callable, args, state: Some(state), listitems: None, dictitems: None })
     }
 
     /// A Decimal as the exact string it is made from again: sign, the coefficient (libmpdec

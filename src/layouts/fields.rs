@@ -481,6 +481,36 @@ pub struct Layout {
     pub textio_readtranslate: usize,
     /// buffered:raw_pos
     pub buffered_raw_pos: usize,
+    /// stringio:buf
+    pub stringio_buf: usize,
+    /// stringio:pos
+    pub stringio_pos: usize,
+    /// stringio:string_size
+    pub stringio_string_size: usize,
+    /// stringio:state
+    pub stringio_state: usize,
+    /// stringio:writer.buffer
+    pub stringio_writer_buffer: usize,
+    /// stringio:writer.pos
+    pub stringio_writer_pos: usize,
+    /// stringio:accu.large
+    pub stringio_accu_large: usize,
+    /// stringio:accu.small
+    pub stringio_accu_small: usize,
+    /// stringio:closed
+    pub stringio_closed: usize,
+    /// stringio:readnl
+    pub stringio_readnl: usize,
+    /// stringio:dict
+    pub stringio_dict: usize,
+    /// bytesio:buf
+    pub bytesio_buf: usize,
+    /// bytesio:pos
+    pub bytesio_pos: usize,
+    /// bytesio:string_size
+    pub bytesio_string_size: usize,
+    /// bytesio:dict
+    pub bytesio_dict: usize,
     /// buffered:pos
     pub buffered_pos: usize,
     /// buffered:read_end
