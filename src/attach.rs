@@ -27,6 +27,7 @@ use crate::snapshot::Snapshot;
 use crate::supervisor::{between_resume, plan_resume};
 
 type OpenFiles = std::collections::HashMap<i32, ptrace_tools::OpenFile>;
+type Environ = Vec<(Vec<u8>, Vec<u8>)>;
 
 pub struct AttachOptions {
     pub pid: i32,
@@ -129,12 +130,10 @@ fn request_check(t: &Target) -> Result<()> {
 
 /// Bring the main thread to a safe point. On success every thread is stopped and the
 /// main thread sits at the entry of the pending-work handler, called from the eval loop.
-fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachOptions) -> Result<()> {
+fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachOptions, deadline: Instant, announced: &mut bool) -> Result<()> {
     let pid = opts.pid;
     // Armed through perf, not ptrace: it disappears with us if we are killed.
     let mut armed = Some(ptrace_tools::breakpoint::HwBreakpoint::on_execute(pid, t.safe_point)?);
-    let deadline = Instant::now() + opts.timeout;
-    let mut announced = false;
     loop {
         check_cancelled(pid)?;
         request_check(t)?;
@@ -142,10 +141,10 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
         if left.is_zero() {
             break;
         }
-        if !announced && !opts.quiet {
+        if !*announced && !opts.quiet {
             let place = describe_threads(t, &t.live).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_default();
             eprintln!("pyteleport: waiting for process {pid} to reach a safe point (main thread in {place})");
-            announced = true;
+            *announced = true;
         }
         match stopped.run_until_breakpoint(pid, left.min(Duration::from_millis(500)), || !crate::guardian::attacher_gone())? {
             RunOutcome::TimedOut => continue,
@@ -172,7 +171,8 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
 }
 
 /// Read the stopped target's main thread into a snapshot.
-fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>) -> Result<Snapshot> {
+/// The main thread as a snapshot, and the environment `os.environ` holds at that moment.
+fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>) -> Result<(Snapshot, Option<Environ>)> {
     let limits = Limits { module_dicts: vec!["__main__".into()], deep: true, max_objects: 100_000_000, max_len: 1 << 34, max_bytes: 1 << 36 };
     let mut d = Decoder::new(&t.py, mem, limits);
     d.open_files = open_files.clone();
@@ -194,6 +194,7 @@ fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>) -
         thread.frames.truncate(pos + 1);
     }
     let carried = crate::supervisor::read_interpreter_state(&mut d)?;
+    let environ = d.current_environ().unwrap_or(None);
     let graph = d.finish()?;
     if let Some((id, obj)) = graph.objects.iter().enumerate().find(|(_, o)| matches!(o.value, Value::Opaque | Value::Unread(_))) {
         let name = graph.type_info(id as ObjId).map(|t| format!("{}.{}", t.module, t.qualname)).unwrap_or_default();
@@ -203,7 +204,7 @@ fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>) -
         )));
     }
     let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, true)?;
-    Ok(carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, thread, resume))
+    Ok((carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, thread, resume), environ))
 }
 
 /// Output the target has written to `sys.stdout`/`sys.stderr` but not yet flushed:
@@ -322,64 +323,105 @@ fn exit_target(t: &Target, stopped: &StoppedProcess, code: i32) -> Result<()> {
     Ok(stopped.set_registers(t.py.pid, regs)?)
 }
 
+/// What a capture at a resumable safe point leaves: the target still stopped (a move, or
+/// a checkpoint that ends it), or already running again (`paused`: how long it was held).
+struct Captured {
+    stopped: Option<StoppedProcess>,
+    snap: Snapshot,
+    environ: Option<Environ>,
+    started: Instant,
+    paused: Option<Duration>,
+}
+
+/// Stop at a safe point and capture the main thread. A safe point inside a frame called
+/// back from C (a `sorted()` key, a `__next__` driven by a `for` loop, a `__repr__`, a
+/// class body) cannot be resumed: the target is let go and the wait goes on, until a
+/// resumable moment comes or the deadline passes.
+fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant) -> Result<Captured> {
+    let (mut told, mut announced) = (false, false);
+    loop {
+        let prepared = PreparedBuffers::for_maps(&t.py.maps, 8 << 30);
+        let mut stopped = StoppedProcess::stop(opts.pid)?;
+        let threads = describe_threads(t, &t.live)?;
+        let Some(main) = threads.iter().find(|x| x.1 == opts.pid) else {
+            return Err(Error::Snapshot(format!("process {} has no Python main thread", opts.pid)));
+        };
+        t.main_tstate = main.0;
+        let others: Vec<String> = threads.iter().filter(|x| x.1 != opts.pid).map(|x| format!("thread {} in {}", x.1, x.2)).collect();
+        if !others.is_empty() && !opts.main_thread_only {
+            return Err(Error::Snapshot(format!(
+                "process {} runs {} other Python thread(s), which cannot be carried: {}; pass --main-thread-only to move only the main thread",
+                opts.pid,
+                others.len(),
+                others.join("; ")
+            )));
+        }
+        reach_safe_point(t, &mut stopped, opts, deadline, &mut announced)?;
+        let started = Instant::now();
+        t.py.maps = ptrace_tools::maps::read_maps(opts.pid)?;
+        let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&x| stopped.registers(x).ok()).map(|r| r.rsp).collect();
+        let copy = MemoryCopy::take_prepared(opts.pid, &t.py.maps, 8 << 30, &stack_pointers, prepared);
+        // Open files' offsets belong to the same moment as the memory.
+        let open_files = ptrace_tools::open_files(opts.pid).ok();
+        let mut held = Some(stopped);
+        let mut paused = None;
+        if opts.checkpoint.is_some() && !opts.exit_after_checkpoint && copy.is_some() {
+            if let Some(s) = held.take() {
+                s.resume()?;
+            }
+            paused = Some(started.elapsed());
+        }
+        let captured = match &copy {
+            Some(c) => capture(t, c, &open_files),
+            None => capture(t, &t.live, &open_files),
+        };
+        match captured {
+            Ok((snap, environ)) => return Ok(Captured { stopped: held, snap, environ, started, paused }),
+            Err(Error::NotResumable(why)) if Instant::now() + Duration::from_millis(20) < deadline => {
+                drop(held); // runs on
+                check_cancelled(opts.pid)?;
+                if !told && !opts.quiet {
+                    eprintln!("pyteleport: not resumable yet ({why}); waiting for the process to leave that frame");
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(Error::NotResumable(why)) => {
+                return Err(Error::Snapshot(format!(
+                    "process {} reached no resumable point within {:.1} s: {why}; it was left running untouched",
+                    opts.pid,
+                    opts.timeout.as_secs_f64()
+                )))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Run an attach; returns the exit code for the CLI.
 pub fn attach(opts: &AttachOptions) -> Result<i32> {
     let mut t = locate(opts.pid)?;
-    let prepared = PreparedBuffers::for_maps(&t.py.maps, 8 << 30);
-    let mut stopped = StoppedProcess::stop(opts.pid)?;
-    let threads = describe_threads(&t, &t.live)?;
-    let Some(main) = threads.iter().find(|x| x.1 == opts.pid) else {
-        return Err(Error::Snapshot(format!("process {} has no Python main thread", opts.pid)));
-    };
-    t.main_tstate = main.0;
-    let others: Vec<String> = threads.iter().filter(|x| x.1 != opts.pid).map(|x| format!("thread {} in {}", x.1, x.2)).collect();
-    if !others.is_empty() && !opts.main_thread_only {
-        return Err(Error::Snapshot(format!(
-            "process {} runs {} other Python thread(s), which cannot be carried: {}; pass --main-thread-only to move only the main thread",
-            opts.pid,
-            others.len(),
-            others.join("; ")
-        )));
-    }
-    reach_safe_point(&mut t, &mut stopped, opts)?;
-    let started = Instant::now();
-    t.py.maps = ptrace_tools::maps::read_maps(opts.pid)?;
-    let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&x| stopped.registers(x).ok()).map(|r| r.rsp).collect();
-    let copy = MemoryCopy::take_prepared(opts.pid, &t.py.maps, 8 << 30, &stack_pointers, prepared);
-    // Open files' offsets belong to the same moment as the memory.
-    let open_files = ptrace_tools::open_files(opts.pid).ok();
+    let deadline = Instant::now() + opts.timeout;
+    let Captured { stopped, snap, environ, started, paused } = capture_resumable(&mut t, opts, deadline)?;
     if let Some(path) = &opts.checkpoint {
-        // A checkpoint lets the target go on as soon as its memory is copied.
-        let snap = match &copy {
-            Some(c) => {
-                if !opts.exit_after_checkpoint {
-                    stopped.resume()?;
-                    let pause = started.elapsed();
-                    let snap = capture(&t, c, &open_files)?;
-                    check_cancelled(opts.pid)?;
-                    snap.write_atomically(path)?;
-                    report(opts, &format!("checkpoint written to {} (target paused {:.2} ms)", path.display(), pause.as_secs_f64() * 1e3));
-                    return Ok(0);
-                }
-                capture(&t, c, &open_files)?
-            }
-            None => capture(&t, &t.live, &open_files)?,
-        };
         check_cancelled(opts.pid)?;
         snap.write_atomically(path)?;
-        if opts.exit_after_checkpoint {
-            exit_target(&t, &stopped, 0)?;
+        match stopped {
+            // A checkpoint let the target go on as soon as its memory was copied.
+            None => report(opts, &format!("checkpoint written to {} (target paused {:.2} ms)", path.display(), paused.unwrap_or_default().as_secs_f64() * 1e3)),
+            Some(stopped) => {
+                if opts.exit_after_checkpoint {
+                    exit_target(&t, &stopped, 0)?;
+                }
+                stopped.resume()?;
+                report(opts, &format!("checkpoint written to {}", path.display()));
+            }
         }
-        stopped.resume()?;
-        report(opts, &format!("checkpoint written to {}", path.display()));
         return Ok(0);
     }
+    let stopped = stopped.ok_or_else(|| Error::Snapshot("internal: a migration let the target go before its capture".into()))?;
     // Migration: the original stays stopped until the new process ends, then exits with
     // its status.
-    let snap = match &copy {
-        Some(c) => capture(&t, c, &open_files)?,
-        None => capture(&t, &t.live, &open_files)?,
-    };
     check_cancelled(opts.pid)?;
     let (python, pythonpath) = restore_python(&t, opts.python.as_deref())?;
     let bytes = snap.to_bytes()?;
@@ -425,7 +467,14 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
         });
     }
     cmd.stdin(Stdio::from(stdin)).stdout(Stdio::from(stdout)).stderr(Stdio::from(stderr));
-    if let Ok(env) = std::fs::read(format!("/proc/{}/environ", opts.pid)) {
+    // The environment as the program holds it now (`os.environ`), else as it started.
+    if let Some(vars) = environ {
+        use std::os::unix::ffi::OsStrExt;
+        cmd.env_clear();
+        for (k, v) in vars {
+            cmd.env(std::ffi::OsStr::from_bytes(&k), std::ffi::OsStr::from_bytes(&v));
+        }
+    } else if let Ok(env) = std::fs::read(format!("/proc/{}/environ", opts.pid)) {
         cmd.env_clear();
         for var in env.split(|&b| b == 0).filter(|v| !v.is_empty()) {
             let text = String::from_utf8_lossy(var);

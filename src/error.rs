@@ -32,6 +32,11 @@ pub enum Error {
     #[error("{0}")]
     Snapshot(String),
 
+    /// The stack holds a frame that cannot be resumed as it stands (called back from C
+    /// code): a later moment may do.
+    #[error("{0}")]
+    NotResumable(String),
+
     #[error("pyteleport-attach (process {attacher}) was killed: the attach is cancelled and process {pid} goes on untouched")]
     Cancelled { pid: i32, attacher: i32 },
 

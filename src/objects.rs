@@ -119,6 +119,9 @@ pub struct FrameInfo {
     pub function: Option<ObjId>,
     /// The generator or coroutine that owns this frame.
     pub generator: Option<ObjId>,
+    /// An `__init__` entered by a specialized class call (3.13): its caller receives the
+    /// instance (`self`) when it returns; the shim frame between them is left out.
+    pub through_init_cleanup: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,6 +292,10 @@ pub struct Decoder<'a> {
     /// The process's open descriptors, read while it was stopped: when set, open files
     /// are decoded from memory (attach); otherwise the shim reduces them in-process.
     pub open_files: Option<std::collections::HashMap<i32, ptrace_tools::OpenFile>>,
+    /// Frames found directly inside a 3.13 init-cleanup shim frame (see `frame_chain`).
+    pub init_cleanup_inner: std::collections::HashSet<u64>,
+    /// Address of 3.13's init-cleanup shim code, once seen.
+    pub init_cleanup_code: Option<u64>,
 }
 
 enum DictSource {
@@ -427,7 +434,7 @@ fn le_i32(b: &[u8], off: usize) -> i32 {
 
 impl<'a> Decoder<'a> {
     pub fn new(py: &'a PythonProcess, mem: &'a dyn MemoryReader, limits: Limits) -> Self {
-        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: FxHashMap::default(), globals_names: FxHashMap::default(), module_dicts_by_name: None, substitutions: FxHashMap::default(), stdio: FxHashMap::default(), open_files: None }
+        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: FxHashMap::default(), globals_names: FxHashMap::default(), module_dicts_by_name: None, substitutions: FxHashMap::default(), stdio: FxHashMap::default(), open_files: None, init_cleanup_inner: Default::default(), init_cleanup_code: None }
     }
 
     /// The process being read.
@@ -1021,6 +1028,11 @@ impl<'a> Decoder<'a> {
             let callable = synth(self, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "closed_file".into(), state: None });
             return Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None });
         };
+        // The standard descriptors are the new process's own (a second opening of the
+        // same file would write over them).
+        if fd <= 2 {
+            return Ok(Value::Opaque);
+        }
         let Some(path) = open.reopenable_path().map(str::to_string) else { return Ok(Value::Opaque) };
         let mode = match mode_attr {
             Some(m) => self.object(m).ok_or_else(|| Error::corrupt(addr, "file mode"))?,
@@ -1626,7 +1638,7 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn is_exact(&mut self, addr: u64, kind: BuiltinType) -> Result<bool> {
+    pub(crate) fn is_exact(&mut self, addr: u64, kind: BuiltinType) -> Result<bool> {
         let t = self.ptr(addr + self.layout().object_type as u64)?;
         Ok(self.py.symbols.types.get(&t) == Some(&kind))
     }
@@ -2172,7 +2184,8 @@ impl<'a> Decoder<'a> {
         let globals = if locals_addr == globals_addr || self.globals_wanted(globals_addr)? { self.object(globals_addr) } else { None };
         let function = self.object(le_u64(&hdr, l.frame_funcobj));
         let generator = if owner == l.frame_owned_by_generator { self.object(frame - l.gen_iframe as u64) } else { None };
-        Ok(FrameInfo { addr: frame, code: code_id, owner, lasti, instr_start, line, localsplus, stack, stack_from, globals, locals_mapping, function, generator })
+        let through_init_cleanup = self.init_cleanup_inner.contains(&frame);
+        Ok(FrameInfo { addr: frame, code: code_id, owner, lasti, instr_start, line, localsplus, stack, stack_from, globals, locals_mapping, function, generator, through_init_cleanup })
     }
 
     /// Re-read a frame's value stack with a known depth (a frame stopped between
@@ -2202,6 +2215,35 @@ impl<'a> Decoder<'a> {
     }
 
     /// The namespace dict of the module `sys.modules[name]`.
+    /// The program's environment as `os.environ` holds it (what it set or removed since
+    /// it started included); None when `os` is not loaded or looks unusual.
+    pub fn current_environ(&mut self) -> Result<Option<Vec<(Vec<u8>, Vec<u8>)>>> {
+        let l = self.layout();
+        let Some(os_dict) = self.module_dict_address("os")? else { return Ok(None) };
+        let mut environ = None;
+        for (k, v) in self.dict_entries(os_dict)? {
+            if self.is_exact(k, BuiltinType::Str)? && self.read_str(k)?.as_text() == "environ" {
+                environ = Some(v);
+            }
+        }
+        let Some(environ) = environ else { return Ok(None) };
+        let type_addr = self.ptr(environ + l.object_type as u64)?;
+        let shape = self.type_shape(type_addr)?;
+        let Some(data) = self.instance_attribute(environ, type_addr, &shape, "_data")? else { return Ok(None) };
+        if !self.is_exact(data, BuiltinType::Dict)? {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for (k, v) in self.dict_entries(data)? {
+            if !(self.is_exact(k, BuiltinType::Bytes)? && self.is_exact(v, BuiltinType::Bytes)?) {
+                return Ok(None);
+            }
+            let (kn, vn) = (self.len_of(k)?, self.len_of(v)?);
+            out.push((self.read(k + l.bytes_data as u64, kn)?, self.read(v + l.bytes_data as u64, vn)?));
+        }
+        Ok(Some(out))
+    }
+
     pub fn module_dict_address(&mut self, name: &str) -> Result<Option<u64>> {
         if self.module_dicts_by_name.is_none() {
             let l = self.layout();

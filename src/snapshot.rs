@@ -9,7 +9,7 @@ use crate::process::PyVersion;
 use crate::threads::ThreadInfo;
 
 pub const MAGIC: &[u8; 8] = b"PYTELEPT";
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// magic 8 + format 4 + python 4 + bytecode magic 4 + body length 8 + crc32 4.
 pub const HEADER_LEN: usize = 32;
 

@@ -122,7 +122,11 @@ pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTabl
             )));
         }
         let for_iter = (name == "FOR_ITER").then_some(current.offset);
-        let init_self = if k > 0 { init_instance(graph, &frames[k - 1], f, current.arg as usize) } else { None };
+        let init_self = match k {
+            0 => None,
+            _ if frames[k - 1].through_init_cleanup => frames[k - 1].localsplus.first().copied().flatten(),
+            _ => init_instance(graph, &frames[k - 1], f, current.arg as usize),
+        };
         if k > 0 && f.stack_from != StackSource::Stacktop && init_self.is_none() {
             check_called_directly(graph, &frames[k - 1], f, name, current.arg as usize, code, table)?;
         }
@@ -182,7 +186,7 @@ fn check_called_directly(graph: &ObjectGraph, inner: &FrameInfo, outer: &FrameIn
         .find(|&&id| !matches!(graph.get(id).value, Value::None | Value::Int { .. } | Value::Str(_)))
         .map(|&id| crate::repr::repr(graph, id))
         .unwrap_or_else(|| "C code".into());
-    Err(Error::Snapshot(format!(
+    Err(Error::NotResumable(format!(
         "{} is called from C code ({callee}) in {}: a frame called back from C cannot be resumed",
         describe(inner_code, inner),
         describe(outer_code, outer)

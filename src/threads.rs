@@ -57,6 +57,28 @@ impl<'a> Decoder<'a> {
         self.ptr(cframe + l.cframe_current_frame as u64)
     }
 
+    /// Whether `code` is 3.13's `_Py_InitCleanup`: a code object compiled into the
+    /// interpreter (not on the heap), named `__init__` in a file named `__init__`. Its
+    /// symbol is local (only in `.symtab`, too slow to parse here), so it is recognised
+    /// by those traits once and then by address.
+    fn is_init_cleanup(&mut self, code: u64) -> Result<bool> {
+        if let Some(known) = self.init_cleanup_code {
+            return Ok(known == code);
+        }
+        let l = self.py.layout;
+        let binary = &self.py.binary;
+        let in_image = self.py.maps.iter().any(|m| m.start <= code && code < m.end && m.path.as_deref() == Some(binary.as_path()));
+        if code == 0 || !in_image || !self.is_exact(code, crate::process::BuiltinType::Code)? {
+            return Ok(false);
+        }
+        let (name, file) = (self.ptr(code + l.code_name as u64)?, self.ptr(code + l.code_filename as u64)?);
+        let is_shim = self.read_str(name)?.as_text() == "__init__" && self.read_str(file)?.as_text() == "__init__";
+        if is_shim {
+            self.init_cleanup_code = Some(code);
+        }
+        Ok(is_shim)
+    }
+
     /// Frame addresses of a thread, innermost first, without C-stack shim frames.
     pub fn frame_chain(&mut self, tstate: u64) -> Result<Vec<u64>> {
         let l = self.py.layout;
@@ -70,7 +92,14 @@ impl<'a> Decoder<'a> {
                 return Err(Error::corrupt(f, "frame chain does not end (the process changed while being read)"));
             }
             let owner = self.read(f + l.frame_owner as u64, 1)?[0] as i8 as i32;
-            if owner != l.frame_owned_by_cstack && self.frame_code(f)?.is_some() {
+            let code_addr = self.ptr(f + l.frame_executable as u64)?;
+            if self.is_init_cleanup(code_addr)? {
+                // Not a Python frame of the program (Python's own tracebacks skip it):
+                // it only hands `self` to the caller when `__init__` returns.
+                if let Some(&inner) = out.last() {
+                    self.init_cleanup_inner.insert(inner);
+                }
+            } else if owner != l.frame_owned_by_cstack && self.frame_code(f)?.is_some() {
                 out.push(f);
             }
             f = self.ptr(f + l.frame_previous as u64)?;
