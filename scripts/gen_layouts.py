@@ -215,6 +215,9 @@ FIELDS = [
     ("lru_link_next", ["lru_list_elem:next"]),
     ("lru_link_key", ["lru_list_elem:key"]),
     ("lru_link_result", ["lru_list_elem:result"]),
+    ("setiter_set", ["setiterobject:si_set"]),
+    ("setiter_pos", ["setiterobject:si_pos"]),
+    ("setiter_len", ["setiterobject:len"]),
     # extension modules (their debug info is loaded from lib-dynload, see EXTENSIONS)
     ("random_index", ["RandomObject:index"]),
     ("random_state", ["RandomObject:state"]),

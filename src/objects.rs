@@ -336,6 +336,8 @@ enum KnownCType {
     /// In-memory files.
     StringIO,
     BytesIO,
+    /// `types.SimpleNamespace`: its attributes are its whole state.
+    Namespace,
 }
 
 impl KnownCType {
@@ -359,6 +361,7 @@ impl KnownCType {
             KnownCType::BufferedFile => &[(l.buffered_raw, 8), (l.buffered_raw_pos, 8), (l.buffered_pos, 8), (l.buffered_read_end, 8), (l.buffered_write_pos, 8), (l.buffered_write_end, 8), (l.buffered_buffer, 8), (l.fileio_fd, 0)],
             KnownCType::RawFile => &[(l.fileio_fd, 4)],
             KnownCType::StringIO => &[(l.stringio_buf, 8), (l.stringio_pos, 8), (l.stringio_string_size, 8), (l.stringio_state, 4), (l.stringio_closed, 1), (l.stringio_readnl, 8), (l.stringio_dict, 8)],
+            KnownCType::Namespace => &[(l.object_type, 8)],
             KnownCType::BytesIO => &[(l.bytesio_buf, 8), (l.bytesio_pos, 8), (l.bytesio_string_size, 8), (l.bytesio_dict, 8)],
             KnownCType::LruCache => &[(l.lru_root_next, 8), (l.lru_typed, 4), (l.lru_cache, 8), (l.lru_func, 8), (l.lru_maxsize, 8), (l.lru_kwd_mark, 8), (l.lru_link_next, 0), (l.lru_link_key, 0), (l.lru_link_result, 0)],
         };
@@ -387,6 +390,7 @@ impl KnownCType {
             "_io.FileIO" => Some(KnownCType::RawFile),
             "_io.StringIO" => Some(KnownCType::StringIO),
             "_io.BytesIO" => Some(KnownCType::BytesIO),
+            "types.SimpleNamespace" => Some(KnownCType::Namespace),
             _ => None,
         }
     }
@@ -526,7 +530,7 @@ impl<'a> Decoder<'a> {
             }
         }
         for module in modules {
-            if self.limits.module_dicts.contains(&module) || module == "builtins" || module == "sys" {
+            if self.limits.module_dicts.contains(&module) || module == "builtins" {
                 continue;
             }
             let Some(dict) = self.module_dict_address(&module)? else { continue };
@@ -586,6 +590,21 @@ impl<'a> Decoder<'a> {
         let extra = le_i64(hdr, l.type_basicsize) - le_i64(&base_hdr, l.type_basicsize) - 8 * nslots;
         let same_items = le_i64(hdr, l.type_itemsize) == le_i64(&base_hdr, l.type_itemsize);
         Ok(!(same_items && (0..=16).contains(&extra)))
+    }
+
+    /// `n_fields` of a struct sequence type (a C type over tuple that says so in its dict).
+    fn struct_sequence_fields(&mut self, type_addr: u64) -> Result<Option<usize>> {
+        let l = self.layout();
+        let dict = self.ptr(type_addr + l.type_dict as u64)?;
+        if dict == 0 || !self.is_exact(dict, BuiltinType::Dict)? {
+            return Ok(None);
+        }
+        for (k, v) in self.dict_entries(dict)? {
+            if self.is_exact(k, BuiltinType::Str)? && self.read_str(k)?.as_text() == "n_fields" && self.is_exact(v, BuiltinType::Int)? {
+                return Ok(Some(self.ptr(v + l.long_digits as u64)? as u32 as usize));
+            }
+        }
+        Ok(None)
     }
 
     /// Whether the object at `addr` is a `random.Random` (or subclass) instance.
@@ -705,16 +724,30 @@ impl<'a> Decoder<'a> {
                 return self.decode_tuplegetter(addr);
             }
         }
-        if (shape.c_state && self.limits.deep) || ((shape.flags & TPFLAGS_HEAPTYPE == 0 || shape.flags & TPFLAGS_IMMUTABLETYPE != 0) && base.is_none()) {
+        // A struct sequence (time.struct_time, os.stat_result) is a C type whose whole
+        // state is its items, those past its visible length (st_mtime, tm_zone) included.
+        let struct_fields = match base.as_deref() {
+            Some(Value::Tuple(_)) if self.limits.deep => self.struct_sequence_fields(type_addr)?,
+            _ => None,
+        };
+        if struct_fields.is_none() && ((shape.c_state && self.limits.deep) || ((shape.flags & TPFLAGS_HEAPTYPE == 0 || shape.flags & TPFLAGS_IMMUTABLETYPE != 0) && base.is_none())) {
             return Ok(Value::Opaque);
         }
-        let (dict, slots) = if self.limits.deep || true {
-            let dict = self.instance_dict(addr, type_addr, shape)?;
-            let slots = if self.limits.deep { self.instance_slots(addr, type_addr)? } else { vec![] };
-            (dict, slots)
-        } else {
-            (None, vec![])
-        };
+        let dict = self.instance_dict(addr, type_addr, shape)?;
+        let mut slots = if self.limits.deep { self.instance_slots(addr, type_addr)? } else { vec![] };
+        let mut base = base;
+        if let Some(n_fields) = struct_fields {
+            if let Some(b) = base.as_deref_mut() {
+                if let Value::Tuple(items) = b {
+                    let visible = items.len();
+                    if n_fields > visible && n_fields < 1024 {
+                        let hidden = self.pointer_array(addr + self.layout().tuple_items as u64 + 8 * visible as u64, n_fields - visible)?;
+                        items.extend(hidden);
+                    }
+                    slots.clear();
+                }
+            }
+        }
         Ok(Value::Instance { dict, slots, base })
     }
 
@@ -886,6 +919,11 @@ impl<'a> Decoder<'a> {
             }
             KnownCType::TextFile | KnownCType::BufferedFile | KnownCType::RawFile => self.decode_open_file(addr, known),
             KnownCType::StringIO | KnownCType::BytesIO => self.decode_memory_file(addr, type_addr, known),
+            KnownCType::Namespace => {
+                let args = self.synthetic(addr + 2, BuiltinType::Tuple, Value::Tuple(vec![]));
+                let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
+                Ok(Value::Reduce { callable, args, state: dict, listitems: None, dictitems: None })
+            }
             KnownCType::LruCache => {
                 // pyteleport._reducers.lru_cached(maxsize, typed, func, entries, kwd_mark):
                 // a new wrapper whose cache is filled again with the same entries, oldest
@@ -1592,7 +1630,22 @@ impl<'a> Decoder<'a> {
             }
             // Iterators a loop may be consuming; made again as their own pickle forms do
             // (read only for a capture: a dump shows them by type and address).
-            BuiltinType::Map | BuiltinType::Filter | BuiltinType::Reversed | BuiltinType::ListRevIter if !self.limits.deep => Value::Opaque,
+            BuiltinType::Map | BuiltinType::Filter | BuiltinType::Reversed | BuiltinType::ListRevIter | BuiltinType::SetIter if !self.limits.deep => Value::Opaque,
+            BuiltinType::SetIter => {
+                // As its pickle form: an iterator over a list of the items still to come,
+                // in the set's own table order.
+                let raw = self.read(addr, l.setiter_len + 8)?;
+                let set = le_u64(&raw, l.setiter_set);
+                let (pos, left) = (le_i64(&raw, l.setiter_pos), le_i64(&raw, l.setiter_len));
+                let items = if set == 0 || left <= 0 || pos < 0 {
+                    vec![]
+                } else {
+                    let rest = self.set_entries_from(set, pos as usize)?;
+                    rest.into_iter().take(left as usize).filter_map(|(_, k)| self.object(k)).collect()
+                };
+                let list = self.synthetic(addr + 2, BuiltinType::List, Value::List(items));
+                Value::SeqIter { seq: Some(list), index: 0 }
+            }
             BuiltinType::Map => {
                 let raw = self.read(addr, l.map_func.max(l.map_iters) + 8)?;
                 let iters = le_u64(&raw, l.map_iters);
@@ -1778,6 +1831,11 @@ impl<'a> Decoder<'a> {
     }
 
     fn set_entries(&mut self, addr: u64) -> Result<Vec<u64>> {
+        Ok(self.set_entries_from(addr, 0)?.into_iter().map(|(_, k)| k).collect())
+    }
+
+    /// (table position, key) of a set's entries from table position `from` on.
+    fn set_entries_from(&mut self, addr: u64, from: usize) -> Result<Vec<(usize, u64)>> {
         let l = self.layout();
         let raw = self.read(addr, l.set_table + 8)?;
         let mask = le_i64(&raw, l.set_mask);
@@ -1788,7 +1846,7 @@ impl<'a> Decoder<'a> {
         let n = mask as usize + 1;
         let raw = self.read(table, l.set_entry_size * n)?;
         let dummy = self.set_dummy()?;
-        Ok((0..n).map(|i| le_u64(&raw, i * l.set_entry_size)).filter(|&k| k != 0 && k != dummy).collect())
+        Ok((from..n).map(|i| (i, le_u64(&raw, i * l.set_entry_size))).filter(|&(_, k)| k != 0 && k != dummy).collect())
     }
 
     fn set_dummy(&mut self) -> Result<u64> {

@@ -399,6 +399,12 @@ pub struct Layout {
     pub lru_link_key: usize,
     /// lru_list_elem:result
     pub lru_link_result: usize,
+    /// setiterobject:si_set
+    pub setiter_set: usize,
+    /// setiterobject:si_pos
+    pub setiter_pos: usize,
+    /// setiterobject:len
+    pub setiter_len: usize,
     /// RandomObject:index
     pub random_index: usize,
     /// RandomObject:state

@@ -428,7 +428,10 @@ class Rebuilder:
             value = {"tuple": lambda: tuple(self.get(x) for x in base[1]),
                      "frozenset": lambda: frozenset(self.get(x) for x in base[1]),
                      "complex": lambda: complex(base[1], base[2])}.get(base[0], lambda: base[1])()
-            obj = solid.__new__(cls, value)
+            try:
+                obj = solid.__new__(cls, value)
+            except TypeError:
+                obj = cls(value)  # a C type over tuple (time.struct_time, os.stat_result)
         self.queue_fill(i)
         return obj
 
