@@ -218,6 +218,9 @@ FIELDS = [
     ("setiter_set", ["setiterobject:si_set"]),
     ("setiter_pos", ["setiterobject:si_pos"]),
     ("setiter_len", ["setiterobject:len"]),
+    ("lock_locked", ["lockobject:locked"]),
+    ("rlock_owner", ["rlockobject:rlock_owner"]),
+    ("rlock_count", ["rlockobject:rlock_count"]),
     # extension modules (their debug info is loaded from lib-dynload, see EXTENSIONS)
     ("random_index", ["RandomObject:index"]),
     ("random_state", ["RandomObject:state"]),

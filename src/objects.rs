@@ -338,6 +338,9 @@ enum KnownCType {
     BytesIO,
     /// `types.SimpleNamespace`: its attributes are its whole state.
     Namespace,
+    /// `_thread.lock` and `_thread.RLock` (what `threading.Lock()`/`RLock()` make).
+    Lock,
+    RLock,
 }
 
 impl KnownCType {
@@ -362,6 +365,8 @@ impl KnownCType {
             KnownCType::RawFile => &[(l.fileio_fd, 4)],
             KnownCType::StringIO => &[(l.stringio_buf, 8), (l.stringio_pos, 8), (l.stringio_string_size, 8), (l.stringio_state, 4), (l.stringio_closed, 1), (l.stringio_readnl, 8), (l.stringio_dict, 8)],
             KnownCType::Namespace => &[(l.object_type, 8)],
+            KnownCType::Lock => &[(l.lock_locked, 1)],
+            KnownCType::RLock => &[(l.rlock_owner, 8), (l.rlock_count, 8)],
             KnownCType::BytesIO => &[(l.bytesio_buf, 8), (l.bytesio_pos, 8), (l.bytesio_string_size, 8), (l.bytesio_dict, 8)],
             KnownCType::LruCache => &[(l.lru_root_next, 8), (l.lru_typed, 4), (l.lru_cache, 8), (l.lru_func, 8), (l.lru_maxsize, 8), (l.lru_kwd_mark, 8), (l.lru_link_next, 0), (l.lru_link_key, 0), (l.lru_link_result, 0)],
         };
@@ -391,6 +396,8 @@ impl KnownCType {
             "_io.StringIO" => Some(KnownCType::StringIO),
             "_io.BytesIO" => Some(KnownCType::BytesIO),
             "types.SimpleNamespace" => Some(KnownCType::Namespace),
+            "_thread.lock" => Some(KnownCType::Lock),
+            "_thread.RLock" => Some(KnownCType::RLock),
             _ => None,
         }
     }
@@ -562,7 +569,18 @@ impl<'a> Decoder<'a> {
                         Value::Reduce { state, .. } => *state,
                         _ => None,
                     };
-                    let state = if reduced_state.is_some() && self.is_random(addr)? { reduced_state } else { None };
+                    let state = if reduced_state.is_some() && self.is_random(addr)? {
+                        reduced_state
+                    } else if module == "logging" && name == "root" {
+                        // The logging setup (basicConfig's handlers, the level) lives on
+                        // the root logger: its attributes go onto the new process's.
+                        match &self.graph.get(id).value {
+                            Value::Instance { dict, .. } => *dict,
+                            _ => None,
+                        }
+                    } else {
+                        None
+                    };
                     self.graph.objects[id as usize].value = Value::Global { module: module.clone(), name, state };
                 }
             }
@@ -919,6 +937,30 @@ impl<'a> Decoder<'a> {
             }
             KnownCType::TextFile | KnownCType::BufferedFile | KnownCType::RawFile => self.decode_open_file(addr, known),
             KnownCType::StringIO | KnownCType::BytesIO => self.decode_memory_file(addr, type_addr, known),
+            KnownCType::Lock | KnownCType::RLock => {
+                // pyteleport._reducers.new_lock(kind, held, count): a new lock, taken again
+                // as often as the moving (main) thread held it; one held by another thread
+                // (which does not move) comes free.
+                let (kind, held, count) = if known == KnownCType::Lock {
+                    let locked = self.read(addr + l.lock_locked as u64, 1)?[0] != 0;
+                    ("lock", locked, 1)
+                } else {
+                    let raw = self.read(addr, l.rlock_count + 8)?;
+                    let (owner, count) = (le_u64(&raw, l.rlock_owner), le_i64(&raw, l.rlock_count));
+                    let main_ident = match self.main_thread_state()? {
+                        Some(ts) => self.ptr(ts + l.tstate_thread_id as u64)?,
+                        None => 0,
+                    };
+                    let mine = count > 0 && owner != 0 && owner == main_ident;
+                    ("RLock", mine, if mine { count } else { 1 })
+                };
+                let kind = self.synthetic(addr + 2, BuiltinType::Str, Value::Str(PyStr::Text(kind.into())));
+                let held = self.synthetic_int(addr + 3, held as i64);
+                let count = self.synthetic_int(addr + 4, count);
+                let args = self.synthetic(addr + 5, BuiltinType::Tuple, Value::Tuple(vec![kind, held, count]));
+                let callable = self.synthetic(addr + 6, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "new_lock".into(), state: None });
+                Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
+            }
             KnownCType::Namespace => {
                 let args = self.synthetic(addr + 2, BuiltinType::Tuple, Value::Tuple(vec![]));
                 let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;

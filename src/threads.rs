@@ -168,7 +168,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// The main thread's state: the thread whose native id is the process id.
-    fn main_thread_state(&mut self) -> Result<Option<u64>> {
+    pub(crate) fn main_thread_state(&mut self) -> Result<Option<u64>> {
         let l = self.py.layout;
         for t in self.thread_states()? {
             let native = self.ptr(t + l.tstate_native_thread_id as u64)?;

@@ -405,6 +405,12 @@ pub struct Layout {
     pub setiter_pos: usize,
     /// setiterobject:len
     pub setiter_len: usize,
+    /// lockobject:locked
+    pub lock_locked: usize,
+    /// rlockobject:rlock_owner
+    pub rlock_owner: usize,
+    /// rlockobject:rlock_count
+    pub rlock_count: usize,
     /// RandomObject:index
     pub random_index: usize,
     /// RandomObject:state

@@ -155,13 +155,14 @@ def _replay_cache(wrapper, func, typed, entries, kwd_mark):
         del builtins.__pyteleport_replay_next__
 
 
-def new_lock(kind, held):
+def new_lock(kind, held, count=1):
     """A lock like the original's: a new one, taken if the original was held (by the
-    thread that moves, the only one that goes on)."""
+    thread that moves, the only one that goes on); an RLock as many times as it was."""
     import threading
     lock = threading.RLock() if kind == "RLock" else threading.Lock()
     if held:
-        lock.acquire()
+        for _ in range(max(1, count) if kind == "RLock" else 1):
+            lock.acquire()
     return lock
 
 

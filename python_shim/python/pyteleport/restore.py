@@ -515,7 +515,10 @@ class Rebuilder:
         elif kind == "rebuilt":
             o.__dict__.update(self.full(v[3]))
         elif kind == "global":
-            o.__setstate__(self.full_tuple(v[3]))
+            if self.nodes[v[3]][0][0] == "dict":
+                o.__dict__.update(self.full(v[3]))  # the root logger's setup
+            else:
+                o.__setstate__(self.full_tuple(v[3]))
         elif kind == "cell":
             if v[1] is not None:
                 o.cell_contents = self.get(v[1])
