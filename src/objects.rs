@@ -341,6 +341,11 @@ enum KnownCType {
     /// `_thread.lock` and `_thread.RLock` (what `threading.Lock()`/`RLock()` make).
     Lock,
     RLock,
+    /// `itertools` objects a loop may be consuming.
+    Chain,
+    Islice,
+    Repeat,
+    Cycle,
 }
 
 impl KnownCType {
@@ -366,6 +371,10 @@ impl KnownCType {
             KnownCType::StringIO => &[(l.stringio_buf, 8), (l.stringio_pos, 8), (l.stringio_string_size, 8), (l.stringio_state, 4), (l.stringio_closed, 1), (l.stringio_readnl, 8), (l.stringio_dict, 8)],
             KnownCType::Namespace => &[(l.object_type, 8)],
             KnownCType::Lock => &[(l.lock_locked, 1)],
+            KnownCType::Chain => &[(l.chain_source, 8), (l.chain_active, 8)],
+            KnownCType::Islice => &[(l.islice_it, 8), (l.islice_next, 8), (l.islice_stop, 8), (l.islice_step, 8), (l.islice_cnt, 8)],
+            KnownCType::Repeat => &[(l.repeat_element, 8), (l.repeat_cnt, 8)],
+            KnownCType::Cycle => &[(l.cycle_it, 8), (l.cycle_saved, 8), (l.cycle_index, 8)],
             KnownCType::RLock => &[(l.rlock_owner, 8), (l.rlock_count, 8)],
             KnownCType::BytesIO => &[(l.bytesio_buf, 8), (l.bytesio_pos, 8), (l.bytesio_string_size, 8), (l.bytesio_dict, 8)],
             KnownCType::LruCache => &[(l.lru_root_next, 8), (l.lru_typed, 4), (l.lru_cache, 8), (l.lru_func, 8), (l.lru_maxsize, 8), (l.lru_kwd_mark, 8), (l.lru_link_next, 0), (l.lru_link_key, 0), (l.lru_link_result, 0)],
@@ -398,6 +407,10 @@ impl KnownCType {
             "types.SimpleNamespace" => Some(KnownCType::Namespace),
             "_thread.lock" => Some(KnownCType::Lock),
             "_thread.RLock" => Some(KnownCType::RLock),
+            "itertools.chain" => Some(KnownCType::Chain),
+            "itertools.islice" => Some(KnownCType::Islice),
+            "itertools.repeat" => Some(KnownCType::Repeat),
+            "itertools.cycle" => Some(KnownCType::Cycle),
             _ => None,
         }
     }
@@ -553,6 +566,10 @@ impl<'a> Decoder<'a> {
                     installed = self.read_str(v)?.as_text().contains("/lib/python3.");
                 }
                 if key.starts_with("__") && key.ends_with("__") {
+                    continue;
+                }
+                // The standard streams may be rebound (redirect_stdout): carried as such.
+                if module == "sys" && matches!(key.as_str(), "stdin" | "stdout" | "stderr") {
                     continue;
                 }
                 if let Some(id) = self.graph.id_of(v) {
@@ -961,6 +978,7 @@ impl<'a> Decoder<'a> {
                 let callable = self.synthetic(addr + 6, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "new_lock".into(), state: None });
                 Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
             }
+            KnownCType::Chain | KnownCType::Islice | KnownCType::Repeat | KnownCType::Cycle => self.decode_itertool(addr, known),
             KnownCType::Namespace => {
                 let args = self.synthetic(addr + 2, BuiltinType::Tuple, Value::Tuple(vec![]));
                 let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
@@ -1210,6 +1228,39 @@ impl<'a> Decoder<'a> {
         }
         let args = synth(self, BuiltinType::Tuple, Value::Tuple(args));
         let callable = synth(self, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "reopen".into(), state: None });
+        Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
+    }
+
+    /// An itertools object as one that yields the same items from here on, made by
+    /// `pyteleport._reducers` helpers from what is left (not their pickle support, which
+    /// 3.12+ deprecates with a warning on stderr).
+    fn decode_itertool(&mut self, addr: u64, known: KnownCType) -> Result<Value> {
+        let l = self.layout();
+        let none = Some(self.py.symbols.none).filter(|&n| n != 0).and_then(|n| self.object(n));
+        let raw = self.read(addr, known.last_field_end(&l).unwrap_or(0))?;
+        let or_none = |me: &mut Self, at: usize| me.object(le_u64(&raw, at)).or(none);
+        let (helper, args): (&str, Vec<Option<ObjId>>) = match known {
+            KnownCType::Chain => ("chain_rest", vec![or_none(self, l.chain_active), or_none(self, l.chain_source)]),
+            KnownCType::Islice => {
+                let (next, stop, step, cnt) = (le_i64(&raw, l.islice_next), le_i64(&raw, l.islice_stop), le_i64(&raw, l.islice_step), le_i64(&raw, l.islice_cnt));
+                let start = Some(self.synthetic_int(addr + 2, (next - cnt).max(0)));
+                let stop = if stop < 0 { none } else { Some(self.synthetic_int(addr + 3, (stop - cnt).max(0))) };
+                let step = Some(self.synthetic_int(addr + 4, step.max(1)));
+                ("islice_rest", vec![or_none(self, l.islice_it), start, stop, step])
+            }
+            KnownCType::Repeat => {
+                let cnt = le_i64(&raw, l.repeat_cnt);
+                let times = if cnt < 0 { none } else { Some(self.synthetic_int(addr + 2, cnt)) };
+                ("repeat_rest", vec![or_none(self, l.repeat_element), times])
+            }
+            _ => {
+                let index = Some(self.synthetic_int(addr + 2, le_i64(&raw, l.cycle_index).max(0)));
+                ("cycle_rest", vec![or_none(self, l.cycle_it), or_none(self, l.cycle_saved), index])
+            }
+        };
+        let args: Vec<ObjId> = args.into_iter().collect::<Option<_>>().ok_or_else(|| Error::corrupt(addr, "itertools object without its None"))?;
+        let args = self.synthetic(addr + 5, BuiltinType::Tuple, Value::Tuple(args));
+        let callable = self.synthetic(addr + 6, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: helper.into(), state: None });
         Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
     }
 

@@ -411,6 +411,30 @@ pub struct Layout {
     pub rlock_owner: usize,
     /// rlockobject:rlock_count
     pub rlock_count: usize,
+    /// chainobject:source
+    pub chain_source: usize,
+    /// chainobject:active
+    pub chain_active: usize,
+    /// isliceobject:it
+    pub islice_it: usize,
+    /// isliceobject:next
+    pub islice_next: usize,
+    /// isliceobject:stop
+    pub islice_stop: usize,
+    /// isliceobject:step
+    pub islice_step: usize,
+    /// isliceobject:cnt
+    pub islice_cnt: usize,
+    /// repeatobject:element
+    pub repeat_element: usize,
+    /// repeatobject:cnt
+    pub repeat_cnt: usize,
+    /// cycleobject:it
+    pub cycle_it: usize,
+    /// cycleobject:saved
+    pub cycle_saved: usize,
+    /// cycleobject:index
+    pub cycle_index: usize,
     /// RandomObject:index
     pub random_index: usize,
     /// RandomObject:state

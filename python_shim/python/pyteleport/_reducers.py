@@ -155,6 +155,35 @@ def _replay_cache(wrapper, func, typed, entries, kwd_mark):
         del builtins.__pyteleport_replay_next__
 
 
+def chain_rest(active, source):
+    """itertools.chain yielding what the original had left: its current iterable's
+    rest, then the iterables still to come."""
+    import itertools
+    rest = itertools.chain.from_iterable(source) if source is not None else ()
+    return itertools.chain(active if active is not None else (), rest)
+
+
+def islice_rest(it, start, stop, step):
+    import itertools
+    return itertools.islice(it if it is not None else (), start, stop, step)
+
+
+def repeat_rest(element, times):
+    import itertools
+    return itertools.repeat(element) if times is None else itertools.repeat(element, times)
+
+
+def cycle_rest(it, saved, index):
+    """itertools.cycle going on where the original was: during its first pass (its
+    iterator not exhausted) the rest of that, then all of it again and again; after it,
+    the saved items from the next one on."""
+    import itertools
+    saved = list(saved) if saved is not None else []
+    if it is not None:
+        return itertools.cycle(itertools.chain(it, saved))
+    return itertools.cycle(saved[index:] + saved[:index])
+
+
 def new_lock(kind, held, count=1):
     """A lock like the original's: a new one, taken if the original was held (by the
     thread that moves, the only one that goes on); an RLock as many times as it was."""
