@@ -313,7 +313,8 @@ fn enter_frame(
     reenter: bool,
 ) -> PyResult<()> {
     let l = running_layout(py)?;
-    let code = gen.getattr("gi_code")?;
+    // A generator, coroutine or async generator: the same frame under another name.
+    let code = gen.getattr("gi_code").or_else(|_| gen.getattr("cr_code")).or_else(|_| gen.getattr("ag_code"))?;
     // A parameter a closure captures is in co_varnames and co_cellvars but has one slot.
     let varnames: Vec<String> = code.getattr("co_varnames")?.extract()?;
     let cellvars: Vec<String> = code.getattr("co_cellvars")?.extract()?;

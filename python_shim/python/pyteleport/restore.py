@@ -580,7 +580,8 @@ class Rebuilder:
         if state_name != "created":
             resume = frame["instr_start"]
             import dis
-            for ins in dis.get_instructions(g.gi_code):
+            code = getattr(g, "gi_code", None) or getattr(g, "cr_code", None) or g.ag_code
+            for ins in dis.get_instructions(code):
                 if ins.offset // 2 == frame["instr_start"] and ins.opname == "YIELD_VALUE":
                     resume = None
                 elif resume is None and ins.offset // 2 > frame["instr_start"]:
