@@ -130,7 +130,7 @@ fn request_check(t: &Target) -> Result<()> {
 
 /// Bring the main thread to a safe point. On success every thread is stopped and the
 /// main thread sits at the entry of the pending-work handler, called from the eval loop.
-fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachOptions, deadline: Instant, announced: &mut bool) -> Result<()> {
+fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachOptions, deadline: Instant, announced: &mut bool, told: &mut bool) -> Result<()> {
     let pid = opts.pid;
     // Armed through perf, not ptrace: it disappears with us if we are killed.
     let mut armed = Some(ptrace_tools::breakpoint::HwBreakpoint::on_execute(pid, t.safe_point)?);
@@ -152,8 +152,30 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
                 let mut regs = stopped.registers(pid)?;
                 let ret = t.live.read_u64(regs.rsp)?;
                 if t.eval_ranges.iter().any(|&(a, b)| a <= ret && ret < b) {
+                    let Some(why) = not_resumable_here(t) else {
+                        drop(armed.take());
+                        return Ok(());
+                    };
+                    // Inside a frame called back from C (a `__next__` driven by `for`):
+                    // ask again as soon as this check is over (the handler would consume a
+                    // request made now), so that the next check, often the loop's own
+                    // right after that frame returns, is the next hit.
+                    if !*told && !opts.quiet {
+                        eprintln!("pyteleport: not resumable yet ({why}); waiting for the process to leave that frame");
+                        *told = true;
+                    }
                     drop(armed.take());
-                    return Ok(());
+                    let after_handler = ptrace_tools::breakpoint::HwBreakpoint::on_execute(pid, ret)?;
+                    regs.eflags |= EFLAGS_RF;
+                    stopped.set_registers(pid, regs)?;
+                    let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(500));
+                    stopped.run_until_breakpoint(pid, left, || !crate::guardian::attacher_gone())?;
+                    drop(after_handler);
+                    let mut regs = stopped.registers(pid)?;
+                    regs.eflags |= EFLAGS_RF;
+                    stopped.set_registers(pid, regs)?;
+                    armed = Some(ptrace_tools::breakpoint::HwBreakpoint::on_execute(pid, t.safe_point)?);
+                    continue;
                 }
                 // Called from C code (a signal check inside a long call): not a point
                 // between instructions. Step over the breakpoint and keep waiting.
@@ -170,7 +192,27 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
     )))
 }
 
-/// Read the stopped target's main thread into a snapshot.
+/// At a hit: why the main thread's stack cannot be resumed as it stands (a frame called
+/// back from C), from a quick read with a small object budget; None when it can, or
+/// when the quick read cannot tell (the full capture decides then).
+fn not_resumable_here(t: &Target) -> Option<String> {
+    let limits = Limits { max_objects: 20_000, ..Limits::default() };
+    let mut d = Decoder::new(&t.py, &t.live, limits);
+    let mut thread = d.read_thread(t.main_tstate, true).ok()?;
+    if let Some(pos) = crate::supervisor::main_body_position(&mut d, &thread.frames).ok()? {
+        thread.frames.truncate(pos + 1);
+    }
+    let table = crate::opcodes::table_for(t.py.version.major, t.py.version.minor)?;
+    let graph = d.finish().ok()?;
+    if graph.objects.iter().any(|o| matches!(o.value, Value::Unread(_))) {
+        return None;
+    }
+    match plan_resume(&graph, &thread.frames, table, None, true) {
+        Err(Error::NotResumable(why)) => Some(why),
+        _ => None,
+    }
+}
+
 /// The main thread as a snapshot, and the environment `os.environ` holds at that moment.
 fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>) -> Result<(Snapshot, Option<Environ>)> {
     let limits = Limits { module_dicts: vec!["__main__".into()], deep: true, max_objects: 100_000_000, max_len: 1 << 34, max_bytes: 1 << 36 };
@@ -341,7 +383,7 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant) ->
     let (mut told, mut announced) = (false, false);
     loop {
         let prepared = PreparedBuffers::for_maps(&t.py.maps, 8 << 30);
-        let mut stopped = StoppedProcess::stop(opts.pid)?;
+        let mut stopped = StoppedProcess::stop(opts.pid).map_err(|e| ended_while_waiting(e.into(), told, opts.pid))?;
         let threads = describe_threads(t, &t.live)?;
         let Some(main) = threads.iter().find(|x| x.1 == opts.pid) else {
             return Err(Error::Snapshot(format!("process {} has no Python main thread", opts.pid)));
@@ -356,7 +398,7 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant) ->
                 others.join("; ")
             )));
         }
-        reach_safe_point(t, &mut stopped, opts, deadline, &mut announced)?;
+        reach_safe_point(t, &mut stopped, opts, deadline, &mut announced, &mut told).map_err(|e| ended_while_waiting(e, told, opts.pid))?;
         let started = Instant::now();
         t.py.maps = ptrace_tools::maps::read_maps(opts.pid)?;
         let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&x| stopped.registers(x).ok()).map(|r| r.rsp).collect();
@@ -396,6 +438,25 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant) ->
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The target ended while we waited for a resumable moment: say so, not "exited while
+/// being inspected".
+fn ended_while_waiting(e: Error, waited: bool, pid: i32) -> Error {
+    match e {
+        Error::Process(ptrace_tools::Error::ProcessExited { .. }) | Error::Process(ptrace_tools::Error::NoSuchProcess { .. }) if waited => {
+            Error::Snapshot(format!("process {pid} ended while pyteleport waited for a moment when its stack could be resumed; nothing was moved"))
+        }
+        e => e,
+    }
+}
+
+/// Whether `pid` leaves signal `sig` to its default action (neither caught nor ignored).
+fn default_disposition(pid: i32, sig: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    let mask = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    let bit = 1u64 << (sig - 1);
+    matches!((mask("SigCgt:"), mask("SigIgn:")), (Some(caught), Some(ignored)) if caught & bit == 0 && ignored & bit == 0)
 }
 
 /// Run an attach; returns the exit code for the CLI.
@@ -526,6 +587,14 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
     let status = crate::guardian::wait_child(&mut child).map_err(|source| Error::Io { context: "waiting for the new process".into(), source })?;
     let _ = std::fs::remove_file(&snap_path);
     let code = crate::teleport::status_code(status);
+    // Killed by a signal: the original dies of the same one (when it does not catch or
+    // ignore it), so its parent sees exactly what a plain run would have shown.
+    if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        if default_disposition(opts.pid, sig) && unsafe { libc::kill(opts.pid, sig) } == 0 {
+            stopped.resume()?;
+            return Ok(code);
+        }
+    }
     exit_target(&t, &stopped, code)?;
     stopped.resume()?;
     Ok(code)

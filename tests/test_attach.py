@@ -350,3 +350,18 @@ def test_attacher_killed_while_waiting_leaves_no_breakpoint_behind(version, targ
         time.sleep(0.02)
     assert t.proc.wait(timeout=30) == 0
     assert "rested" in t.output()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_death_by_signal_is_passed_on(version, target):
+    """A program that ends killed by a signal in the new process: the original (what its
+    parent waits for) ends killed by the same signal, as a plain run does."""
+    plain = subprocess.run([venv(version, "python"), str(TARGETS / "dies_by_signal.py")], capture_output=True, text=True, timeout=60)
+    assert plain.returncode == -signal.SIGTERM
+    t = target(version, "dies_by_signal.py")
+    time.sleep(0.1)
+    res = attach(version, t.pid)
+    assert "moved to process" in res.stderr, res.stderr
+    assert t.proc.wait(timeout=60) == -signal.SIGTERM
+    assert PID.sub("", t.output()) == PID.sub("", plain.stdout)
+    assert pids(t.output())[-1] != t.pid
