@@ -346,6 +346,10 @@ enum KnownCType {
     Islice,
     Repeat,
     Cycle,
+    Accumulate,
+    /// `operator.itemgetter` and `attrgetter` (sort keys kept in a variable).
+    ItemGetter,
+    AttrGetter,
 }
 
 impl KnownCType {
@@ -375,9 +379,12 @@ impl KnownCType {
             KnownCType::Islice => &[(l.islice_it, 8), (l.islice_next, 8), (l.islice_stop, 8), (l.islice_step, 8), (l.islice_cnt, 8)],
             KnownCType::Repeat => &[(l.repeat_element, 8), (l.repeat_cnt, 8)],
             KnownCType::Cycle => &[(l.cycle_it, 8), (l.cycle_saved, 8), (l.cycle_index, 8)],
+            KnownCType::Accumulate => &[(l.accumulate_total, 8), (l.accumulate_it, 8), (l.accumulate_binop, 8), (l.accumulate_initial, 8)],
+            KnownCType::ItemGetter => &[(l.itemgetter_nitems, 8), (l.itemgetter_item, 8)],
+            KnownCType::AttrGetter => &[(l.attrgetter_attr, 8)],
             KnownCType::RLock => &[(l.rlock_owner, 8), (l.rlock_count, 8)],
             KnownCType::BytesIO => &[(l.bytesio_buf, 8), (l.bytesio_pos, 8), (l.bytesio_string_size, 8), (l.bytesio_dict, 8)],
-            KnownCType::LruCache => &[(l.lru_root_next, 8), (l.lru_typed, 4), (l.lru_cache, 8), (l.lru_func, 8), (l.lru_maxsize, 8), (l.lru_kwd_mark, 8), (l.lru_link_next, 0), (l.lru_link_key, 0), (l.lru_link_result, 0)],
+            KnownCType::LruCache => &[(l.lru_root_next, 8), (l.lru_typed, 4), (l.lru_cache, 8), (l.lru_hits, 8), (l.lru_func, 8), (l.lru_maxsize, 8), (l.lru_misses, 8), (l.lru_kwd_mark, 8), (l.lru_link_next, 0), (l.lru_link_key, 0), (l.lru_link_result, 0)],
         };
         // Fields of other structures (size 0 here) only need to exist.
         fields.iter().try_fold(0, |end, &(off, size)| l.has(off).then(|| if size == 0 { end } else { end.max(off + size) }))
@@ -411,6 +418,9 @@ impl KnownCType {
             "itertools.islice" => Some(KnownCType::Islice),
             "itertools.repeat" => Some(KnownCType::Repeat),
             "itertools.cycle" => Some(KnownCType::Cycle),
+            "itertools.accumulate" => Some(KnownCType::Accumulate),
+            "operator.itemgetter" => Some(KnownCType::ItemGetter),
+            "operator.attrgetter" => Some(KnownCType::AttrGetter),
             _ => None,
         }
     }
@@ -978,7 +988,9 @@ impl<'a> Decoder<'a> {
                 let callable = self.synthetic(addr + 6, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "new_lock".into(), state: None });
                 Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
             }
-            KnownCType::Chain | KnownCType::Islice | KnownCType::Repeat | KnownCType::Cycle => self.decode_itertool(addr, known),
+            KnownCType::Chain | KnownCType::Islice | KnownCType::Repeat | KnownCType::Cycle | KnownCType::Accumulate | KnownCType::ItemGetter | KnownCType::AttrGetter => {
+                self.decode_itertool(addr, known)
+            }
             KnownCType::Namespace => {
                 let args = self.synthetic(addr + 2, BuiltinType::Tuple, Value::Tuple(vec![]));
                 let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "object without a type"))?;
@@ -1025,7 +1037,12 @@ impl<'a> Decoder<'a> {
                 let func = self.object(le_u64(&raw, l.lru_func));
                 let entries = self.synthetic(addr + 4, BuiltinType::List, Value::List(flat));
                 let kwd_mark = self.object(le_u64(&raw, l.lru_kwd_mark)).or(none);
-                let args: Vec<ObjId> = [maxsize, Some(typed), func, Some(entries), kwd_mark].into_iter().collect::<Option<_>>().ok_or_else(|| Error::corrupt(addr, "lru_cache wrapper without its function"))?;
+                let hits = Some(self.synthetic_int(addr + 7, le_i64(&raw, l.lru_hits).max(0)));
+                let misses = Some(self.synthetic_int(addr + 8, le_i64(&raw, l.lru_misses).max(0)));
+                let args: Vec<ObjId> = [maxsize, Some(typed), func, Some(entries), kwd_mark, hits, misses]
+                    .into_iter()
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| Error::corrupt(addr, "lru_cache wrapper without its function"))?;
                 let args = self.synthetic(addr + 5, BuiltinType::Tuple, Value::Tuple(args));
                 let callable = self.synthetic(addr + 6, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "lru_cached".into(), state: None });
                 Ok(Value::Reduce { callable, args, state: dict, listitems: None, dictitems: None })
@@ -1248,6 +1265,15 @@ impl<'a> Decoder<'a> {
                 let step = Some(self.synthetic_int(addr + 4, step.max(1)));
                 ("islice_rest", vec![or_none(self, l.islice_it), start, stop, step])
             }
+            KnownCType::Accumulate => (
+                "accumulate_rest",
+                vec![or_none(self, l.accumulate_it), or_none(self, l.accumulate_binop), or_none(self, l.accumulate_total), or_none(self, l.accumulate_initial)],
+            ),
+            KnownCType::ItemGetter => {
+                let nitems = Some(self.synthetic_int(addr + 2, le_i64(&raw, l.itemgetter_nitems)));
+                ("itemgetter_of", vec![nitems, or_none(self, l.itemgetter_item)])
+            }
+            KnownCType::AttrGetter => ("attrgetter_of", vec![or_none(self, l.attrgetter_attr)]),
             KnownCType::Repeat => {
                 let cnt = le_i64(&raw, l.repeat_cnt);
                 let times = if cnt < 0 { none } else { Some(self.synthetic_int(addr + 2, cnt)) };

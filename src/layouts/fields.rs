@@ -393,6 +393,10 @@ pub struct Layout {
     pub lru_maxsize: usize,
     /// lru_cache_object:kwd_mark
     pub lru_kwd_mark: usize,
+    /// lru_cache_object:hits
+    pub lru_hits: usize,
+    /// lru_cache_object:misses
+    pub lru_misses: usize,
     /// lru_list_elem:next
     pub lru_link_next: usize,
     /// lru_list_elem:key
@@ -435,6 +439,20 @@ pub struct Layout {
     pub cycle_saved: usize,
     /// cycleobject:index
     pub cycle_index: usize,
+    /// accumulateobject:total
+    pub accumulate_total: usize,
+    /// accumulateobject:it
+    pub accumulate_it: usize,
+    /// accumulateobject:binop
+    pub accumulate_binop: usize,
+    /// accumulateobject:initial
+    pub accumulate_initial: usize,
+    /// itemgetterobject:nitems
+    pub itemgetter_nitems: usize,
+    /// itemgetterobject:item
+    pub itemgetter_item: usize,
+    /// attrgetterobject:attr
+    pub attrgetter_attr: usize,
     /// RandomObject:index
     pub random_index: usize,
     /// RandomObject:state

@@ -35,5 +35,5 @@ for round_ in range(40):
     s = scaled(round_ % 10, factor=2) + scaled(float(round_ % 3), offset=1) + scaled(round_ % 4)
     c = by_three(round_ % 6)
     print(f"round {round_} {value % 1000} {s} {c} pid={os.getpid()}", flush=True)
-print(len(misses), fib.cache_info().currsize, scaled.cache_info().currsize, fib.__wrapped__.__name__, flush=True)
+print(len(misses), fib.cache_info(), scaled.cache_info(), by_three.cache_info(), fib.__wrapped__.__name__, flush=True)
 print(f"done pid={os.getpid()}", flush=True)

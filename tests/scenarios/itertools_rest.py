@@ -10,9 +10,11 @@ def run():
     ch = itertools.chain("xy", [1, 2], range(3))
     sl = itertools.islice(range(100), 2, 50, 5)
     rp = itertools.repeat(7, 4)
-    got = [next(c), next(c), next(c), next(c), next(first_pass), next(ch), next(ch), next(ch), next(sl), next(rp)]
+    acc = itertools.accumulate([1, 2, 3, 4, 5])
+    fresh = itertools.accumulate([1, 2], initial=100)
+    got = [next(c), next(c), next(c), next(c), next(first_pass), next(ch), next(ch), next(ch), next(sl), next(rp), next(acc), next(acc)]
     tp_dummy()
-    return got, [next(c) for _ in range(4)], [next(first_pass) for _ in range(6)], list(ch), list(sl), list(rp)
+    return got, [next(c) for _ in range(4)], [next(first_pass) for _ in range(6)], list(ch), list(sl), list(rp), list(acc), list(fresh)
 
 
 print(run())

@@ -21,7 +21,7 @@ def run():
     total = square(2) + square(3) + square(4) + square(2) + square(5, loud=False) + fact(5)
     tp_dummy()
     total += square(2) + square(4) + square(3) + fact(6) + square(5, loud=False)
-    return total, square.cache_info().currsize
+    return total, square.cache_info(), fact.cache_info()
 
 
 print(run())

@@ -99,7 +99,7 @@ def _reduce_descriptor(obj):
     return (type(obj), (obj.fget, obj.fset, obj.fdel, obj.__doc__), state, None, None)
 
 
-def lru_cached(maxsize, typed, func, entries=(), kwd_mark=None):
+def lru_cached(maxsize, typed, func, entries=(), kwd_mark=None, hits=0, misses=0):
     """A function under `functools.lru_cache` (or `cache`). `entries` (key, result, key,
     result, ...; least recently used first) are put back in its cache by calling the new
     wrapper once per key while the function's code is swapped for one that hands out the
@@ -108,7 +108,7 @@ def lru_cached(maxsize, typed, func, entries=(), kwd_mark=None):
     import functools
     wrapper = functools.lru_cache(maxsize=maxsize, typed=bool(typed))(func)
     if entries and isinstance(func, types.FunctionType) and not func.__code__.co_flags & _GENERATOR_FLAGS:
-        _replay_cache(wrapper, func, bool(typed), entries, kwd_mark)
+        _replay_cache(wrapper, func, bool(typed), entries, kwd_mark, maxsize, hits, misses)
     return wrapper
 
 
@@ -131,7 +131,10 @@ def _call_arguments(key, typed, kwd_mark):
     return tuple(items), {}
 
 
-def _replay_cache(wrapper, func, typed, entries, kwd_mark):
+def _replay_cache(wrapper, func, typed, entries, kwd_mark, maxsize, hits, misses):
+    """Also brings `cache_info()`'s counters back: misses beyond the entries (evicted
+    ones) as calls with throwaway keys that the real entries then evict, hits as calls
+    of the most recent entry (which keeps it the most recent)."""
     import builtins
     results = iter(entries[1::2])
     code = func.__code__
@@ -144,12 +147,21 @@ def _replay_cache(wrapper, func, typed, entries, kwd_mark):
               + "  return __pyteleport_replay_next__()\n return _replay\n")
     namespace = {}
     exec(compile(source, "<pyteleport lru replay>", "exec"), namespace)
-    builtins.__pyteleport_replay_next__ = lambda: next(results)
     func.__code__ = namespace["_outer"]().__code__
     try:
-        for key in entries[0::2]:
+        keys = entries[0::2]
+        if maxsize is not None and len(keys) >= maxsize and misses > len(keys):
+            builtins.__pyteleport_replay_next__ = lambda: None
+            for _ in range(min(misses - len(keys), 10**7)):
+                wrapper(object())
+        builtins.__pyteleport_replay_next__ = lambda: next(results)
+        for key in keys:
             args, kwargs = _call_arguments(key, typed, kwd_mark)
             wrapper(*args, **kwargs)
+        if keys:
+            args, kwargs = _call_arguments(keys[-1], typed, kwd_mark)
+            for _ in range(min(hits, 10**7)):
+                wrapper(*args, **kwargs)
     finally:
         func.__code__ = code
         del builtins.__pyteleport_replay_next__
@@ -182,6 +194,29 @@ def cycle_rest(it, saved, index):
     if it is not None:
         return itertools.cycle(itertools.chain(it, saved))
     return itertools.cycle(saved[index:] + saved[:index])
+
+
+def accumulate_rest(it, func, total, initial):
+    """itertools.accumulate going on where the original was: not started (its initial
+    value still to come), started without a total yet, or with a running total."""
+    import itertools
+    it = it if it is not None else ()
+    if initial is not None:
+        return itertools.accumulate(it, func, initial=initial)
+    if total is None:
+        return itertools.accumulate(it, func)
+    return itertools.islice(itertools.accumulate(it, func, initial=total), 1, None)
+
+
+def itemgetter_of(nitems, item):
+    import operator
+    return operator.itemgetter(item) if nitems == 1 else operator.itemgetter(*item)
+
+
+def attrgetter_of(attrs):
+    """Dotted names are kept split into tuples of names."""
+    import operator
+    return operator.attrgetter(*(".".join(a) if isinstance(a, tuple) else a for a in attrs))
 
 
 def new_lock(kind, held, count=1):
