@@ -984,9 +984,7 @@ impl<'a> Decoder<'a> {
                 let kind = self.synthetic(addr + 2, BuiltinType::Str, Value::Str(PyStr::Text(kind.into())));
                 let held = self.synthetic_int(addr + 3, held as i64);
                 let count = self.synthetic_int(addr + 4, count);
-                let args = self.synthetic(addr + 5, BuiltinType::Tuple, Value::Tuple(vec![kind, held, count]));
-                let callable = self.synthetic(addr + 6, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "new_lock".into(), state: None });
-                Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
+                Ok(self.call_reducer(addr + 5, "new_lock", vec![kind, held, count], None))
             }
             KnownCType::Chain | KnownCType::Islice | KnownCType::Repeat | KnownCType::Cycle | KnownCType::Accumulate | KnownCType::ItemGetter | KnownCType::AttrGetter => {
                 self.decode_itertool(addr, known)
@@ -1043,9 +1041,7 @@ impl<'a> Decoder<'a> {
                     .into_iter()
                     .collect::<Option<_>>()
                     .ok_or_else(|| Error::corrupt(addr, "lru_cache wrapper without its function"))?;
-                let args = self.synthetic(addr + 5, BuiltinType::Tuple, Value::Tuple(args));
-                let callable = self.synthetic(addr + 6, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "lru_cached".into(), state: None });
-                Ok(Value::Reduce { callable, args, state: dict, listitems: None, dictitems: None })
+                Ok(self.call_reducer(addr + 5, "lru_cached", args, dict))
             }
             KnownCType::Random => {
                 // random.Random's own pickle form: cls() then setstate((3, 624 words +
@@ -1285,9 +1281,22 @@ impl<'a> Decoder<'a> {
             }
         };
         let args: Vec<ObjId> = args.into_iter().collect::<Option<_>>().ok_or_else(|| Error::corrupt(addr, "itertools object without its None"))?;
-        let args = self.synthetic(addr + 5, BuiltinType::Tuple, Value::Tuple(args));
-        let callable = self.synthetic(addr + 6, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: helper.into(), state: None });
-        Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
+        Ok(self.call_reducer(addr + 5, helper, args, None))
+    }
+
+    /// `pyteleport._reducers.<helper>(*args)` in the new process, then `state` as for any
+    /// reduced object; the argument tuple and the callable are synthetic nodes at
+    /// `pseudo` and `pseudo + 1`.
+    fn call_reducer(&mut self, pseudo: u64, helper: &str, args: Vec<ObjId>, state: Option<ObjId>) -> Value {
+        let args = self.synthetic(pseudo, BuiltinType::Tuple, Value::Tuple(args));
+        let callable = self.synthetic(pseudo + 1, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: helper.into(), state: None });
+        Value::Reduce { callable, args, state, listitems: None, dictitems: None }
+    }
+
+    /// A closed in-memory file of the given kind ("text" or "buffered").
+    fn closed_memory_file(&mut self, addr: u64, kind: &str) -> Value {
+        let kind = self.synthetic(addr + 2, BuiltinType::Str, Value::Str(PyStr::Text(kind.into())));
+        self.call_reducer(addr + 3, "closed_file", vec![kind, kind, kind], None)
     }
 
     /// StringIO and BytesIO through their own `__setstate__`: (value, [newline,] position,
@@ -1301,10 +1310,7 @@ impl<'a> Decoder<'a> {
             let raw = self.read(addr, l.stringio_dict + 8)?;
             let (size, pos) = (le_i64(&raw, l.stringio_string_size), le_i64(&raw, l.stringio_pos));
             if raw[l.stringio_closed] != 0 {
-                let kind = self.synthetic(addr + 2, BuiltinType::Str, Value::Str(PyStr::Text("text".into())));
-                let args = self.synthetic(addr + 3, BuiltinType::Tuple, Value::Tuple(vec![kind, kind, kind]));
-                let callable = self.synthetic(addr + 4, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "closed_file".into(), state: None });
-                return Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None });
+                return Ok(self.closed_memory_file(addr, "text"));
             }
             if !(0..=self.limits.max_len as i64).contains(&size) {
                 return Err(Error::corrupt(addr, "StringIO size out of range"));
@@ -1351,11 +1357,7 @@ impl<'a> Decoder<'a> {
             let (size, pos) = (le_i64(&raw, l.bytesio_string_size), le_i64(&raw, l.bytesio_pos));
             let buf = le_u64(&raw, l.bytesio_buf);
             if buf == 0 {
-                // Closed: its buffer is gone.
-                let kind = self.synthetic(addr + 2, BuiltinType::Str, Value::Str(PyStr::Text("buffered".into())));
-                let args = self.synthetic(addr + 3, BuiltinType::Tuple, Value::Tuple(vec![kind, kind, kind]));
-                let callable = self.synthetic(addr + 4, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "closed_file".into(), state: None });
-                return Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None });
+                return Ok(self.closed_memory_file(addr, "buffered")); // closed: its buffer is gone
             }
             if !(0..=self.limits.max_bytes as i64).contains(&size) {
                 return Err(Error::corrupt(addr, "BytesIO size out of range"));
