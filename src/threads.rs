@@ -65,6 +65,9 @@ impl<'a> Decoder<'a> {
         if let Some(known) = self.init_cleanup_code {
             return Ok(known == code);
         }
+        if self.py.version.minor < 13 {
+            return Ok(false); // no such shim before 3.13: spare the walk over the maps
+        }
         let l = self.py.layout;
         let binary = &self.py.binary;
         let in_image = self.py.maps.iter().any(|m| m.start <= code && code < m.end && m.path.as_deref() == Some(binary.as_path()));
