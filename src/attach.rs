@@ -11,7 +11,7 @@
 //! look for signals once). See docs/attach.md.
 
 use std::os::unix::io::{FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -316,35 +316,15 @@ fn target_fd(pid: i32, fd: i32, write: bool) -> Result<OwnedFd> {
     Ok(OwnedFd::from(f))
 }
 
-/// An interpreter that can import pyteleport for the target's version: --python, else
-/// the venv this binary was installed into, else the target's own interpreter with our
-/// package on PYTHONPATH.
-fn restore_python(t: &Target, explicit: Option<&str>) -> Result<(String, Option<PathBuf>)> {
-    if let Some(p) = explicit {
-        return Ok((p.to_string(), None));
-    }
-    let want = format!("python{}.{}", t.py.version.major, t.py.version.minor);
-    if let Ok(me) = std::env::current_exe() {
-        // <venv>/lib/pythonX.Y/site-packages/pyteleport/_bin/pyteleport
-        let site = me.ancestors().nth(3).map(Path::to_path_buf);
-        let lib_python = me.ancestors().nth(4).and_then(|p| p.file_name()).and_then(|n| n.to_str()).map(str::to_string);
-        if let (Some(site), Some(lib)) = (site, lib_python) {
-            if lib == want {
-                if let Some(venv) = me.ancestors().nth(6) {
-                    let py = venv.join("bin").join("python");
-                    if py.exists() {
-                        return Ok((py.display().to_string(), None));
-                    }
-                }
-                let exe = ptrace_tools::threads::exe_path(t.py.pid).map(|p| p.display().to_string()).unwrap_or_default();
-                return Ok((exe, Some(site)));
-            }
-        }
-    }
-    Err(Error::Snapshot(format!(
-        "no interpreter with pyteleport for CPython {}.{} was found: pass --python (a python{}.{} that can import pyteleport)",
-        t.py.version.major, t.py.version.minor, t.py.version.major, t.py.version.minor
-    )))
+/// An interpreter that can import pyteleport for the target's version (see
+/// `teleport::interpreter_with_pyteleport`).
+fn restore_python(t: &Target, snap: &Snapshot, explicit: Option<&str>) -> Result<(String, Option<PathBuf>)> {
+    // `sys.executable` (a venv's python keeps the venv's packages), else the binary.
+    let exe = Some(snap.process.executable.clone())
+        .filter(|e| !e.is_empty())
+        .or_else(|| ptrace_tools::threads::exe_path(t.py.pid).ok().map(|p| p.display().to_string()))
+        .unwrap_or_default();
+    crate::teleport::interpreter_with_pyteleport(t.py.version.major, t.py.version.minor, &exe, explicit).map_err(Error::Snapshot)
 }
 
 /// Make the stopped main thread call `_exit(code)` when it runs again.
@@ -484,7 +464,7 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
     // Migration: the original stays stopped until the new process ends, then exits with
     // its status.
     check_cancelled(opts.pid)?;
-    let (python, pythonpath) = restore_python(&t, opts.python.as_deref())?;
+    let (python, pythonpath) = restore_python(&t, &snap, opts.python.as_deref())?;
     let bytes = snap.to_bytes()?;
     let snap_path = std::env::temp_dir().join(format!("pyteleport-attach-{}.snap", opts.pid));
     crate::snapshot::write_atomically(&snap_path, &bytes)?;
@@ -545,8 +525,13 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
         }
     }
     if let Some(site) = pythonpath {
-        let old = std::env::var("PYTHONPATH").unwrap_or_default();
-        cmd.env("PYTHONPATH", if old.is_empty() { site.display().to_string() } else { format!("{}:{old}", site.display()) });
+        // In front of the program's own PYTHONPATH, which the restore puts back as it was.
+        let own = cmd.get_envs().find(|(k, _)| *k == "PYTHONPATH").and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()));
+        cmd.env("PYTELEPORT_PROGRAM_PYTHONPATH", own.clone().map(|v| format!("={v}")).unwrap_or_default());
+        cmd.env("PYTHONPATH", match own.as_deref() {
+            Some(v) if !v.is_empty() => format!("{}:{v}", site.display()),
+            _ => site.display().to_string(),
+        });
     }
     if let Ok(cwd) = std::fs::read_link(format!("/proc/{}/cwd", opts.pid)) {
         cmd.current_dir(cwd);

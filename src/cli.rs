@@ -157,8 +157,8 @@ fn run(cli: Cli) -> Result<i32, String> {
         Command::Restore { file, python } => {
             let data = read_input(&file)?;
             let snap = crate::snapshot::Snapshot::from_bytes(&data).map_err(|e| format!("{}: {e}", file.display()))?;
-            let python = python.unwrap_or_else(|| snap.process.executable.clone());
-            crate::teleport::restore_here(&python, &data).map_err(|e| e.to_string())
+            let (python, site) = crate::teleport::interpreter_with_pyteleport(snap.python.major, snap.python.minor, &snap.process.executable, python.as_deref())?;
+            crate::teleport::restore_here(&python, site.as_deref(), &data).map_err(|e| e.to_string())
         }
         Command::Supervise { pid, tid, shim_code, report_fd, reply_fd, python, to_file, to_shell } => {
             let dest = match (to_file, to_shell) {

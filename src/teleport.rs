@@ -212,9 +212,48 @@ fn spawn_waiting_restore(python: &str) -> std::io::Result<(std::process::Child, 
 }
 
 /// `pyteleport restore`: replace this process by the interpreter resuming the snapshot.
-pub fn restore_here(python: &str, snapshot_bytes: &[u8]) -> std::result::Result<i32, String> {
+/// The interpreter a snapshot of CPython `major.minor` is resumed in, and a directory to
+/// put first on `PYTHONPATH`. `--python` when given. Otherwise the program's own
+/// interpreter (`exe`: its packages stay importable) with the site-packages this binary
+/// was installed into first on the path, so that the restore engine is the one that
+/// matches this binary; when that site is for another version, an error saying so; when
+/// this binary is not installed in a site (a development build), `exe` as it is.
+pub fn interpreter_with_pyteleport(major: u8, minor: u8, exe: &str, explicit: Option<&str>) -> std::result::Result<(String, Option<std::path::PathBuf>), String> {
+    if let Some(p) = explicit {
+        return Ok((p.to_string(), None));
+    }
+    let want = format!("python{major}.{minor}");
+    // <site>/pyteleport/_bin/pyteleport, with <site> = <prefix>/lib/pythonX.Y/site-packages
+    let me = std::env::current_exe().ok();
+    let site = me.as_deref().and_then(|m| m.ancestors().nth(3)).filter(|s| s.join("pyteleport").join("__init__.py").exists());
+    let Some(site) = site else { return Ok((exe.to_string(), None)) };
+    let lib = site.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or_default();
+    if lib != want {
+        return Err(format!(
+            "this pyteleport is installed for {lib}, the program runs CPython {major}.{minor}: pass --python (a python{major}.{minor} that can import pyteleport)"
+        ));
+    }
+    let exe = if exe.is_empty() { site.ancestors().nth(3).map(|venv| venv.join("bin").join("python").display().to_string()).unwrap_or_default() } else { exe.to_string() };
+    Ok((exe, Some(site.to_path_buf())))
+}
+
+/// `PYTHONPATH` with `first` in front.
+pub fn pythonpath_with(first: &std::path::Path) -> String {
+    match std::env::var("PYTHONPATH") {
+        Ok(old) if !old.is_empty() => format!("{}:{old}", first.display()),
+        _ => first.display().to_string(),
+    }
+}
+
+pub fn restore_here(python: &str, site: Option<&std::path::Path>, snapshot_bytes: &[u8]) -> std::result::Result<i32, String> {
     let path = temp_snapshot(snapshot_bytes).map_err(|e| e.to_string())?;
-    let err = restore_command(python, &path).exec();
+    let mut cmd = restore_command(python, &path);
+    if let Some(site) = site {
+        let own = std::env::var("PYTHONPATH").ok();
+        cmd.env("PYTELEPORT_PROGRAM_PYTHONPATH", own.map(|v| format!("={v}")).unwrap_or_default());
+        cmd.env("PYTHONPATH", pythonpath_with(site));
+    }
+    let err = cmd.exec();
     let _ = std::fs::remove_file(&path);
     Err(format!("cannot run {python}: {err}"))
 }

@@ -365,3 +365,68 @@ def test_death_by_signal_is_passed_on(version, target):
     assert t.proc.wait(timeout=60) == -signal.SIGTERM
     assert PID.sub("", t.output()) == PID.sub("", plain.stdout)
     assert pids(t.output())[-1] != t.pid
+
+
+def bare_interpreter(version):
+    """The CPython binary itself, where pyteleport is not importable."""
+    root = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
+    found = sorted(root.glob(f"{version}.*/bin/python{version}"))
+    if not found:
+        pytest.fail(f"CPython {version} is missing under {root} (it is required)")
+    return str(found[-1])
+
+
+BARE_SCRIPT = """
+import os, time
+print(f"started pid={os.getpid()}", flush=True)
+for i in range(40):
+    time.sleep(0.01)
+    print(f"round {i} pid={os.getpid()}", flush=True)
+print("PYTHONPATH", os.environ.get("PYTHONPATH"), flush=True)
+"""
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_program_of_the_bare_interpreter_moves_and_restores(version, tmp_path):
+    """A script run by the interpreter itself (pyteleport not importable there) is moved,
+    and its checkpoint restored, by the pyteleport of a venv; the program keeps seeing
+    its own (unset) PYTHONPATH."""
+    script = tmp_path / "bare.py"
+    script.write_text(BARE_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    plain = subprocess.run([bare_interpreter(version), str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert plain.returncode == 0 and "PYTHONPATH None" in plain.stdout
+    expected = PID.sub("", plain.stdout)
+
+    def start(out_name):
+        out = tmp_path / out_name
+        p = subprocess.Popen([bare_interpreter(version), str(script)], stdout=open(out, "w"), stderr=subprocess.DEVNULL,
+                             stdin=subprocess.DEVNULL, env=env)
+        deadline = time.time() + 20
+        while "round 3 " not in out.read_text():
+            assert time.time() < deadline and p.poll() is None
+            time.sleep(0.01)
+        return p, out
+
+    p, out = start("moved.out")
+    try:
+        res = attach(version, p.pid)
+        assert res.returncode == 0, res.stderr
+        assert p.wait(timeout=60) == 0
+        assert PID.sub("", out.read_text()) == expected
+        assert pids(out.read_text())[-1] != p.pid
+    finally:
+        if p.poll() is None:
+            p.kill()
+    p, out = start("checkpointed.out")
+    try:
+        snap = tmp_path / "bare.snap"
+        res = attach(version, p.pid, "--checkpoint", str(snap), "--exit")
+        assert res.returncode == 0, res.stderr
+        assert p.wait(timeout=60) == 0
+        restored = subprocess.run([venv(version, "pyteleport"), "restore", str(snap)], capture_output=True, text=True, env=env, timeout=60)
+        assert restored.returncode == 0, restored.stderr
+        assert PID.sub("", out.read_text() + restored.stdout) == expected
+    finally:
+        if p.poll() is None:
+            p.kill()

@@ -798,8 +798,20 @@ def _mark(what, _start=[None]):
         print(f"[pyteleport restore] {1e3 * (now - _start[0]):8.2f} ms  {what}", file=sys.stderr)
 
 
+def _restore_program_pythonpath():
+    """The launcher put pyteleport's own site first on PYTHONPATH: the program (and what it
+    starts) sees its own value again ("=value", or unset when empty)."""
+    own = os.environ.pop("PYTELEPORT_PROGRAM_PYTHONPATH", None)
+    if own is not None:
+        if own.startswith("="):
+            os.environ["PYTHONPATH"] = own[1:]
+        else:
+            os.environ.pop("PYTHONPATH", None)
+
+
 def main(argv=None):
     _mark("restore engine started")
+    _restore_program_pythonpath()
     argv = list(sys.argv[1:] if argv is None else argv)
     delete = "--delete" in argv
     argv = [a for a in argv if a != "--delete"]
