@@ -527,11 +527,7 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
     if let Some(site) = pythonpath {
         // In front of the program's own PYTHONPATH, which the restore puts back as it was.
         let own = cmd.get_envs().find(|(k, _)| *k == "PYTHONPATH").and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()));
-        cmd.env("PYTELEPORT_PROGRAM_PYTHONPATH", own.clone().map(|v| format!("={v}")).unwrap_or_default());
-        cmd.env("PYTHONPATH", match own.as_deref() {
-            Some(v) if !v.is_empty() => format!("{}:{v}", site.display()),
-            _ => site.display().to_string(),
-        });
+        crate::teleport::put_site_first(&mut cmd, &site, own);
     }
     if let Ok(cwd) = std::fs::read_link(format!("/proc/{}/cwd", opts.pid)) {
         cmd.current_dir(cwd);

@@ -237,21 +237,22 @@ pub fn interpreter_with_pyteleport(major: u8, minor: u8, exe: &str, explicit: Op
     Ok((exe, Some(site.to_path_buf())))
 }
 
-/// `PYTHONPATH` with `first` in front.
-pub fn pythonpath_with(first: &std::path::Path) -> String {
-    match std::env::var("PYTHONPATH") {
-        Ok(old) if !old.is_empty() => format!("{}:{old}", first.display()),
-        _ => first.display().to_string(),
-    }
+/// Put `site` first on the PYTHONPATH of `cmd`, in front of `own` (the program's own
+/// value), which the restore engine puts back (`PYTELEPORT_PROGRAM_PYTHONPATH`: "=value",
+/// or empty when it had none).
+pub fn put_site_first(cmd: &mut Command, site: &std::path::Path, own: Option<String>) {
+    cmd.env("PYTELEPORT_PROGRAM_PYTHONPATH", own.as_ref().map(|v| format!("={v}")).unwrap_or_default());
+    cmd.env("PYTHONPATH", match own.as_deref() {
+        Some(v) if !v.is_empty() => format!("{}:{v}", site.display()),
+        _ => site.display().to_string(),
+    });
 }
 
 pub fn restore_here(python: &str, site: Option<&std::path::Path>, snapshot_bytes: &[u8]) -> std::result::Result<i32, String> {
     let path = temp_snapshot(snapshot_bytes).map_err(|e| e.to_string())?;
     let mut cmd = restore_command(python, &path);
     if let Some(site) = site {
-        let own = std::env::var("PYTHONPATH").ok();
-        cmd.env("PYTELEPORT_PROGRAM_PYTHONPATH", own.map(|v| format!("={v}")).unwrap_or_default());
-        cmd.env("PYTHONPATH", pythonpath_with(site));
+        put_site_first(&mut cmd, site, std::env::var("PYTHONPATH").ok());
     }
     let err = cmd.exec();
     let _ = std::fs::remove_file(&path);
