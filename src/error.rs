@@ -32,6 +32,9 @@ pub enum Error {
     #[error("{0}")]
     Snapshot(String),
 
+    #[error(transparent)]
+    Format(#[from] crate::snapshot::FormatError),
+
     /// The stack holds a frame that cannot be resumed as it stands (called back from C
     /// code): a later moment may do.
     #[error("{0}")]

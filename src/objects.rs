@@ -10,14 +10,14 @@ use std::collections::{HashMap, VecDeque};
 // than DoS resistance on our own reads.
 use rustc_hash::FxHashMap;
 
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::snapshot::reducers::{self, Reducer};
+pub use crate::snapshot::model::{CodeInfo, FrameInfo, ObjId, Object, ObjectGraph, PyStr, StackSource, TypeInfo, Value};
 use crate::process::{BuiltinType, PythonProcess};
 use crate::layouts::Layout;
 use ptrace_tools::memory::MemoryReader;
 
-pub type ObjId = u32;
 
 pub const TPFLAGS_HEAPTYPE: u64 = 1 << 9;
 pub const TPFLAGS_IMMUTABLETYPE: u64 = 1 << 8;
@@ -32,194 +32,6 @@ pub const TPFLAGS_BASE_EXC_SUBCLASS: u64 = 1 << 30;
 pub const TPFLAGS_TYPE_SUBCLASS: u64 = 1 << 31;
 pub const TPFLAGS_MANAGED_DICT: u64 = 1 << 4;
 pub const TPFLAGS_INLINE_VALUES: u64 = 1 << 2;
-
-/// A Python `str`: valid Unicode, or code points including lone surrogates.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum PyStr {
-    Text(String),
-    CodePoints(Vec<u32>),
-}
-
-impl PyStr {
-    pub fn as_text(&self) -> std::borrow::Cow<'_, str> {
-        match self {
-            PyStr::Text(s) => std::borrow::Cow::Borrowed(s),
-            PyStr::CodePoints(cps) => std::borrow::Cow::Owned(cps.iter().map(|&c| char::from_u32(c).unwrap_or('\u{fffd}')).collect()),
-        }
-    }
-    pub fn code_points(&self) -> Vec<u32> {
-        match self {
-            PyStr::Text(s) => s.chars().map(|c| c as u32).collect(),
-            PyStr::CodePoints(c) => c.clone(),
-        }
-    }
-}
-
-/// What a type node says about itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TypeInfo {
-    pub name: String,
-    pub qualname: String,
-    pub module: String,
-    pub flags: u64,
-    pub builtin: Option<String>,
-    /// Method resolution order, this type first.
-    pub mro: Vec<ObjId>,
-    pub bases: Vec<ObjId>,
-    /// Names defined in the type's own dict (heap types), without decoding the values.
-    pub dict_names: Vec<String>,
-    /// The full dict, decoded only for classes carried by value.
-    pub dict: Option<ObjId>,
-    pub metaclass: Option<ObjId>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeInfo {
-    pub name: String,
-    pub qualname: String,
-    pub filename: String,
-    pub first_line: i32,
-    pub flags: u32,
-    pub argcount: u32,
-    pub posonlyargcount: u32,
-    pub kwonlyargcount: u32,
-    pub stacksize: u32,
-    pub nlocals: u32,
-    pub localsplus_names: Vec<String>,
-    #[serde(with = "serde_bytes")]
-    pub localsplus_kinds: Vec<u8>,
-    /// Deoptimized bytecode, equal to `code.co_code`.
-    #[serde(with = "serde_bytes")]
-    pub code: Vec<u8>,
-    #[serde(with = "serde_bytes")]
-    pub linetable: Vec<u8>,
-    #[serde(with = "serde_bytes")]
-    pub exceptiontable: Vec<u8>,
-    pub consts: Vec<ObjId>,
-    pub names: Vec<String>,
-}
-
-/// A frame read from memory: a thread's frame or a suspended generator's.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FrameInfo {
-    pub addr: u64,
-    pub code: ObjId,
-    pub owner: i32,
-    /// `f_lasti` in code units (-1: not started).
-    pub lasti: i64,
-    /// Start (code units) of the instruction containing `lasti`.
-    pub instr_start: u32,
-    pub line: Option<i32>,
-    /// One entry per `localsplus` slot, in order; `None` where the slot is NULL.
-    pub localsplus: Vec<Option<ObjId>>,
-    pub stack: Vec<Option<ObjId>>,
-    pub stack_from: StackSource,
-    pub globals: Option<ObjId>,
-    pub locals_mapping: Option<ObjId>,
-    pub function: Option<ObjId>,
-    /// The generator or coroutine that owns this frame.
-    pub generator: Option<ObjId>,
-    /// An `__init__` entered by a specialized class call (3.13): its caller receives the
-    /// instance (`self`) when it returns; the shim frame between them is left out.
-    pub through_init_cleanup: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StackSource {
-    /// The frame's saved `stacktop`.
-    Stacktop,
-    /// Static stack-depth analysis of the bytecode (the frame is executing a C call).
-    Static,
-    /// The depth could not be established; the stack is left empty.
-    Unknown,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum Value {
-    None,
-    Ellipsis,
-    NotImplemented,
-    Bool(bool),
-    /// Sign and base-2**30 digits, least significant first.
-    Int { negative: bool, digits: Vec<u32> },
-    Float(f64),
-    Complex(f64, f64),
-    Str(PyStr),
-    Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
-    ByteArray(#[serde(with = "serde_bytes")] Vec<u8>),
-    Tuple(Vec<ObjId>),
-    List(Vec<ObjId>),
-    Dict(Vec<(ObjId, ObjId)>),
-    Set(Vec<ObjId>),
-    FrozenSet(Vec<ObjId>),
-    Cell(Option<ObjId>),
-    /// `spec`: has a `__spec__`; `origin`/`has_location` are the spec's (for repr).
-    /// `patches`: names whose value may have been set at run time (scalars, and
-    /// functions or classes of `__main__`), re-applied after the import on restore.
-    Module { name: String, file: Option<String>, spec: bool, origin: Option<String>, has_location: bool, dict: Option<ObjId>, patches: Vec<(String, ObjId)> },
-    Type(TypeInfo),
-    Function {
-        code: ObjId,
-        name: ObjId,
-        qualname: ObjId,
-        module_name: Option<String>,
-        /// `__name__` of the module whose namespace is the function's globals (differs
-        /// from `module_name` for wrappers made by `functools.wraps` in another module).
-        globals_module: Option<String>,
-        globals: Option<ObjId>,
-        defaults: Option<ObjId>,
-        kwdefaults: Option<ObjId>,
-        closure: Option<ObjId>,
-        dict: Option<ObjId>,
-        annotations: Option<ObjId>,
-    },
-    Code(Box<CodeInfo>),
-    Method { func: ObjId, self_: ObjId },
-    BuiltinFunction { name: String, self_: Option<ObjId>, module: Option<String> },
-    /// `state` is the interpreter's raw frame state; `python_state` what
-    /// `inspect.getgeneratorstate` says (GEN_CREATED, GEN_SUSPENDED, GEN_RUNNING, GEN_CLOSED;
-    /// CORO_* for coroutines).
-    Generator { kind: String, name: ObjId, qualname: ObjId, state: i32, python_state: String, frame: Option<Box<FrameInfo>>, exc_state: Option<ObjId> },
-    Range { start: ObjId, stop: ObjId, step: ObjId },
-    /// An object made again by calling the builtin type `type_name` with `args` (NULL
-    /// slots as None), then filling its `__dict__`: staticmethod, classmethod, property,
-    /// slice.
-    Rebuilt { type_name: String, args: Vec<Option<ObjId>>, dict: Option<ObjId> },
-    RangeIter { start: i64, step: i64, len: i64, index: i64 },
-    SeqIter { seq: Option<ObjId>, index: i64 },
-    Enumerate { iter: ObjId, index: i64, long_index: Option<ObjId> },
-    Zip { iters: ObjId, strict: bool },
-    DictIter { dict: Option<ObjId>, pos: i64, len: i64 },
-    Exception { args: Option<ObjId>, dict: Option<ObjId>, context: Option<ObjId>, cause: Option<ObjId>, suppress_context: bool, notes: Option<ObjId> },
-    /// An instance of a Python class: its `__dict__`, its `__slots__`, and the builtin value
-    /// underneath when it subclasses one (`class N(int)`).
-    Instance { dict: Option<ObjId>, slots: Vec<(String, Option<ObjId>)>, base: Option<Box<Value>> },
-    /// A descriptor a type owns (`str.upper`, a class's `__dict__` or slot): found again
-    /// as `vars(owner)[name]`.
-    Descriptor { owner: ObjId, name: String },
-    /// Rebuilt as pickle does: `callable(*args)`, then state, list items, dict items.
-    Reduce { callable: ObjId, args: ObjId, state: Option<ObjId>, listitems: Option<ObjId>, dictitems: Option<ObjId> },
-    /// One of the standard streams, by its name in `sys`.
-    Stdio(String),
-    /// `module.name`: an object an installed module holds as a global (a sentinel, a
-    /// logger, a default instance), taken from the module in the new process so that
-    /// identity checks against it still hold. `state`, when set, is given to its
-    /// `__setstate__` there (a `random.Random`: the module's generator goes on where it was).
-    Global { module: String, name: String, state: Option<ObjId> },
-    /// A bare `object()`.
-    Object,
-    /// Known only by type and address.
-    Opaque,
-    /// Not read: a limit was reached.
-    Unread(String),
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Object {
-    pub addr: u64,
-    pub type_id: Option<ObjId>,
-    pub value: Value,
-}
 
 /// Bounds on what one read may cost.
 #[derive(Debug, Clone)]
@@ -236,38 +48,6 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits { max_objects: 2_000_000, max_len: 50_000_000, max_bytes: 1 << 31, module_dicts: vec![], deep: false }
-    }
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct ObjectGraph {
-    pub objects: Vec<Object>,
-    #[serde(skip)]
-    index: FxHashMap<u64, ObjId>,
-}
-
-impl ObjectGraph {
-    pub fn get(&self, id: ObjId) -> &Object {
-        &self.objects[id as usize]
-    }
-    pub fn id_of(&self, addr: u64) -> Option<ObjId> {
-        self.index.get(&addr).copied()
-    }
-    pub fn rebuild_index(&mut self) {
-        self.index = self.objects.iter().enumerate().map(|(i, o)| (o.addr, i as ObjId)).collect();
-    }
-    pub fn type_info(&self, id: ObjId) -> Option<&TypeInfo> {
-        let t = self.get(id).type_id?;
-        match &self.get(t).value {
-            Value::Type(ti) => Some(ti),
-            _ => None,
-        }
-    }
-    pub fn str_of(&self, id: ObjId) -> Option<std::borrow::Cow<'_, str>> {
-        match &self.get(id).value {
-            Value::Str(s) => Some(s.as_text()),
-            _ => None,
-        }
     }
 }
 
@@ -984,7 +764,7 @@ impl<'a> Decoder<'a> {
                 let kind = self.synthetic(addr + 2, BuiltinType::Str, Value::Str(PyStr::Text(kind.into())));
                 let held = self.synthetic_int(addr + 3, held as i64);
                 let count = self.synthetic_int(addr + 4, count);
-                Ok(self.call_reducer(addr + 5, "new_lock", vec![kind, held, count], None))
+                Ok(self.call_reducer(addr + 5, Reducer::NewLock, vec![kind, held, count], None))
             }
             KnownCType::Chain | KnownCType::Islice | KnownCType::Repeat | KnownCType::Cycle | KnownCType::Accumulate | KnownCType::ItemGetter | KnownCType::AttrGetter => {
                 self.decode_itertool(addr, known)
@@ -1041,7 +821,7 @@ impl<'a> Decoder<'a> {
                     .into_iter()
                     .collect::<Option<_>>()
                     .ok_or_else(|| Error::corrupt(addr, "lru_cache wrapper without its function"))?;
-                Ok(self.call_reducer(addr + 5, "lru_cached", args, dict))
+                Ok(self.call_reducer(addr + 5, Reducer::LruCached, args, dict))
             }
             KnownCType::Random => {
                 // random.Random's own pickle form: cls() then setstate((3, 624 words +
@@ -1136,7 +916,7 @@ impl<'a> Decoder<'a> {
                 None => Some(synth(self, BuiltinType::Str, Value::Str(PyStr::Text(if kind == "text" { "r" } else { "rb" }.into())))),
             };
             let args = synth(self, BuiltinType::Tuple, Value::Tuple([Some(kind_id), Some(shown_id), mode].into_iter().flatten().collect()));
-            let callable = synth(self, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "closed_file".into(), state: None });
+            let callable = synth(self, BuiltinType::Function, Value::Global { module: reducers::MODULE.into(), name: Reducer::ClosedFile.name().into(), state: None });
             return Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None });
         };
         // The standard descriptors are the new process's own (a second opening of the
@@ -1240,7 +1020,7 @@ impl<'a> Decoder<'a> {
             return Err(Error::corrupt(addr, "file without its None"));
         }
         let args = synth(self, BuiltinType::Tuple, Value::Tuple(args));
-        let callable = synth(self, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: "reopen".into(), state: None });
+        let callable = synth(self, BuiltinType::Function, Value::Global { module: reducers::MODULE.into(), name: Reducer::Reopen.name().into(), state: None });
         Ok(Value::Reduce { callable, args, state: None, listitems: None, dictitems: None })
     }
 
@@ -1252,32 +1032,32 @@ impl<'a> Decoder<'a> {
         let none = Some(self.py.symbols.none).filter(|&n| n != 0).and_then(|n| self.object(n));
         let raw = self.read(addr, known.last_field_end(&l).unwrap_or(0))?;
         let or_none = |me: &mut Self, at: usize| me.object(le_u64(&raw, at)).or(none);
-        let (helper, args): (&str, Vec<Option<ObjId>>) = match known {
-            KnownCType::Chain => ("chain_rest", vec![or_none(self, l.chain_active), or_none(self, l.chain_source)]),
+        let (helper, args): (Reducer, Vec<Option<ObjId>>) = match known {
+            KnownCType::Chain => (Reducer::ChainRest, vec![or_none(self, l.chain_active), or_none(self, l.chain_source)]),
             KnownCType::Islice => {
                 let (next, stop, step, cnt) = (le_i64(&raw, l.islice_next), le_i64(&raw, l.islice_stop), le_i64(&raw, l.islice_step), le_i64(&raw, l.islice_cnt));
                 let start = Some(self.synthetic_int(addr + 2, (next - cnt).max(0)));
                 let stop = if stop < 0 { none } else { Some(self.synthetic_int(addr + 3, (stop - cnt).max(0))) };
                 let step = Some(self.synthetic_int(addr + 4, step.max(1)));
-                ("islice_rest", vec![or_none(self, l.islice_it), start, stop, step])
+                (Reducer::IsliceRest, vec![or_none(self, l.islice_it), start, stop, step])
             }
             KnownCType::Accumulate => (
-                "accumulate_rest",
+                Reducer::AccumulateRest,
                 vec![or_none(self, l.accumulate_it), or_none(self, l.accumulate_binop), or_none(self, l.accumulate_total), or_none(self, l.accumulate_initial)],
             ),
             KnownCType::ItemGetter => {
                 let nitems = Some(self.synthetic_int(addr + 2, le_i64(&raw, l.itemgetter_nitems)));
-                ("itemgetter_of", vec![nitems, or_none(self, l.itemgetter_item)])
+                (Reducer::ItemGetterOf, vec![nitems, or_none(self, l.itemgetter_item)])
             }
-            KnownCType::AttrGetter => ("attrgetter_of", vec![or_none(self, l.attrgetter_attr)]),
+            KnownCType::AttrGetter => (Reducer::AttrGetterOf, vec![or_none(self, l.attrgetter_attr)]),
             KnownCType::Repeat => {
                 let cnt = le_i64(&raw, l.repeat_cnt);
                 let times = if cnt < 0 { none } else { Some(self.synthetic_int(addr + 2, cnt)) };
-                ("repeat_rest", vec![or_none(self, l.repeat_element), times])
+                (Reducer::RepeatRest, vec![or_none(self, l.repeat_element), times])
             }
             _ => {
                 let index = Some(self.synthetic_int(addr + 2, le_i64(&raw, l.cycle_index).max(0)));
-                ("cycle_rest", vec![or_none(self, l.cycle_it), or_none(self, l.cycle_saved), index])
+                (Reducer::CycleRest, vec![or_none(self, l.cycle_it), or_none(self, l.cycle_saved), index])
             }
         };
         let args: Vec<ObjId> = args.into_iter().collect::<Option<_>>().ok_or_else(|| Error::corrupt(addr, "itertools object without its None"))?;
@@ -1287,16 +1067,17 @@ impl<'a> Decoder<'a> {
     /// `pyteleport._reducers.<helper>(*args)` in the new process, then `state` as for any
     /// reduced object; the argument tuple and the callable are synthetic nodes at
     /// `pseudo` and `pseudo + 1`.
-    fn call_reducer(&mut self, pseudo: u64, helper: &str, args: Vec<ObjId>, state: Option<ObjId>) -> Value {
+    fn call_reducer(&mut self, pseudo: u64, helper: Reducer, args: Vec<ObjId>, state: Option<ObjId>) -> Value {
+        debug_assert!(helper.accepts(args.len()), "{helper:?} called with {} arguments", args.len());
         let args = self.synthetic(pseudo, BuiltinType::Tuple, Value::Tuple(args));
-        let callable = self.synthetic(pseudo + 1, BuiltinType::Function, Value::Global { module: "pyteleport._reducers".into(), name: helper.into(), state: None });
+        let callable = self.synthetic(pseudo + 1, BuiltinType::Function, Value::Global { module: reducers::MODULE.into(), name: helper.name().into(), state: None });
         Value::Reduce { callable, args, state, listitems: None, dictitems: None }
     }
 
     /// A closed in-memory file of the given kind ("text" or "buffered").
     fn closed_memory_file(&mut self, addr: u64, kind: &str) -> Value {
         let kind = self.synthetic(addr + 2, BuiltinType::Str, Value::Str(PyStr::Text(kind.into())));
-        self.call_reducer(addr + 3, "closed_file", vec![kind, kind, kind], None)
+        self.call_reducer(addr + 3, Reducer::ClosedFile, vec![kind, kind, kind], None)
     }
 
     /// StringIO and BytesIO through their own `__setstate__`: (value, [newline,] position,

@@ -2,8 +2,6 @@
 //! thread's frames and everything they reach out of memory, and describe how each frame
 //! resumes. Spawning the new process is the CLI's job (`cli.rs`).
 
-use serde::{Deserialize, Serialize};
-
 use ptrace_tools::memory::ProcessMemory;
 use ptrace_tools::stop::StoppedProcess;
 
@@ -13,27 +11,8 @@ use crate::memcopy::BlockCache;
 use crate::objects::{CodeInfo, Decoder, FrameInfo, Limits, ObjId, ObjectGraph, StackSource, Value};
 use crate::opcodes::{self, OpcodeTable};
 use crate::process::PythonProcess;
-use crate::snapshot::{ProcessInfo, Snapshot};
+use crate::snapshot::{FrameResume, ProcessInfo, Snapshot};
 
-/// How the restore engine re-enters one frame.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FrameResume {
-    /// Code unit (in the original code) of the instruction that runs next.
-    pub resume: u32,
-    /// How many value-stack entries stay below the value the frame receives.
-    pub keep: u32,
-    /// The frame waits in FOR_ITER: if its iterator is exhausted instead of yielding, it
-    /// re-enters at this FOR_ITER with the iterator on the stack.
-    pub for_iter: Option<u32>,
-    /// The exception `sys.exc_info()` reports while this frame runs.
-    pub exc_value: Option<ObjId>,
-    /// The frame called a class and the inner frame is its `__init__` (reached through
-    /// `type.__call__` in C): the call's result is this instance, not `__init__`'s None.
-    pub init_self: Option<ObjId>,
-    /// Whether the frame receives a value (its callee's result) when resumed. False for
-    /// a frame stopped between instructions (attach): it resumes with its stack as is.
-    pub push: bool,
-}
 
 #[derive(Debug, Clone)]
 pub struct CaptureRequest {

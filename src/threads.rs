@@ -1,23 +1,9 @@
 //! Walking the interpreter: interpreters, their thread states, each thread's frames.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
-use crate::objects::{Decoder, FrameInfo, ObjId};
+use crate::objects::{Decoder, ObjId};
+pub use crate::snapshot::model::ThreadInfo;
 
-/// One Python thread as read from memory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ThreadInfo {
-    pub tstate: u64,
-    pub thread_id: u64,
-    pub native_thread_id: u64,
-    pub name: Option<String>,
-    pub is_main: bool,
-    /// Innermost first.
-    pub frames: Vec<FrameInfo>,
-    /// The exception being handled in this thread (`sys.exc_info()`), if any.
-    pub handled_exception: Option<ObjId>,
-}
 
 /// Bound on frames per thread and on thread-list length: a corrupt `previous` or `next`
 /// pointer forming a loop must not hang the reader.

@@ -1,57 +1,51 @@
 //! The snapshot file: a fixed header that is checked before anything is decoded, then a
 //! serde + bincode body. The format is specified in docs/snapshot-format.md.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
-use crate::objects::{ObjId, ObjectGraph};
-use crate::process::PyVersion;
-use crate::threads::ThreadInfo;
+
+pub mod model;
+pub mod reducers;
+pub mod validate;
+
+pub use model::*;
+pub use validate::{validate, Invalid};
+
+/// Why a file is not a snapshot this pyteleport can restore.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("too short to be a snapshot ({0} bytes)")]
+    TooShort(usize),
+    #[error("not a pyteleport snapshot (bad magic)")]
+    BadMagic,
+    #[error("snapshot format {found}, this pyteleport reads format {expected}")]
+    Version { found: u32, expected: u32 },
+    #[error("truncated or padded: body is {actual} bytes, header says {declared}")]
+    Length { actual: u64, declared: u64 },
+    #[error("checksum mismatch: the file is corrupt")]
+    Checksum,
+    #[error("cannot decode body: {0}")]
+    Decode(String),
+    #[error("trailing bytes after the body")]
+    Trailing,
+    #[error("cannot encode: {0}")]
+    Encode(String),
+    #[error("inconsistent snapshot: {0}")]
+    Invalid(#[from] Invalid),
+}
 
 pub const MAGIC: &[u8; 8] = b"PYTELEPT";
 pub const FORMAT_VERSION: u32 = 4;
 /// magic 8 + format 4 + python 4 + bytecode magic 4 + body length 8 + crc32 4.
 pub const HEADER_LEN: usize = 32;
 
-/// What the new process needs besides the frames and objects.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProcessInfo {
-    pub pid: i32,
-    pub executable: String,
-    pub argv: Vec<String>,
-    pub sys_path: Vec<String>,
-    pub cwd: String,
-    /// `sys.getrecursionlimit()` of the original.
-    pub recursion_limit: i32,
-    /// Input `sys.stdin` had read ahead but not handed to the program.
-    #[serde(with = "serde_bytes")]
-    pub stdin_pending: Vec<u8>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub python: PyVersion,
-    pub bytecode_magic: [u8; 4],
-    pub process: ProcessInfo,
-    pub graph: ObjectGraph,
-    /// The thread being moved; frames innermost first, pyteleport's own frames removed.
-    pub thread: ThreadInfo,
-    /// The `__main__` module node.
-    pub main_module: Option<ObjId>,
-    /// `sys.stdin`/`stdout`/`stderr` rebound to other objects (contextlib.redirect_stdout):
-    /// (name, object), set again in the new process.
-    pub redirected_streams: Vec<(String, ObjId)>,
-    /// How each frame of `thread` resumes, innermost first.
-    pub resume: Vec<crate::supervisor::FrameResume>,
-}
 
 impl Snapshot {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         // Encoded in place after the header (a 100 MB state is not copied again), into a
         // buffer sized for the bulk of it: the byte and text payloads.
         let payload: usize = self.graph.objects.iter().map(|o| match &o.value {
-            crate::objects::Value::Bytes(b) | crate::objects::Value::ByteArray(b) => b.len(),
-            crate::objects::Value::Str(s) => s.as_text().len(),
+            Value::Bytes(b) | Value::ByteArray(b) => b.len(),
+            Value::Str(s) => s.as_text().len(),
             _ => 32,
         }).sum();
         let mut out = Vec::with_capacity(HEADER_LEN + payload + payload / 16 + 4096);
@@ -61,7 +55,7 @@ impl Snapshot {
         out.extend_from_slice(&self.bytecode_magic);
         out.extend_from_slice(&[0; 12]); // body length and checksum, filled below
         bincode::serde::encode_into_std_write(self, &mut out, bincode::config::standard())
-            .map_err(|e| Error::Snapshot(format!("cannot encode: {e}")))?;
+            .map_err(|e| FormatError::Encode(e.to_string()))?;
         let body_len = (out.len() - HEADER_LEN) as u64;
         let crc = crc32fast::hash(&out[HEADER_LEN..]);
         out[HEADER_LEN - 12..HEADER_LEN - 4].copy_from_slice(&body_len.to_le_bytes());
@@ -69,21 +63,22 @@ impl Snapshot {
         Ok(out)
     }
 
-    /// Check the header, the length and the checksum, then decode.
+    /// Check the header, the length and the checksum, decode, then validate the graph.
     pub fn from_bytes(data: &[u8]) -> Result<Self> {
         let header = Header::parse(data)?;
         let body = &data[HEADER_LEN..];
         if (body.len() as u64) != header.body_len {
-            return Err(Error::Snapshot(format!("truncated or padded: body is {} bytes, header says {}", body.len(), header.body_len)));
+            return Err(FormatError::Length { actual: body.len() as u64, declared: header.body_len }.into());
         }
         if crc32fast::hash(body) != header.crc32 {
-            return Err(Error::Snapshot("checksum mismatch: the file is corrupt".into()));
+            return Err(FormatError::Checksum.into());
         }
         let (mut snap, used): (Snapshot, usize) = bincode::serde::decode_from_slice(body, bincode::config::standard())
-            .map_err(|e| Error::Snapshot(format!("cannot decode body: {e}")))?;
+            .map_err(|e| FormatError::Decode(e.to_string()))?;
         if used != body.len() {
-            return Err(Error::Snapshot("trailing bytes after the body".into()));
+            return Err(FormatError::Trailing.into());
         }
+        validate(&snap).map_err(FormatError::Invalid)?;
         snap.graph.rebuild_index();
         Ok(snap)
     }
@@ -118,17 +113,17 @@ pub struct Header {
 }
 
 impl Header {
-    pub fn parse(data: &[u8]) -> Result<Header> {
+    pub fn parse(data: &[u8]) -> std::result::Result<Header, FormatError> {
         if data.len() < HEADER_LEN {
-            return Err(Error::Snapshot(format!("too short to be a snapshot ({} bytes)", data.len())));
+            return Err(FormatError::TooShort(data.len()));
         }
         if &data[..8] != MAGIC {
-            return Err(Error::Snapshot("not a pyteleport snapshot (bad magic)".into()));
+            return Err(FormatError::BadMagic);
         }
         let u32_at = |o: usize| u32::from_le_bytes([data[o], data[o + 1], data[o + 2], data[o + 3]]);
         let format_version = u32_at(8);
         if format_version != FORMAT_VERSION {
-            return Err(Error::Snapshot(format!("snapshot format {format_version}, this pyteleport reads format {FORMAT_VERSION}")));
+            return Err(FormatError::Version { found: format_version, expected: FORMAT_VERSION });
         }
         let mut len = [0u8; 8];
         len.copy_from_slice(&data[20..28]);
@@ -145,6 +140,7 @@ impl Header {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::PyVersion;
 
     fn sample() -> Snapshot {
         Snapshot {
@@ -180,5 +176,30 @@ mod tests {
         future[8] = 99;
         assert!(Snapshot::from_bytes(&future).unwrap_err().to_string().contains("format 99"));
         assert!(Snapshot::from_bytes(&bytes[..10]).is_err());
+    }
+
+    #[test]
+    fn valid_checksum_with_bad_ids_is_refused() {
+        let mut snap = sample();
+        snap.graph.objects.push(Object { addr: 16, type_id: Some(7), value: Value::List(vec![0]) });
+        let err = Snapshot::from_bytes(&snap.to_bytes().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("the type of object 0 refers to object 7"), "{err}");
+
+        let mut snap = sample();
+        snap.graph.objects.push(Object { addr: 16, type_id: None, value: Value::Tuple(vec![0, 3]) });
+        let err = Snapshot::from_bytes(&snap.to_bytes().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("object 0 refers to object 3") && err.contains("only 1 objects"), "{err}");
+
+        let mut snap = sample();
+        snap.main_module = Some(0);
+        assert!(Snapshot::from_bytes(&snap.to_bytes().unwrap()).unwrap_err().to_string().contains("__main__"));
+    }
+
+    #[test]
+    fn frames_and_plans_must_match() {
+        let mut snap = sample();
+        snap.resume.push(FrameResume { resume: 0, keep: 0, for_iter: None, exc_value: None, init_self: None, push: false });
+        let err = Snapshot::from_bytes(&snap.to_bytes().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("0 frames but 1 resume plans"), "{err}");
     }
 }
