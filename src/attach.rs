@@ -10,21 +10,24 @@
 //! attach leaves the target running as before (the request only makes the interpreter
 //! look for signals once). See docs/attach.md.
 
+use std::ffi::OsString;
 use std::os::unix::io::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use ptrace_tools::elf::{symbol_address_in_process, ElfFile};
 use ptrace_tools::memory::{MemoryReader, ProcessMemory};
 use ptrace_tools::stop::{RunOutcome, StoppedProcess};
 
+use crate::capture::{carry_everything, main_body_position, opcode_table, read_interpreter_state};
 use crate::error::{Error, Result};
+use crate::launch::{interpreter_with_pyteleport, status_code, NotReady, Restore};
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
-use crate::objects::{Decoder, Limits, ObjId, Value};
+use crate::objects::{Decoder, Limits};
 use crate::process::PythonProcess;
-use crate::snapshot::Snapshot;
-use crate::supervisor::{between_resume, plan_resume};
+use crate::resume::{between_resume, plan_resume, ResumeError, Stop};
+use crate::snapshot::{ObjId, Snapshot, Value};
 
 type OpenFiles = std::collections::HashMap<i32, ptrace_tools::OpenFile>;
 type Environ = Vec<(Vec<u8>, Vec<u8>)>;
@@ -36,7 +39,62 @@ pub struct AttachOptions {
     pub exit_after_checkpoint: bool,
     pub main_thread_only: bool,
     pub python: Option<String>,
-    pub quiet: bool,
+}
+
+/// What an attach reports while it works (the CLI prints it, or not).
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// The main thread is not at a safe point yet; it is in `place` ("qualname (file:line)").
+    WaitingForSafePoint { pid: i32, place: &'a str },
+    /// A safe point came, inside a frame that cannot be resumed: waiting for it to return.
+    NotResumableYet { why: &'a ResumeError },
+    /// `paused`: how long the target was held, when it went on right after the copy.
+    CheckpointWritten { path: &'a std::path::Path, paused: Option<Duration> },
+    /// The new process runs; `paused`: from the safe point until it was told to go.
+    Moved { pid: i32, new_pid: u32, paused: Duration },
+}
+
+/// How an attach ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Checkpointed,
+    /// The new process ended with `status`; the original ended the same way.
+    Moved { new_pid: u32, status: ExitStatus },
+}
+
+/// Why an attach did not happen (the target goes on untouched unless said otherwise).
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("process {pid} is shutting down: its main thread state is gone; it was left running")]
+    ShuttingDown { pid: i32 },
+    /// No safe point came in time; the main thread is in `place`.
+    #[error("process {pid} reached no safe point within {:.1} s: its main thread is in {place}, probably inside a long call into C (sleep, blocking read, a numeric kernel); it was left running untouched", .timeout.as_secs_f64())]
+    NoSafePoint { pid: i32, timeout: Duration, place: String },
+    #[error("process {pid} has no Python main thread")]
+    NoMainThread { pid: i32 },
+    /// Other Python threads run (`(native id, place)` each); only the main thread can be
+    /// carried, and only when asked to.
+    #[error("process {pid} runs {} other Python thread(s), which cannot be carried: {}", .threads.len(), describe_others(.threads))]
+    OtherThreads { pid: i32, threads: Vec<(i32, String)> },
+    #[error("the main thread runs no Python code")]
+    NoPythonCode,
+    /// An object of a C type only the shim's reduce could carry.
+    #[error("cannot carry the {type_name} object at {addr:#x}: without the pyteleport shim in the process, objects of C types other than the builtin ones cannot be rebuilt")]
+    NeedsShim { type_name: String, addr: u64 },
+    #[error("process {pid} reached no resumable point within {:.1} s: {why}; it was left running untouched", .timeout.as_secs_f64())]
+    NeverResumable { pid: i32, timeout: Duration, why: ResumeError },
+    #[error("process {pid} ended while pyteleport waited for a moment when its stack could be resumed; nothing was moved")]
+    EndedWhileWaiting { pid: i32 },
+    #[error("cannot find _exit in the target's libc")]
+    NoExit,
+    #[error("the new process could not rebuild the state ({why}); process {pid} goes on untouched")]
+    NotRebuilt { pid: i32, why: NotReady },
+    #[error("internal: a migration let the target go before its capture")]
+    ReleasedEarly,
+}
+
+fn describe_others(threads: &[(i32, String)]) -> String {
+    threads.iter().map(|(tid, place)| format!("thread {tid} in {place}")).collect::<Vec<_>>().join("; ")
 }
 
 /// Resume flag: lets a thread stopped on an execute breakpoint run that instruction.
@@ -114,7 +172,7 @@ fn request_check(t: &Target) -> Result<()> {
     // is shutting down frees its thread states and interpreter.
     let mut d = Decoder::new(&t.py, &t.live, Limits::default());
     if !d.thread_states().map(|v| v.contains(&t.main_tstate)).unwrap_or(false) {
-        return Err(Error::Snapshot(format!("process {} is shutting down: its main thread state is gone; it was left running", t.py.pid)));
+        return Err(AttachError::ShuttingDown { pid: t.py.pid }.into());
     }
     if l.has(l.tstate_eval_breaker) {
         let at = t.main_tstate + l.tstate_eval_breaker as u64;
@@ -130,7 +188,15 @@ fn request_check(t: &Target) -> Result<()> {
 
 /// Bring the main thread to a safe point. On success every thread is stopped and the
 /// main thread sits at the entry of the pending-work handler, called from the eval loop.
-fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachOptions, deadline: Instant, announced: &mut bool, told: &mut bool) -> Result<()> {
+fn reach_safe_point(
+    t: &mut Target,
+    stopped: &mut StoppedProcess,
+    opts: &AttachOptions,
+    deadline: Instant,
+    progress: &mut dyn FnMut(Progress),
+    announced: &mut bool,
+    told: &mut bool,
+) -> Result<()> {
     let pid = opts.pid;
     // Armed through perf, not ptrace: it disappears with us if we are killed.
     let mut armed = Some(ptrace_tools::breakpoint::HwBreakpoint::on_execute(pid, t.safe_point)?);
@@ -141,9 +207,9 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
         if left.is_zero() {
             break;
         }
-        if !*announced && !opts.quiet {
+        if !*announced {
             let place = describe_threads(t, &t.live).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_default();
-            eprintln!("pyteleport: waiting for process {pid} to reach a safe point (main thread in {place})");
+            progress(Progress::WaitingForSafePoint { pid, place: &place });
             *announced = true;
         }
         match stopped.run_until_breakpoint(pid, left.min(Duration::from_millis(500)), || !crate::guardian::attacher_gone())? {
@@ -160,8 +226,8 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
                     // ask again as soon as this check is over (the handler would consume a
                     // request made now), so that the next check, often the loop's own
                     // right after that frame returns, is the next hit.
-                    if !*told && !opts.quiet {
-                        eprintln!("pyteleport: not resumable yet ({why}); waiting for the process to leave that frame");
+                    if !*told {
+                        progress(Progress::NotResumableYet { why: &why });
                         *told = true;
                     }
                     drop(armed.take());
@@ -186,20 +252,17 @@ fn reach_safe_point(t: &mut Target, stopped: &mut StoppedProcess, opts: &AttachO
     }
     drop(armed);
     let place = describe_threads(t, &t.live).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_else(|| "unknown".into());
-    Err(Error::Snapshot(format!(
-        "process {pid} reached no safe point within {:.1} s: its main thread is in {place}, probably inside a long call into C (sleep, blocking read, a numeric kernel); it was left running untouched",
-        opts.timeout.as_secs_f64()
-    )))
+    Err(AttachError::NoSafePoint { pid, timeout: opts.timeout, place }.into())
 }
 
 /// At a hit: why the main thread's stack cannot be resumed as it stands (a frame called
 /// back from C), from a quick read with a small object budget; None when it can, or
 /// when the quick read cannot tell (the full capture decides then).
-fn not_resumable_here(t: &Target) -> Option<String> {
+fn not_resumable_here(t: &Target) -> Option<ResumeError> {
     let limits = Limits { max_objects: 20_000, ..Limits::default() };
     let mut d = Decoder::new(&t.py, &t.live, limits);
     let mut thread = d.read_thread(t.main_tstate, true).ok()?;
-    if let Some(pos) = crate::supervisor::main_body_position(&mut d, &thread.frames).ok()? {
+    if let Some(pos) = main_body_position(&mut d, &thread.frames).ok()? {
         thread.frames.truncate(pos + 1);
     }
     let table = crate::opcodes::table_for(t.py.version.major, t.py.version.minor)?;
@@ -207,45 +270,38 @@ fn not_resumable_here(t: &Target) -> Option<String> {
     if graph.objects.iter().any(|o| matches!(o.value, Value::Unread(_))) {
         return None;
     }
-    match plan_resume(&graph, &thread.frames, table, None, true) {
-        Err(Error::NotResumable(why)) => Some(why),
-        _ => None,
-    }
+    plan_resume(&graph, &thread.frames, table, None, Stop::BetweenInstructions).err().filter(ResumeError::is_called_from_c)
 }
 
 /// The main thread as a snapshot, and the environment `os.environ` holds at that moment.
 fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>) -> Result<(Snapshot, Option<Environ>)> {
-    let limits = Limits { module_dicts: vec!["__main__".into()], deep: true, max_objects: 100_000_000, max_len: 1 << 34, max_bytes: 1 << 36 };
-    let mut d = Decoder::new(&t.py, mem, limits);
+    let mut d = Decoder::new(&t.py, mem, carry_everything());
     d.open_files = open_files.clone();
     d.learn_stdio()?;
     let mut thread = d.read_thread(t.main_tstate, true)?;
     if thread.frames.is_empty() {
-        return Err(Error::Snapshot("the main thread runs no Python code".into()));
+        return Err(AttachError::NoPythonCode.into());
     }
     // Stopped between instructions: its stack pointer is in a register; re-read the
     // stack as deep as it is where the frame resumes.
-    let table = crate::opcodes::table_for(t.py.version.major, t.py.version.minor).ok_or_else(|| Error::Bytecode("no opcode table".into()))?;
+    let table = opcode_table(&t.py)?;
     let code = match &d.graph.get(thread.frames[0].code).value {
         Value::Code(c) => c.as_ref().clone(),
         _ => return Err(Error::corrupt(thread.frames[0].addr, "frame without code")),
     };
     let (_, depth) = between_resume(&code, thread.frames[0].lasti, table)?;
     d.restack(&mut thread.frames[0], depth as usize)?;
-    if let Some(pos) = crate::supervisor::main_body_position(&mut d, &thread.frames)? {
+    if let Some(pos) = main_body_position(&mut d, &thread.frames)? {
         thread.frames.truncate(pos + 1);
     }
-    let carried = crate::supervisor::read_interpreter_state(&mut d)?;
+    let carried = read_interpreter_state(&mut d)?;
     let environ = d.current_environ().unwrap_or(None);
     let graph = d.finish()?;
     if let Some((id, obj)) = graph.objects.iter().enumerate().find(|(_, o)| matches!(o.value, Value::Opaque | Value::Unread(_))) {
-        let name = graph.type_info(id as ObjId).map(|t| format!("{}.{}", t.module, t.qualname)).unwrap_or_default();
-        return Err(Error::Snapshot(format!(
-            "cannot carry the {name} object at {:#x}: without the pyteleport shim in the process, objects of C types other than the builtin ones cannot be rebuilt",
-            obj.addr
-        )));
+        let type_name = graph.type_info(id as ObjId).map(|t| format!("{}.{}", t.module, t.qualname)).unwrap_or_default();
+        return Err(AttachError::NeedsShim { type_name, addr: obj.addr }.into());
     }
-    let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, true)?;
+    let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, Stop::BetweenInstructions)?;
     Ok((carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, thread, resume), environ))
 }
 
@@ -317,14 +373,14 @@ fn target_fd(pid: i32, fd: i32, write: bool) -> Result<OwnedFd> {
 }
 
 /// An interpreter that can import pyteleport for the target's version (see
-/// `teleport::interpreter_with_pyteleport`).
+/// `launch::interpreter_with_pyteleport`).
 fn restore_python(t: &Target, snap: &Snapshot, explicit: Option<&str>) -> Result<(String, Option<PathBuf>)> {
     // `sys.executable` (a venv's python keeps the venv's packages), else the binary.
     let exe = Some(snap.process.executable.clone())
         .filter(|e| !e.is_empty())
         .or_else(|| ptrace_tools::threads::exe_path(t.py.pid).ok().map(|p| p.display().to_string()))
         .unwrap_or_default();
-    crate::teleport::interpreter_with_pyteleport(t.py.version.major, t.py.version.minor, &exe, explicit).map_err(Error::Snapshot)
+    Ok(interpreter_with_pyteleport(t.py.version.major, t.py.version.minor, &exe, explicit)?)
 }
 
 /// Make the stopped main thread call `_exit(code)` when it runs again.
@@ -334,7 +390,7 @@ fn exit_target(t: &Target, stopped: &StoppedProcess, code: i32) -> Result<()> {
         .and_then(|m| m.path.as_ref())
         .and_then(|p| ElfFile::open(p).ok())
         .and_then(|elf| symbol_address_in_process(&t.py.maps, &elf, "_exit"))
-        .ok_or_else(|| Error::Snapshot("cannot find _exit in the target's libc".into()))?;
+        .ok_or(AttachError::NoExit)?;
     let mut regs = stopped.registers(t.py.pid)?;
     regs.rip = exit_addr;
     regs.rdi = code as u64;
@@ -359,26 +415,21 @@ struct Captured {
 /// back from C (a `sorted()` key, a `__next__` driven by a `for` loop, a `__repr__`, a
 /// class body) cannot be resumed: the target is let go and the wait goes on, until a
 /// resumable moment comes or the deadline passes.
-fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant) -> Result<Captured> {
+fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, progress: &mut dyn FnMut(Progress)) -> Result<Captured> {
     let (mut told, mut announced) = (false, false);
     loop {
         let prepared = PreparedBuffers::for_maps(&t.py.maps, 8 << 30);
         let mut stopped = StoppedProcess::stop(opts.pid).map_err(|e| ended_while_waiting(e.into(), told, opts.pid))?;
         let threads = describe_threads(t, &t.live)?;
         let Some(main) = threads.iter().find(|x| x.1 == opts.pid) else {
-            return Err(Error::Snapshot(format!("process {} has no Python main thread", opts.pid)));
+            return Err(AttachError::NoMainThread { pid: opts.pid }.into());
         };
         t.main_tstate = main.0;
-        let others: Vec<String> = threads.iter().filter(|x| x.1 != opts.pid).map(|x| format!("thread {} in {}", x.1, x.2)).collect();
+        let others: Vec<(i32, String)> = threads.iter().filter(|x| x.1 != opts.pid).map(|x| (x.1, x.2.clone())).collect();
         if !others.is_empty() && !opts.main_thread_only {
-            return Err(Error::Snapshot(format!(
-                "process {} runs {} other Python thread(s), which cannot be carried: {}; pass --main-thread-only to move only the main thread",
-                opts.pid,
-                others.len(),
-                others.join("; ")
-            )));
+            return Err(AttachError::OtherThreads { pid: opts.pid, threads: others }.into());
         }
-        reach_safe_point(t, &mut stopped, opts, deadline, &mut announced, &mut told).map_err(|e| ended_while_waiting(e, told, opts.pid))?;
+        reach_safe_point(t, &mut stopped, opts, deadline, progress, &mut announced, &mut told).map_err(|e| ended_while_waiting(e, told, opts.pid))?;
         let started = Instant::now();
         t.py.maps = ptrace_tools::maps::read_maps(opts.pid)?;
         let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&x| stopped.registers(x).ok()).map(|r| r.rsp).collect();
@@ -399,21 +450,17 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant) ->
         };
         match captured {
             Ok((snap, environ)) => return Ok(Captured { stopped: held, snap, environ, started, paused }),
-            Err(Error::NotResumable(why)) if Instant::now() + Duration::from_millis(20) < deadline => {
+            Err(Error::Resume(why)) if why.is_called_from_c() && Instant::now() + Duration::from_millis(20) < deadline => {
                 drop(held); // runs on
                 check_cancelled(opts.pid)?;
-                if !told && !opts.quiet {
-                    eprintln!("pyteleport: not resumable yet ({why}); waiting for the process to leave that frame");
+                if !told {
+                    progress(Progress::NotResumableYet { why: &why });
                     told = true;
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(Error::NotResumable(why)) => {
-                return Err(Error::Snapshot(format!(
-                    "process {} reached no resumable point within {:.1} s: {why}; it was left running untouched",
-                    opts.pid,
-                    opts.timeout.as_secs_f64()
-                )))
+            Err(Error::Resume(why)) if why.is_called_from_c() => {
+                return Err(AttachError::NeverResumable { pid: opts.pid, timeout: opts.timeout, why }.into());
             }
             Err(e) => return Err(e),
         }
@@ -425,7 +472,7 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant) ->
 fn ended_while_waiting(e: Error, waited: bool, pid: i32) -> Error {
     match e {
         Error::Process(ptrace_tools::Error::ProcessExited { .. }) | Error::Process(ptrace_tools::Error::NoSuchProcess { .. }) if waited => {
-            Error::Snapshot(format!("process {pid} ended while pyteleport waited for a moment when its stack could be resumed; nothing was moved"))
+            AttachError::EndedWhileWaiting { pid }.into()
         }
         e => e,
     }
@@ -439,32 +486,32 @@ fn default_disposition(pid: i32, sig: i32) -> bool {
     matches!((mask("SigCgt:"), mask("SigIgn:")), (Some(caught), Some(ignored)) if caught & bit == 0 && ignored & bit == 0)
 }
 
-/// Run an attach; returns the exit code for the CLI.
-pub fn attach(opts: &AttachOptions) -> Result<i32> {
+/// Run an attach. `progress` hears what happens along the way.
+pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Result<Outcome> {
     let mut t = locate(opts.pid)?;
     let deadline = Instant::now() + opts.timeout;
-    let Captured { stopped, snap, environ, started, paused } = capture_resumable(&mut t, opts, deadline)?;
+    let Captured { stopped, snap, environ, started, paused } = capture_resumable(&mut t, opts, deadline, progress)?;
     if let Some(path) = &opts.checkpoint {
         check_cancelled(opts.pid)?;
         snap.write_atomically(path)?;
         match stopped {
             // A checkpoint let the target go on as soon as its memory was copied.
-            None => report(opts, &format!("checkpoint written to {} (target paused {:.2} ms)", path.display(), paused.unwrap_or_default().as_secs_f64() * 1e3)),
+            None => progress(Progress::CheckpointWritten { path, paused: Some(paused.unwrap_or_default()) }),
             Some(stopped) => {
                 if opts.exit_after_checkpoint {
                     exit_target(&t, &stopped, 0)?;
                 }
                 stopped.resume()?;
-                report(opts, &format!("checkpoint written to {}", path.display()));
+                progress(Progress::CheckpointWritten { path, paused: None });
             }
         }
-        return Ok(0);
+        return Ok(Outcome::Checkpointed);
     }
-    let stopped = stopped.ok_or_else(|| Error::Snapshot("internal: a migration let the target go before its capture".into()))?;
+    let stopped = stopped.ok_or(AttachError::ReleasedEarly)?;
     // Migration: the original stays stopped until the new process ends, then exits with
     // its status.
     check_cancelled(opts.pid)?;
-    let (python, pythonpath) = restore_python(&t, &snap, opts.python.as_deref())?;
+    let (python, site) = restore_python(&t, &snap, opts.python.as_deref())?;
     let bytes = snap.to_bytes()?;
     let snap_path = std::env::temp_dir().join(format!("pyteleport-attach-{}.snap", opts.pid));
     crate::snapshot::write_atomically(&snap_path, &bytes)?;
@@ -486,103 +533,64 @@ pub fn attach(opts: &AttachOptions) -> Result<i32> {
     // Before that it rebuilds everything and says "ready" on a second pipe, or why it
     // cannot, while the original stays stopped: a state that fails to rebuild costs the
     // original nothing.
-    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Snapshot(format!("pipe: {e}")));
-    let (go_read, go_write) = pipe()?;
-    let (ready_read, ready_write) = pipe()?;
-    let (go_fd, ready_fd) = {
-        use std::os::unix::io::AsRawFd;
-        (go_read.as_raw_fd(), ready_write.as_raw_fd())
-    };
-    let mut cmd = Command::new(&python);
-    cmd.arg("-c").arg(crate::teleport::RESTORE_MAIN).arg("--delete");
-    cmd.arg("--wait-fd").arg(go_fd.to_string()).arg("--ready-fd").arg(ready_fd.to_string()).arg(&snap_path);
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        // Keep the pipes' child ends open in the child (they are close-on-exec otherwise).
-        cmd.pre_exec(move || {
-            for fd in [go_fd, ready_fd] {
-                let flags = libc::fcntl(fd, libc::F_GETFD);
-                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-            }
-            Ok(())
-        });
-    }
-    cmd.stdin(Stdio::from(stdin)).stdout(Stdio::from(stdout)).stderr(Stdio::from(stderr));
+    let mut restore = Restore::from_file(python, &snap_path).wait_for_go().stdio(stdin, stdout, stderr).site_first(site);
     // The environment as the program holds it now (`os.environ`), else as it started.
-    if let Some(vars) = environ {
-        use std::os::unix::ffi::OsStrExt;
-        cmd.env_clear();
-        for (k, v) in vars {
-            cmd.env(std::ffi::OsStr::from_bytes(&k), std::ffi::OsStr::from_bytes(&v));
-        }
-    } else if let Ok(env) = std::fs::read(format!("/proc/{}/environ", opts.pid)) {
-        cmd.env_clear();
-        for var in env.split(|&b| b == 0).filter(|v| !v.is_empty()) {
-            let text = String::from_utf8_lossy(var);
-            if let Some((k, v)) = text.split_once('=') {
-                cmd.env(k, v);
-            }
-        }
-    }
-    if let Some(site) = pythonpath {
-        // In front of the program's own PYTHONPATH, which the restore puts back as it was.
-        let own = cmd.get_envs().find(|(k, _)| *k == "PYTHONPATH").and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()));
-        crate::teleport::put_site_first(&mut cmd, &site, own);
+    if let Some(vars) = environment_of(opts.pid, environ) {
+        restore = restore.environment(vars);
     }
     if let Ok(cwd) = std::fs::read_link(format!("/proc/{}/cwd", opts.pid)) {
-        cmd.current_dir(cwd);
+        restore = restore.current_dir(cwd);
     }
-    let mut child = match cmd.spawn() {
+    let mut child = match restore.spawn() {
         Ok(c) => c,
         Err(e) => {
             let _ = std::fs::remove_file(&snap_path);
-            return Err(Error::Io { context: format!("cannot start {python}"), source: e });
+            return Err(e.into());
         }
     };
-    drop(go_read);
-    drop(ready_write);
-    let mut answer = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut std::fs::File::from(ready_read), &mut answer);
-    if answer.first() != Some(&b'r') {
-        drop(go_write); // it exits without running anything
-        let status = child.wait().ok().map(crate::teleport::status_code);
+    if let Err(why) = child.wait_ready() {
         let _ = std::fs::remove_file(&snap_path);
-        let why = match answer.split_first() {
-            Some((b'e', msg)) => String::from_utf8_lossy(msg).into_owned(),
-            _ => format!("it exited with status {}", status.unwrap_or(-1)),
-        };
-        return Err(Error::Snapshot(format!("the new process could not rebuild the state ({why}); process {} goes on untouched", opts.pid)));
+        return Err(AttachError::NotRebuilt { pid: opts.pid, why }.into());
     }
     if let Err(e) = check_cancelled(opts.pid) {
-        drop(go_write);
-        let _ = child.wait();
+        child.abandon();
         let _ = std::fs::remove_file(&snap_path);
         return Err(e);
     }
-    {
-        let mut go = std::fs::File::from(go_write);
-        std::io::Write::write_all(&mut go, b"g").map_err(|source| Error::Io { context: "starting the new process".into(), source })?;
-    }
+    child.go()?;
     stopped.kill_if_tracer_dies()?;
-    report(opts, &format!("process {} moved to process {} (paused {:.2} ms before the new process started)", opts.pid, child.id(), started.elapsed().as_secs_f64() * 1e3));
-    let status = crate::guardian::wait_child(&mut child).map_err(|source| Error::Io { context: "waiting for the new process".into(), source })?;
+    let new_pid = child.id();
+    progress(Progress::Moved { pid: opts.pid, new_pid, paused: started.elapsed() });
+    let status = crate::guardian::wait_child(&mut child.child).map_err(|source| Error::Io { context: "waiting for the new process".into(), source })?;
     let _ = std::fs::remove_file(&snap_path);
-    let code = crate::teleport::status_code(status);
     // Killed by a signal: the original dies of the same one (when it does not catch or
     // ignore it), so its parent sees exactly what a plain run would have shown.
     if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&status) {
         if default_disposition(opts.pid, sig) && unsafe { libc::kill(opts.pid, sig) } == 0 {
             stopped.resume()?;
-            return Ok(code);
+            return Ok(Outcome::Moved { new_pid, status });
         }
     }
-    exit_target(&t, &stopped, code)?;
+    exit_target(&t, &stopped, status_code(status))?;
     stopped.resume()?;
-    Ok(code)
+    Ok(Outcome::Moved { new_pid, status })
 }
 
-fn report(opts: &AttachOptions, msg: &str) {
-    if !opts.quiet {
-        eprintln!("pyteleport: {msg}");
+/// The environment for the new process: `os.environ` as read from the program, else the
+/// one it started with (/proc/PID/environ).
+fn environment_of(pid: i32, environ: Option<Environ>) -> Option<Vec<(OsString, OsString)>> {
+    use std::os::unix::ffi::OsStringExt;
+    if let Some(vars) = environ {
+        return Some(vars.into_iter().map(|(k, v)| (OsString::from_vec(k), OsString::from_vec(v))).collect());
     }
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let vars = env
+        .split(|&b| b == 0)
+        .filter(|v| !v.is_empty())
+        .filter_map(|var| {
+            let text = String::from_utf8_lossy(var);
+            text.split_once('=').map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        })
+        .collect();
+    Some(vars)
 }

@@ -1,7 +1,13 @@
-//! Typed errors of the interpreter layer. Human wording lives at the CLI and shim edges,
-//! but every variant already says what went wrong and where.
+//! Typed errors of the library. Human wording that names command-line flags, and exit
+//! codes, live at the CLI and shim edges; every variant here says what went wrong and
+//! carries the data to say it.
 
 use thiserror::Error;
+
+pub use crate::attach::AttachError;
+pub use crate::capture::CaptureError;
+pub use crate::launch::LaunchError;
+pub use crate::resume::ResumeError;
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -26,19 +32,31 @@ pub enum Error {
     #[error("thread {0} not found among the interpreter's threads")]
     NoSuchThread(u64),
 
+    /// The decoder found no opcode table for the process's version (`crate::objects`).
     #[error("bytecode: {0}")]
     Bytecode(String),
 
+    /// Reading the restore driver's state in a process that is itself a restore
+    /// (`supervisor::driver_pending`, whose owner types it next).
     #[error("{0}")]
     Snapshot(String),
 
     #[error(transparent)]
     Format(#[from] crate::snapshot::FormatError),
 
-    /// The stack holds a frame that cannot be resumed as it stands (called back from C
-    /// code): a later moment may do.
-    #[error("{0}")]
-    NotResumable(String),
+    /// A frame the planner cannot resume (bytecode it cannot follow, or a frame called
+    /// back from C code: a later moment may do).
+    #[error(transparent)]
+    Resume(ResumeError),
+
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+
+    #[error(transparent)]
+    Attach(#[from] AttachError),
+
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
 
     #[error("pyteleport-attach (process {attacher}) was killed: the attach is cancelled and process {pid} goes on untouched")]
     Cancelled { pid: i32, attacher: i32 },
@@ -52,5 +70,26 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     pub fn corrupt(addr: u64, what: impl Into<String>) -> Self {
         Error::Corrupt { addr, what: what.into() }
+    }
+
+    /// The stack cannot be resumed as it stands (a frame called back from C): a later
+    /// moment may do.
+    pub fn not_resumable(&self) -> Option<&ResumeError> {
+        match self {
+            Error::Resume(e) if e.is_called_from_c() => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A frame whose code or instruction is not where memory said is an inconsistent read;
+/// anything else the planner refuses is its own kind.
+impl From<ResumeError> for Error {
+    fn from(e: ResumeError) -> Self {
+        match e {
+            ResumeError::FrameWithoutCode { addr } => Error::corrupt(addr, "frame without code"),
+            ResumeError::NoInstructionInCall { addr, qualname, lasti } => Error::corrupt(addr, format!("{qualname}: no instruction at offset {lasti}")),
+            e => Error::Resume(e),
+        }
     }
 }

@@ -1,17 +1,22 @@
 //! pyteleport: read a running CPython process out of its memory, snapshot its execution
-//! state, and resume it in a fresh interpreter.
+//! state, and resume it in a fresh interpreter. The command line is the `pyteleport-cli`
+//! package (`cli/`); this crate prints nothing and returns no exit codes.
 //!
 //! Crate map: `layouts` (offset tables per version), `process` (finding the interpreter),
 //! `objects` (object graph decoder), `threads` (thread and frame walk), `bytecode` and
 //! `opcodes` (bytecode analysis), `repr`, `inspect` (stop/copy/resume), `dump`.
+//! Moving a process: `capture` (what teleport and attach both read), `resume` (the
+//! resume planner), `supervisor` + `teleport` (a teleport asked for by the shim),
+//! `attach` (an unmodified process), `launch` (starting the restore process).
 
 pub mod attach;
 pub mod bytecode;
-pub mod cli;
+pub mod capture;
 pub mod dump;
 pub mod error;
 pub mod guardian;
 pub mod inspect;
+pub mod launch;
 pub mod layouts;
 pub mod memcopy;
 pub mod objects;
@@ -19,6 +24,7 @@ pub mod opcodes;
 pub mod printable;
 pub mod process;
 pub mod repr;
+pub mod resume;
 pub mod snapshot;
 pub mod supervisor;
 pub mod teleport;

@@ -1,10 +1,16 @@
-//! The command line: human messages and exit codes live here, nowhere else.
+//! The command line: human messages and exit codes live here, nowhere else. The
+//! library (`pyteleport`) returns typed errors and reports progress through callbacks;
+//! this crate words them (adding what names a flag of these commands) and picks the exit
+//! code.
 
 use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
 
-use crate::objects::Limits;
+use pyteleport::attach::{AttachError, Outcome, Progress};
+use pyteleport::launch::{status_code, LaunchError};
+use pyteleport::objects::Limits;
+use pyteleport::Error;
 
 #[derive(Parser)]
 #[command(name = "pyteleport", version, about = "Read, snapshot and move running CPython programs")]
@@ -117,14 +123,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
 fn run(cli: Cli) -> Result<i32, String> {
     match cli.command {
         Command::Dump { pid, json, timings } => {
-            let state = crate::inspect::read_process(pid, Limits::default()).map_err(|e| e.to_string())?;
+            let state = pyteleport::inspect::read_process(pid, Limits::default()).map_err(|e| message(&e))?;
             if timings {
                 eprintln!("paused {:.3} ms, copied {} bytes", state.pause.as_secs_f64() * 1e3, state.copied_bytes);
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&crate::dump::to_json(&state)).map_err(|e| e.to_string())?);
+                println!("{}", serde_json::to_string_pretty(&pyteleport::dump::to_json(&state)).map_err(|e| e.to_string())?);
             } else {
-                print!("{}", crate::dump::to_text(&state));
+                print!("{}", pyteleport::dump::to_text(&state));
             }
             Ok(0)
         }
@@ -132,42 +138,55 @@ fn run(cli: Cli) -> Result<i32, String> {
             if !(timeout.is_finite() && timeout > 0.0) {
                 return Err(format!("--timeout must be a positive number of seconds, not {timeout}"));
             }
-            let opts = crate::attach::AttachOptions {
+            let opts = pyteleport::attach::AttachOptions {
                 pid,
                 timeout: std::time::Duration::from_secs_f64(timeout),
                 checkpoint,
                 exit_after_checkpoint: exit,
                 main_thread_only,
                 python,
-                quiet,
             };
             // The tracing happens in a child that outlives this command (see `guardian`).
-            match crate::guardian::fork_tracer() {
+            match pyteleport::guardian::fork_tracer() {
                 Ok(Some(code)) => return Ok(code),
                 Ok(None) => {}
                 Err(e) => return Err(format!("cannot start the tracer process: {e}")),
             }
-            crate::attach::attach(&opts).map_err(|e| e.to_string())
+            let mut progress = |p: Progress| {
+                if !quiet {
+                    eprintln!("pyteleport: {}", progress_line(&p));
+                }
+            };
+            match pyteleport::attach::attach(&opts, &mut progress).map_err(|e| message(&e))? {
+                Outcome::Checkpointed => Ok(0),
+                // The new process's status is the command's, as it is the original's.
+                Outcome::Moved { status, .. } => Ok(status_code(status)),
+            }
         }
         Command::Inspect { file } => {
             let snap = load_snapshot(&file)?;
-            print!("{}", crate::dump::snapshot_text(&snap));
+            print!("{}", pyteleport::dump::snapshot_text(&snap));
             Ok(0)
         }
         Command::Restore { file, python } => {
             let data = read_input(&file)?;
-            let snap = crate::snapshot::Snapshot::from_bytes(&data).map_err(|e| format!("{}: {e}", file.display()))?;
-            let (python, site) = crate::teleport::interpreter_with_pyteleport(snap.python.major, snap.python.minor, &snap.process.executable, python.as_deref())?;
-            crate::teleport::restore_here(&python, site.as_deref(), &data).map_err(|e| e.to_string())
+            let snap = pyteleport::snapshot::Snapshot::from_bytes(&data).map_err(|e| format!("{}: {e}", file.display()))?;
+            let (python, site) = pyteleport::launch::interpreter_with_pyteleport(snap.python.major, snap.python.minor, &snap.process.executable, python.as_deref())
+                .map_err(|e| message(&e.into()))?;
+            Err(message(&pyteleport::launch::restore_here(&python, site, &data)))
         }
         Command::Supervise { pid, tid, shim_code, report_fd, reply_fd, python, to_file, to_shell } => {
             let dest = match (to_file, to_shell) {
-                (Some(f), _) => crate::teleport::Destination::File(f),
-                (None, Some(cmd)) => crate::teleport::Destination::Shell(cmd),
-                (None, None) => crate::teleport::Destination::Local,
+                (Some(f), _) => pyteleport::teleport::Destination::File(f),
+                (None, Some(cmd)) => pyteleport::teleport::Destination::Shell(cmd),
+                (None, None) => pyteleport::teleport::Destination::Local,
             };
-            let req = crate::supervisor::CaptureRequest { pid, tid, shim_code };
-            Ok(crate::teleport::supervise(&req, report_fd, reply_fd, &python, &dest))
+            let req = pyteleport::supervisor::CaptureRequest { pid, tid, shim_code };
+            // Every outcome, failures too, went to the shim over the report pipe.
+            Ok(match pyteleport::teleport::supervise(&req, report_fd, reply_fd, &python, &dest) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            })
         }
     }
 }
@@ -181,7 +200,33 @@ fn read_input(file: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
 }
 
-fn load_snapshot(file: &std::path::Path) -> Result<crate::snapshot::Snapshot, String> {
+fn load_snapshot(file: &std::path::Path) -> Result<pyteleport::snapshot::Snapshot, String> {
     let data = read_input(file)?;
-    crate::snapshot::Snapshot::from_bytes(&data).map_err(|e| format!("{}: {e}", file.display()))
+    pyteleport::snapshot::Snapshot::from_bytes(&data).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// An error as the CLI words it: the library's message, and what to pass to these
+/// commands when that is the way out.
+fn message(e: &Error) -> String {
+    match e {
+        Error::Attach(AttachError::OtherThreads { .. }) => format!("{e}; pass --main-thread-only to move only the main thread"),
+        Error::Launch(LaunchError::SiteForOtherVersion { major, minor, .. }) => {
+            format!("{e}: pass --python (a python{major}.{minor} that can import pyteleport)")
+        }
+        e => e.to_string(),
+    }
+}
+
+fn progress_line(p: &Progress) -> String {
+    match p {
+        Progress::WaitingForSafePoint { pid, place } => format!("waiting for process {pid} to reach a safe point (main thread in {place})"),
+        Progress::NotResumableYet { why } => format!("not resumable yet ({why}); waiting for the process to leave that frame"),
+        Progress::CheckpointWritten { path, paused: Some(paused) } => {
+            format!("checkpoint written to {} (target paused {:.2} ms)", path.display(), paused.as_secs_f64() * 1e3)
+        }
+        Progress::CheckpointWritten { path, paused: None } => format!("checkpoint written to {}", path.display()),
+        Progress::Moved { pid, new_pid, paused } => {
+            format!("process {pid} moved to process {new_pid} (paused {:.2} ms before the new process started)", paused.as_secs_f64() * 1e3)
+        }
+    }
 }

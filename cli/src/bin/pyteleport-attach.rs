@@ -2,5 +2,5 @@ fn main() {
     // `pyteleport-attach ARGS` is `pyteleport attach ARGS`.
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     args.insert(1, "attach".into());
-    std::process::exit(pyteleport::cli::main(args));
+    std::process::exit(pyteleport_cli::main(args));
 }

@@ -1,0 +1,170 @@
+//! Capture code shared by the teleport supervisor and attach: what is read besides the
+//! frames (the interpreter's `sys` state, where the program's `__main__` body is), the
+//! bounds of a full read, and the errors of a capture.
+
+use crate::error::Result;
+use crate::objects::{Decoder, Limits};
+use crate::opcodes::{self, OpcodeTable};
+use crate::process::{PyVersion, PythonProcess};
+use crate::snapshot::{FrameInfo, FrameResume, ObjId, ObjectGraph, ProcessInfo, Snapshot, ThreadInfo, Value};
+
+/// Why a capture was refused or failed, other than the memory read itself.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("bytecode: no opcode table")]
+    NoOpcodeTable { version: PyVersion },
+    #[error("the teleport call was not found on the calling thread's stack")]
+    ShimCallNotFound,
+    #[error("nothing to carry: the teleport call has no Python caller")]
+    NoPythonCaller,
+    /// An object the restore engine cannot rebuild (`reason`), of type `type_name` at
+    /// `addr`, held by the frame `holder` ("qualname (file:line)").
+    #[error("cannot carry the {type_name} object at {addr:#x} reached from {holder}: {reason}")]
+    Uncarriable { type_name: String, addr: u64, holder: String, reason: String },
+    /// The shim could not reduce an object (the pickle protocol failed: `reason`).
+    #[error("cannot carry the {type_name} object reached from {holder}: {reason}")]
+    NotReduced { type_name: String, holder: String, reason: String },
+    #[error("the shim answered a reduce request with the wrong number of results")]
+    ReduceAnswer { asked: usize, answered: usize },
+}
+
+/// Bounds of a capture, which carries everything: only against a corrupt heap.
+pub fn carry_everything() -> Limits {
+    Limits { module_dicts: vec!["__main__".into()], deep: true, max_objects: 100_000_000, max_len: 1 << 34, max_bytes: 1 << 36 }
+}
+
+/// The opcode table of the process's CPython.
+pub fn opcode_table(py: &PythonProcess) -> std::result::Result<&'static OpcodeTable, CaptureError> {
+    opcodes::table_for(py.version.major, py.version.minor).ok_or(CaptureError::NoOpcodeTable { version: py.version })
+}
+
+/// Where `__main__`'s module body is among the frames (innermost first): the outermost
+/// frame of the program. Code run by `exec` is also named `<module>`; only the frame whose
+/// globals are `__main__`'s namespace counts.
+pub fn main_body_position(d: &mut Decoder<'_>, frames: &[FrameInfo]) -> Result<Option<usize>> {
+    let main_dict = d.module_dict_address("__main__")?;
+    Ok(frames.iter().position(|f| {
+        let is_module_code = matches!(&d.graph.get(f.code).value, Value::Code(c) if c.name == "<module>");
+        let globals = f.globals.map(|g| d.graph.get(g).addr);
+        is_module_code && globals.is_some() && (main_dict.is_none() || globals == main_dict)
+    }))
+}
+
+/// Interpreter-wide state a resumed program needs besides its frames.
+pub struct InterpreterState {
+    pub argv: Vec<String>,
+    pub sys_path: Vec<String>,
+    pub main_module: Option<ObjId>,
+    pub recursion_limit: i32,
+    /// Input `sys.stdin` has read ahead from its file but not handed to the program.
+    pub stdin_pending: Vec<u8>,
+    /// Standard streams rebound to other objects (decoded into the graph).
+    pub redirected_streams: Vec<(String, ObjId)>,
+}
+
+impl InterpreterState {
+    /// The snapshot of process `pid`: this state, its executable and working directory,
+    /// and the moved thread with its resume plan.
+    pub fn into_snapshot(self, pid: i32, python: PyVersion, bytecode_magic: [u8; 4], graph: ObjectGraph, thread: ThreadInfo, resume: Vec<FrameResume>) -> Snapshot {
+        let path_text = |p: std::io::Result<std::path::PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
+        Snapshot {
+            python,
+            bytecode_magic,
+            process: ProcessInfo {
+                pid,
+                executable: path_text(ptrace_tools::threads::exe_path(pid).map_err(|e| std::io::Error::other(e.to_string()))),
+                argv: self.argv,
+                sys_path: self.sys_path,
+                cwd: path_text(std::fs::read_link(format!("/proc/{pid}/cwd"))),
+                recursion_limit: self.recursion_limit,
+                stdin_pending: self.stdin_pending,
+            },
+            graph,
+            thread,
+            main_module: self.main_module,
+            redirected_streams: self.redirected_streams,
+            resume,
+        }
+    }
+}
+
+/// `sys.argv`, `sys.path`, the `__main__` module (decoded into the graph) and the
+/// recursion limit of the process's main interpreter.
+pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
+    let py = d.process();
+    let l = py.layout;
+    let interp = d.ptr(py.runtime_addr + l.runtime_interpreters_head as u64)?;
+    let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
+    let mut state = InterpreterState { argv: vec![], sys_path: vec![], main_module: None, recursion_limit: 0, stdin_pending: vec![], redirected_streams: vec![] };
+    for (k, v) in d.dict_entries(sysdict)? {
+        let key = d.read_str(k)?.as_text().into_owned();
+        if key == "argv" || key == "path" {
+            let id = d.object(v);
+            d.drain()?;
+            if let Some(Value::List(items)) = id.map(|i| d.graph.get(i).value.clone()) {
+                let strs: Vec<String> = items.iter().filter_map(|&i| d.graph.str_of(i).map(|s| s.into_owned())).collect();
+                if key == "argv" { state.argv = strs } else { state.sys_path = strs }
+            }
+        }
+    }
+    let modules = d.ptr(interp + l.interp_modules as u64)?;
+    for (k, v) in d.dict_entries(modules)? {
+        if d.read_str(k)?.as_text() == "__main__" {
+            state.main_module = d.object(v);
+        }
+    }
+    let streams: Vec<(String, u64)> = d
+        .dict_entries(sysdict)?
+        .into_iter()
+        .filter_map(|(k, v)| Some((d.read_str(k).ok()?.as_text().into_owned(), v)))
+        .filter(|(k, _)| matches!(k.as_str(), "stdin" | "stdout" | "stderr" | "__stdin__" | "__stdout__" | "__stderr__"))
+        .collect();
+    for (name, v) in &streams {
+        let own = streams.iter().find(|(k, _)| *k == format!("__{name}__")).map(|x| x.1);
+        if !name.starts_with("__") && own.is_some_and(|own| own != *v) && *v != py.symbols.none {
+            if let Some(id) = d.object(*v) {
+                state.redirected_streams.push((name.clone(), id));
+            }
+        }
+    }
+    d.drain()?;
+    state.recursion_limit = d.ptr(interp + l.interp_recursion_limit as u64)? as u32 as i32;
+    state.stdin_pending = stdin_read_ahead(d, sysdict).unwrap_or_default();
+    Ok(state)
+}
+
+/// What `sys.stdin` (a TextIOWrapper over a BufferedReader) holds that the program has
+/// not read yet: the rest of the decoded text chunk, then the binary buffer's unread
+/// bytes. The file itself is already past them, so the new process must get them first.
+fn stdin_read_ahead(d: &mut Decoder<'_>, sysdict: u64) -> Result<Vec<u8>> {
+    let l = d.process().layout;
+    let mut out = Vec::new();
+    let Some(stdin) = d.dict_entries(sysdict)?.into_iter().find_map(|(k, v)| (d.read_str(k).ok()?.as_text() == "stdin").then_some(v)) else {
+        return Ok(out);
+    };
+    let type_name_of = |d: &mut Decoder<'_>, obj: u64| -> Result<String> {
+        let t = d.ptr(obj + l.object_type as u64)?;
+        let name = d.ptr(t + l.type_name as u64)?;
+        d.c_string(name, 64)
+    };
+    if type_name_of(d, stdin)? != "_io.TextIOWrapper" {
+        return Ok(out);
+    }
+    let chars = d.ptr(stdin + l.textio_decoded_chars as u64)?;
+    if chars != 0 {
+        let used = d.ptr(stdin + l.textio_decoded_chars_used as u64)? as usize;
+        let text = d.read_str(chars)?.code_points();
+        let rest: String = text.iter().skip(used).filter_map(|&c| char::from_u32(c)).collect();
+        out.extend(rest.as_bytes());
+    }
+    let buffered = d.ptr(stdin + l.textio_buffer as u64)?;
+    if type_name_of(d, buffered)? == "_io.BufferedReader" {
+        let (pos, end) = (d.ptr(buffered + l.buffered_pos as u64)? as i64, d.ptr(buffered + l.buffered_read_end as u64)? as i64);
+        if end > pos && pos >= 0 && end - pos < (64 << 20) {
+            let buf = d.ptr(buffered + l.buffered_buffer as u64)?;
+            out.extend(d.read(buf + pos as u64, (end - pos) as usize)?);
+        }
+    }
+    Ok(out)
+}
+

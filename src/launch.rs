@@ -1,0 +1,333 @@
+//! Starting the restore process (`python -c RESTORE_MAIN ...`, the engine in
+//! `pyteleport.restore`), the one way teleport, attach and `pyteleport restore` do it:
+//! which interpreter, its PYTHONPATH, where it reads the snapshot, its stdio,
+//! environment and working directory, and the ready/go handshake.
+//!
+//! The restore engine's arguments: `--snapshot-fd FD` (read the snapshot from a pipe),
+//! else a snapshot file (`--delete`: remove it once read); `--wait-fd G --ready-fd R`:
+//! rebuild everything, write `r` (ready) or `e MESSAGE` on R, then run only once a byte
+//! arrives on G (end of file: exit without running anything).
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+/// The new interpreter's entry point; its arguments follow on the command line.
+pub const RESTORE_MAIN: &str = "import sys; from pyteleport.restore import main; sys.exit(main(sys.argv[1:]))";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// This binary is installed in the site-packages of `installed` ("pythonX.Y"), the
+    /// program runs CPython `major.minor`: another interpreter has to be named.
+    #[error("this pyteleport is installed for {installed}, the program runs CPython {major}.{minor}")]
+    SiteForOtherVersion { installed: String, major: u8, minor: u8 },
+    #[error("pipe: {0}")]
+    Pipe(nix::Error),
+    #[error("cannot create a temporary snapshot file")]
+    NoTemporaryFile,
+    #[error("cannot start {python}: {source}")]
+    Spawn { python: String, source: std::io::Error },
+    #[error("cannot run {python}: {source}")]
+    Exec { python: String, source: std::io::Error },
+    #[error("starting the new process: {0}")]
+    Go(std::io::Error),
+}
+
+/// Why a restore process waiting for the handshake did not say it was ready.
+#[derive(Debug, Clone)]
+pub enum NotReady {
+    /// It said why (`e MESSAGE`).
+    Refused(String),
+    /// It ended without a word (status as a shell reports it, -1 if unknown).
+    Exited(i32),
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReady::Refused(msg) => f.write_str(msg),
+            NotReady::Exited(code) => write!(f, "it exited with status {code}"),
+        }
+    }
+}
+
+/// Exit status as a shell reports it (128 + signal for a killed process).
+pub fn status_code(status: ExitStatus) -> i32 {
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// The interpreter a snapshot of CPython `major.minor` is resumed in, and a directory to
+/// put first on `PYTHONPATH`. `explicit` (`--python`) when given. Otherwise the program's
+/// own interpreter (`exe`: its packages stay importable) with the site-packages this
+/// binary was installed into first on the path, so that the restore engine is the one
+/// that matches this binary; when that site is for another version, an error saying so;
+/// when this binary is not installed in a site (a development build), `exe` as it is.
+pub fn interpreter_with_pyteleport(major: u8, minor: u8, exe: &str, explicit: Option<&str>) -> Result<(String, Option<PathBuf>), LaunchError> {
+    if let Some(p) = explicit {
+        return Ok((p.to_string(), None));
+    }
+    let want = format!("python{major}.{minor}");
+    // <site>/pyteleport/_bin/pyteleport, with <site> = <prefix>/lib/pythonX.Y/site-packages
+    let me = std::env::current_exe().ok();
+    let site = me.as_deref().and_then(|m| m.ancestors().nth(3)).filter(|s| s.join("pyteleport").join("__init__.py").exists());
+    let Some(site) = site else { return Ok((exe.to_string(), None)) };
+    let lib = site.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or_default();
+    if lib != want {
+        return Err(LaunchError::SiteForOtherVersion { installed: lib.to_string(), major, minor });
+    }
+    let exe = if exe.is_empty() { site.ancestors().nth(3).map(|venv| venv.join("bin").join("python").display().to_string()).unwrap_or_default() } else { exe.to_string() };
+    Ok((exe, Some(site.to_path_buf())))
+}
+
+/// Put `site` first on the PYTHONPATH of `cmd`, in front of `own` (the program's own
+/// value), which the restore engine puts back (`PYTELEPORT_PROGRAM_PYTHONPATH`: "=value",
+/// or empty when it had none).
+fn put_site_first(cmd: &mut Command, site: &Path, own: Option<String>) {
+    cmd.env("PYTELEPORT_PROGRAM_PYTHONPATH", own.as_ref().map(|v| format!("={v}")).unwrap_or_default());
+    cmd.env("PYTHONPATH", match own.as_deref() {
+        Some(v) if !v.is_empty() => format!("{}:{v}", site.display()),
+        _ => site.display().to_string(),
+    });
+}
+
+/// A private temporary file holding `bytes`.
+pub fn temp_snapshot(bytes: &[u8]) -> crate::Result<PathBuf> {
+    let dir = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let path = dir.join(format!("pyteleport-{}-{attempt}.snap", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+            Ok(mut f) => {
+                f.write_all(bytes).map_err(|source| crate::Error::Io { context: format!("cannot write {}", path.display()), source })?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(crate::Error::Io { context: format!("cannot create a file in {}", dir.display()), source }),
+        }
+    }
+    Err(LaunchError::NoTemporaryFile.into())
+}
+
+enum Source {
+    /// A file, removed by the restore process once read.
+    File(PathBuf),
+    /// A pipe whose write end the caller gets (`Launched::snapshot_pipe`).
+    Pipe,
+}
+
+/// How to start one restore process.
+pub struct Restore {
+    python: String,
+    source: Source,
+    site: Option<PathBuf>,
+    stdio: Option<[OwnedFd; 3]>,
+    env: Option<Vec<(OsString, OsString)>>,
+    cwd: Option<PathBuf>,
+    handshake: bool,
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(LaunchError::Pipe)
+}
+
+impl Restore {
+    /// Resume the snapshot in file `path` (removed by the new process once read).
+    pub fn from_file(python: impl Into<String>, path: impl Into<PathBuf>) -> Restore {
+        Restore::new(python.into(), Source::File(path.into()))
+    }
+
+    /// Resume a snapshot the caller writes to a pipe once it has it: the interpreter's
+    /// start-up overlaps the capture. If nothing is written it exits quietly.
+    pub fn from_pipe(python: impl Into<String>) -> Restore {
+        Restore::new(python.into(), Source::Pipe)
+    }
+
+    fn new(python: String, source: Source) -> Restore {
+        Restore { python, source, site: None, stdio: None, env: None, cwd: None, handshake: false }
+    }
+
+    /// Put `site` (pyteleport's site-packages) first on PYTHONPATH, in front of the
+    /// program's own value, which the restore engine puts back.
+    pub fn site_first(mut self, site: Option<PathBuf>) -> Restore {
+        self.site = site;
+        self
+    }
+
+    /// Standard input, output and error (default: inherited).
+    pub fn stdio(mut self, stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd) -> Restore {
+        self.stdio = Some([stdin, stdout, stderr]);
+        self
+    }
+
+    /// Exactly this environment (default: inherited).
+    pub fn environment(mut self, vars: Vec<(OsString, OsString)>) -> Restore {
+        self.env = Some(vars);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: PathBuf) -> Restore {
+        self.cwd = Some(dir);
+        self
+    }
+
+    /// Rebuild everything, say whether that worked, and run only once told to go
+    /// (`Launched::wait_ready`, `Launched::go`).
+    pub fn wait_for_go(mut self) -> Restore {
+        self.handshake = true;
+        self
+    }
+
+    /// The command line and environment; `fds`: the restore engine's pipe ends in the
+    /// child (go, ready, snapshot), kept open across exec.
+    fn command(&mut self, go_ready: Option<(RawFd, RawFd)>, snapshot_fd: Option<RawFd>) -> Command {
+        let mut cmd = Command::new(&self.python);
+        // `-c` rather than `-m`: runpy costs milliseconds of the new process's start.
+        cmd.arg("-c").arg(RESTORE_MAIN);
+        if matches!(self.source, Source::File(_)) {
+            cmd.arg("--delete");
+        }
+        if let Some((go, ready)) = go_ready {
+            cmd.arg("--wait-fd").arg(go.to_string()).arg("--ready-fd").arg(ready.to_string());
+        }
+        match (&self.source, snapshot_fd) {
+            (Source::File(path), _) => {
+                cmd.arg(path);
+            }
+            (Source::Pipe, Some(fd)) => {
+                cmd.arg("--snapshot-fd").arg(fd.to_string());
+            }
+            (Source::Pipe, None) => unreachable!("a pipe source has a pipe"),
+        }
+        let inherit: Vec<RawFd> = go_ready.into_iter().flat_map(|(g, r)| [g, r]).chain(snapshot_fd).collect();
+        if !inherit.is_empty() {
+            // SAFETY: only fcntl on our own descriptors between fork and exec.
+            unsafe {
+                // Keep the pipes' child ends open in the child (they are close-on-exec).
+                cmd.pre_exec(move || {
+                    for &fd in &inherit {
+                        let flags = libc::fcntl(fd, libc::F_GETFD);
+                        libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+                    }
+                    Ok(())
+                });
+            }
+        }
+        if let Some([stdin, stdout, stderr]) = self.stdio.take() {
+            cmd.stdin(Stdio::from(stdin)).stdout(Stdio::from(stdout)).stderr(Stdio::from(stderr));
+        }
+        let own_pythonpath = match &self.env {
+            Some(vars) => {
+                cmd.env_clear();
+                cmd.envs(vars.iter().map(|(k, v)| (k, v)));
+                vars.iter().rev().find(|(k, _)| k == "PYTHONPATH").map(|(_, v)| v.to_string_lossy().into_owned())
+            }
+            None => std::env::var("PYTHONPATH").ok(),
+        };
+        if let Some(site) = &self.site {
+            put_site_first(&mut cmd, site, own_pythonpath);
+        }
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
+
+    /// Start the restore process.
+    pub fn spawn(mut self) -> Result<Launched, LaunchError> {
+        let handshake = if self.handshake { Some((pipe()?, pipe()?)) } else { None };
+        let snapshot = if matches!(self.source, Source::Pipe) {
+            let (read_end, write_end) = pipe()?;
+            // A larger pipe: a big snapshot goes through in fewer round trips.
+            // SAFETY: fcntl on a descriptor we own.
+            unsafe { libc::fcntl(write_end.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+            Some((read_end, write_end))
+        } else {
+            None
+        };
+        let go_ready = handshake.as_ref().map(|((go_read, _), (_, ready_write))| (go_read.as_raw_fd(), ready_write.as_raw_fd()));
+        let mut cmd = self.command(go_ready, snapshot.as_ref().map(|(r, _)| r.as_raw_fd()));
+        let child = cmd.spawn().map_err(|source| LaunchError::Spawn { python: self.python.clone(), source })?;
+        // The child's ends close here, with the command.
+        drop(cmd);
+        let (go, ready) = match handshake {
+            Some(((_, go_write), (ready_read, _))) => (Some(go_write), Some(ready_read)),
+            None => (None, None),
+        };
+        Ok(Launched { child, snapshot: snapshot.map(|(_, w)| File::from(w)), go, ready })
+    }
+
+    /// Replace this process by the restore process (returns only on failure).
+    pub fn exec(mut self) -> LaunchError {
+        let source = self.command(None, None).exec();
+        LaunchError::Exec { python: self.python.clone(), source }
+    }
+}
+
+/// A started restore process.
+pub struct Launched {
+    pub child: Child,
+    snapshot: Option<File>,
+    go: Option<OwnedFd>,
+    ready: Option<OwnedFd>,
+}
+
+impl Launched {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The pipe the snapshot goes to (`Restore::from_pipe`), taken once.
+    pub fn snapshot_pipe(&mut self) -> Option<File> {
+        self.snapshot.take()
+    }
+
+    /// Wait until the new process has rebuilt the state (`Restore::wait_for_go`). When it
+    /// cannot, it has exited or is told to (nothing of the program ran) and is reaped.
+    pub fn wait_ready(&mut self) -> Result<(), NotReady> {
+        let mut answer = Vec::new();
+        if let Some(ready) = self.ready.take() {
+            let _ = File::from(ready).read_to_end(&mut answer);
+        }
+        if answer.first() == Some(&b'r') {
+            return Ok(());
+        }
+        self.go = None; // it exits without running anything
+        let status = self.child.wait().ok().map(status_code);
+        Err(match answer.split_first() {
+            Some((b'e', msg)) => NotReady::Refused(String::from_utf8_lossy(msg).into_owned()),
+            _ => NotReady::Exited(status.unwrap_or(-1)),
+        })
+    }
+
+    /// Let the new process run the program.
+    pub fn go(&mut self) -> Result<(), LaunchError> {
+        match self.go.take() {
+            Some(go) => File::from(go).write_all(b"g").map_err(LaunchError::Go),
+            None => Ok(()),
+        }
+    }
+
+    /// Give up: it gets no snapshot (or no go) and exits without running anything.
+    pub fn abandon(mut self) {
+        self.snapshot = None;
+        self.go = None;
+        self.ready = None;
+        let _ = self.child.wait();
+    }
+}
+
+/// `pyteleport restore`: replace this process by an interpreter resuming `snapshot_bytes`
+/// (through a private temporary file it removes once read). Returns only on failure.
+pub fn restore_here(python: &str, site: Option<PathBuf>, snapshot_bytes: &[u8]) -> crate::Error {
+    let path = match temp_snapshot(snapshot_bytes) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let err = Restore::from_file(python, &path).site_first(site).exec();
+    let _ = std::fs::remove_file(&path);
+    err.into()
+}
