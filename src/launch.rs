@@ -331,3 +331,56 @@ pub fn restore_here(python: &str, site: Option<PathBuf>, snapshot_bytes: &[u8]) 
     let _ = std::fs::remove_file(&path);
     err.into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(cmd: &Command) -> Vec<String> {
+        cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    fn env(cmd: &Command, name: &str) -> Option<String> {
+        cmd.get_envs().find(|(k, _)| *k == name).and_then(|(_, v)| v).map(|v| v.to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn the_restore_engine_gets_the_snapshot_and_handshake_arguments() {
+        let mut r = Restore::from_file("py", "/tmp/s.snap");
+        assert_eq!(args(&r.command(None, None)), ["-c", RESTORE_MAIN, "--delete", "/tmp/s.snap"]);
+        let mut r2 = Restore::from_file("py", "/tmp/s.snap").wait_for_go();
+        assert_eq!(args(&r2.command(Some((5, 6)), None)), ["-c", RESTORE_MAIN, "--delete", "--wait-fd", "5", "--ready-fd", "6", "/tmp/s.snap"]);
+        let mut r3 = Restore::from_pipe("py");
+        assert_eq!(args(&r3.command(None, Some(7))), ["-c", RESTORE_MAIN, "--snapshot-fd", "7"]);
+        assert_eq!(r.command(None, None).get_program(), "py");
+    }
+
+    #[test]
+    fn the_site_goes_in_front_of_the_programs_own_pythonpath() {
+        let vars = vec![("PYTHONPATH".into(), "/own".into()), ("HOME".into(), "/h".into())];
+        let mut r = Restore::from_file("py", "/s").site_first(Some("/site".into())).environment(vars);
+        let cmd = r.command(None, None);
+        assert_eq!(env(&cmd, "PYTHONPATH").as_deref(), Some("/site:/own"));
+        assert_eq!(env(&cmd, "PYTELEPORT_PROGRAM_PYTHONPATH").as_deref(), Some("=/own"));
+        assert_eq!(env(&cmd, "HOME").as_deref(), Some("/h"));
+        // A program without PYTHONPATH gets it back unset.
+        let mut r = Restore::from_file("py", "/s").site_first(Some("/site".into())).environment(vec![]);
+        let cmd = r.command(None, None);
+        assert_eq!(env(&cmd, "PYTHONPATH").as_deref(), Some("/site"));
+        assert_eq!(env(&cmd, "PYTELEPORT_PROGRAM_PYTHONPATH").as_deref(), Some(""));
+        // Without a site nothing is changed.
+        let mut r = Restore::from_pipe("py");
+        assert_eq!(env(&r.command(None, Some(3)), "PYTHONPATH"), None);
+    }
+
+    #[test]
+    fn a_restore_that_is_not_ready_says_why() {
+        // `sh` stands in for the interpreter: it answers on the ready pipe and exits.
+        let null = || OwnedFd::from(std::fs::OpenOptions::new().read(true).write(true).open("/dev/null").unwrap());
+        let mut launched = Restore::from_file("/bin/sh", "/nonexistent").wait_for_go().stdio(null(), null(), null()).spawn().unwrap();
+        match launched.wait_ready() {
+            Err(NotReady::Exited(code)) => assert_ne!(code, 0),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -230,3 +230,20 @@ fn progress_line(p: &Progress) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_named_by_the_cli_only() {
+        let e: Error = AttachError::OtherThreads { pid: 7, threads: vec![(8, "worker (w.py:3)".into())] }.into();
+        assert!(!e.to_string().contains("--"));
+        assert_eq!(
+            message(&e),
+            "process 7 runs 1 other Python thread(s), which cannot be carried: thread 8 in worker (w.py:3); pass --main-thread-only to move only the main thread"
+        );
+        let e: Error = LaunchError::SiteForOtherVersion { installed: "python3.12".into(), major: 3, minor: 11 }.into();
+        assert_eq!(message(&e), "this pyteleport is installed for python3.12, the program runs CPython 3.11: pass --python (a python3.11 that can import pyteleport)");
+    }
+}
