@@ -1043,3 +1043,77 @@ mod tests {
         assert!(parse_exception_table(&bytes[..3]).is_empty());
     }
 }
+
+// ---------------------------------------------------------------------------
+// Code flags, and writing exception tables (the restore engine's prologue)
+// ---------------------------------------------------------------------------
+
+/// `co_flags` bits (the same in 3.11–3.13): the restore engine's one source for them.
+pub const CO_VARARGS: u32 = 0x04;
+pub const CO_VARKEYWORDS: u32 = 0x08;
+pub const CO_GENERATOR: u32 = 0x20;
+/// `co_localspluskinds` bits (the same in 3.11–3.13).
+pub const CO_FAST_LOCAL: u8 = 0x20;
+pub const CO_FAST_CELL: u8 = 0x40;
+pub const CO_FAST_FREE: u8 = 0x80;
+
+/// One exception-table varint: 6-bit chunks, most significant first, 0x40 on every chunk
+/// but the last, 0x80 on the first byte of an entry.
+fn write_exc_varint(out: &mut Vec<u8>, value: u32, entry_start: bool) {
+    let mut chunks = vec![(value & 63) as u8];
+    let mut v = value >> 6;
+    while v != 0 {
+        chunks.push((v & 63) as u8);
+        v >>= 6;
+    }
+    chunks.reverse();
+    let last = chunks.len() - 1;
+    for (i, c) in chunks.into_iter().enumerate() {
+        let mut b = c | if i < last { 64 } else { 0 };
+        if i == 0 && entry_start {
+            b |= 128;
+        }
+        out.push(b);
+    }
+}
+
+/// `co_exceptiontable` bytes of `entries` (the inverse of [`parse_exception_table`]).
+pub fn encode_exception_table(entries: &[ExceptionTableEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        write_exc_varint(&mut out, e.start, true);
+        write_exc_varint(&mut out, e.end - e.start, false);
+        write_exc_varint(&mut out, e.target, false);
+        write_exc_varint(&mut out, (e.depth << 1) | e.lasti as u32, false);
+    }
+    out
+}
+
+/// The exception table of the same code with `units` code units put in front of it:
+/// every range and target moves by `units`.
+pub fn shift_exception_table(bytes: &[u8], units: u32) -> Vec<u8> {
+    let moved: Vec<ExceptionTableEntry> = parse_exception_table(bytes)
+        .into_iter()
+        .map(|e| ExceptionTableEntry { start: e.start + units, end: e.end + units, target: e.target + units, ..e })
+        .collect();
+    encode_exception_table(&moved)
+}
+
+#[cfg(test)]
+mod exception_table_writing {
+    use super::*;
+
+    #[test]
+    fn encode_inverts_parse_and_shift_moves_every_offset() {
+        let bytes = [0x82, 0x04, 0x41, 0x01, 0x03];
+        assert_eq!(encode_exception_table(&parse_exception_table(&bytes)), bytes);
+        let shifted = shift_exception_table(&bytes, 4);
+        assert_eq!(parse_exception_table(&shifted), vec![ExceptionTableEntry { start: 6, end: 10, target: 69, depth: 1, lasti: true }]);
+        // A value of several chunks: 0x1000 = 1, 0, 0 in 6-bit chunks.
+        let e = [ExceptionTableEntry { start: 0x1000, end: 0x1001, target: 0, depth: 0, lasti: false }];
+        let enc = encode_exception_table(&e);
+        assert_eq!(&enc[..3], &[0x80 | 0x40 | 1, 0x40, 0]);
+        assert_eq!(parse_exception_table(&enc), e);
+        assert!(shift_exception_table(&[], 4).is_empty());
+    }
+}

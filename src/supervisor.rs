@@ -189,15 +189,25 @@ fn refuse_uncarriable(graph: &ObjectGraph, frames: &[FrameInfo], opaque_too: boo
     Ok(())
 }
 
-/// Position of pyteleport's restore driver (`_drive` in pyteleport/restore.py) among the
-/// frames, innermost first.
+/// Position of pyteleport's restore driver among the frames, innermost first: the frame
+/// running the code object a restored process registers as `sys.<RESTORE_DRIVER_KEY>`
+/// (`crate::snapshot::report`; pyteleport/restore.py registers its `_drive`).
 fn find_restore_driver(d: &mut Decoder<'_>, frames: &[u64]) -> Result<Option<usize>> {
+    use crate::process::BuiltinType;
+    use crate::snapshot::report::RESTORE_DRIVER_KEY;
+    let l = d.py.layout;
+    let interp = d.ptr(d.py.runtime_addr + l.runtime_interpreters_head as u64)?;
+    let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
+    let mut driver = None;
+    for (k, v) in d.dict_entries(sysdict)? {
+        if d.is_exact(k, BuiltinType::Str)? && d.read_str(k)?.as_text() == RESTORE_DRIVER_KEY {
+            driver = Some(v);
+        }
+    }
+    let Some(driver) = driver else { return Ok(None) };
     for (i, &f) in frames.iter().enumerate() {
-        let Some((_, code)) = d.frame_code(f)? else { continue };
-        if let Value::Code(c) = &d.graph.get(code).value {
-            if c.qualname == "_drive" && c.filename.ends_with("pyteleport/restore.py") {
-                return Ok(Some(i));
-            }
+        if d.ptr(f + l.frame_executable as u64)? == driver {
+            return Ok(Some(i));
         }
     }
     Ok(None)
@@ -208,7 +218,7 @@ fn driver_pending(d: &mut Decoder<'_>, frame: u64) -> Result<Vec<u64>> {
     let l = d.py.layout;
     let Some((_, code)) = d.frame_code(frame)? else { return Ok(vec![]) };
     let Value::Code(c) = &d.graph.get(code).value else { return Ok(vec![]) };
-    let Some(slot) = c.localsplus_names.iter().position(|n| n == "pending") else {
+    let Some(slot) = c.localsplus_names.iter().position(|n| n == crate::snapshot::report::DRIVER_PENDING_LOCAL) else {
         return Err(Error::Snapshot("restore driver without a pending list".into()));
     };
     let list = d.ptr(frame + l.frame_localsplus as u64 + 8 * slot as u64)?;

@@ -6,25 +6,128 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::IntoPyObjectExt;
 
 use pyteleport::layouts::{self, Layout};
-use pyteleport::objects::{FrameInfo, ObjId, PyStr, Value};
-use pyteleport::snapshot::Snapshot;
+use pyteleport::snapshot::report::{self, Readiness, Reply, Report};
+use pyteleport::snapshot::{reducers::Reducer, FrameInfo, Header, ObjId, PyStr, Snapshot, Value, HEADER_LEN};
 
-fn opt(py: Python<'_>, id: Option<ObjId>) -> PyObject {
-    match id {
-        Some(i) => i.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or_else(|_| py.None()),
-        None => py.None(),
-    }
+/// Records: the one definition of what the restore engine reads. Each is a frozen class
+/// whose fields are read-only attributes (struct members: as fast as a tuple index), with
+/// `kind` (what restore.py dispatches on) and `_fields` on the class.
+macro_rules! records {
+    ($( $(#[doc = $doc:literal])* $name:ident $kind:literal { $($field:ident),* $(,)? } )*) => {
+        $(
+            $(#[doc = $doc])*
+            #[pyclass(frozen, module = "pyteleport._native")]
+            pub struct $name { $( #[pyo3(get)] $field: PyObject, )* }
+
+            #[pymethods]
+            impl $name {
+                #[classattr]
+                fn kind() -> &'static str {
+                    $kind
+                }
+                #[classattr]
+                fn _fields(py: Python<'_>) -> PyResult<Py<PyTuple>> {
+                    let names: &[&str] = &[$(stringify!($field)),*];
+                    Ok(PyTuple::new(py, names)?.unbind())
+                }
+                fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+                    let fields: Vec<String> = vec![$(format!("{}={}", stringify!($field), self.$field.bind(py).repr()?)),*];
+                    let _ = py;
+                    Ok(format!("{}({})", stringify!($name), fields.join(", ")))
+                }
+            }
+        )*
+
+        fn add_records(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $( m.add_class::<$name>()?; )*
+            Ok(())
+        }
+    };
+}
+
+records! {
+    /// A snapshot object: its value record, the id of its type's node, its address in the
+    /// original process.
+    Node "node" { value, type_id, addr }
+    /// Stands for a scalar the native module already built (`Snapshot.ready` holds it).
+    ReadyValue "ready" {}
+    NoneValue "none" {}
+    EllipsisValue "ellipsis" {}
+    NotImplementedValue "notimplemented" {}
+    BoolValue "bool" { value }
+    IntValue "int" { value }
+    FloatValue "float" { value }
+    ComplexValue "complex" { real, imag }
+    StrValue "str" { value }
+    BytesValue "bytes" { value }
+    ByteArrayValue "bytearray" { value }
+    /// `items`: object ids.
+    TupleValue "tuple" { items }
+    ListValue "list" { items }
+    SetValue "set" { items }
+    FrozenSetValue "frozenset" { items }
+    /// `items`: key and value ids alternating, in order.
+    DictValue "dict" { items }
+    CellValue "cell" { contents }
+    /// `patches`: (name, id) of what the program rebound in the module.
+    ModuleValue "module" { name, dict, patches }
+    /// `dict` None: an importable class, found by module and qualname.
+    TypeValue "type" { module, qualname, name, dict, bases, metaclass, builtin, mro }
+    FunctionValue "function" { code, name, qualname, module_name, globals_module, globals, defaults, kwdefaults, closure, dict }
+    CodeValue "code" { name, qualname, filename, first_line, flags, argcount, posonlyargcount, kwonlyargcount, stacksize, nlocals,
+                       localsplus_names, localsplus_kinds, code, linetable, exceptiontable, consts, names }
+    MethodValue "method" { func, self_ }
+    BuiltinValue "builtin" { name, self_, module }
+    /// `frame`: a Frame record, None when not started or finished.
+    GeneratorValue "generator" { gen_kind, name, qualname, state, frame, exc_state }
+    RangeValue "range" { start, stop, step }
+    /// `args`: ids (None where absent).
+    RebuiltValue "rebuilt" { type_name, args, dict }
+    RangeIterValue "rangeiter" { start, step, len, index }
+    SeqIterValue "seqiter" { seq, index }
+    EnumerateValue "enumerate" { iter, index, long_index }
+    ZipValue "zip" { iters, strict }
+    DictIterValue "dictiter" { dict, pos, len }
+    ExceptionValue "exception" { args, dict, context, cause, suppress_context, notes }
+    /// `slots`: (name, id or None); `base`: the builtin base's value record, or None.
+    InstanceValue "instance" { dict, slots, base }
+    ObjectValue "object" {}
+    StdioValue "stdio" { name }
+    GlobalValue "global" { module, name, state }
+    ReduceValue "reduce" { callable, args, state, listitems, dictitems }
+    DescriptorValue "descriptor" { owner, name }
+    OpaqueValue "opaque" {}
+    UnreadValue "unread" { reason }
+    /// A captured frame: `localsplus` and `stack` hold ids, None for an empty slot.
+    Frame "frame" { code, lasti, line, owner, localsplus, stack, globals, locals_mapping, function, generator, instr_start }
+    /// How to resume one frame (`pyteleport::snapshot::FrameResume`).
+    Plan "plan" { resume, keep, for_iter, exc_value, init_self, push }
+    /// A decoded snapshot. `ready`: one entry per object, built or the `unset` marker
+    /// (None when no marker was given); `resume`: one Plan per frame.
+    Decoded "snapshot" { objects, ready, frames, resume, main_module, redirected_streams, argv, sys_path,
+                         recursion_limit, stdin_pending, cwd, pid, python }
+    /// The fixed header at the start of a snapshot file.
+    SnapshotHeader "header" { format_version, python, bytecode_magic, body_len, crc32 }
+    /// Report lines (supervisor → shim), see `pyteleport::snapshot::report`.
+    ReduceReport "reduce" { addrs }
+    ErrorReport "error" { message }
+    SavedReport "saved" { path }
+    StartedReport "started" { pid }
+    ExitReport "exit" { code }
+}
+
+/// A record from its fields (converted), e.g. `rec!(py, RangeValue { start: 1, ... })`.
+macro_rules! rec {
+    ($py:expr, $name:ident { $($field:ident : $val:expr),* $(,)? }) => {
+        Py::new($py, $name { $($field: ($val).into_py_any($py)?),* })?.into_any()
+    };
 }
 
 fn ids(py: Python<'_>, v: &[ObjId]) -> PyResult<PyObject> {
     Ok(PyList::new(py, v.iter().copied())?.into_any().unbind())
-}
-
-fn opt_ids(py: Python<'_>, v: &[Option<ObjId>]) -> PyResult<PyObject> {
-    let items: Vec<PyObject> = v.iter().map(|i| opt(py, *i)).collect();
-    Ok(PyList::new(py, items)?.into_any().unbind())
 }
 
 fn py_str(py: Python<'_>, s: &PyStr) -> PyResult<PyObject> {
@@ -50,125 +153,96 @@ fn py_int(py: Python<'_>, negative: bool, digits: &[u32]) -> PyResult<PyObject> 
     Ok(int.call_method("from_bytes", (PyBytes::new(py, &bytes), "little"), Some(&kwargs))?.unbind())
 }
 
-fn tuple(py: Python<'_>, items: Vec<PyObject>) -> PyResult<PyObject> {
-    Ok(PyTuple::new(py, items)?.into_any().unbind())
+fn bytes(py: Python<'_>, b: &[u8]) -> PyObject {
+    PyBytes::new(py, b).into_any().unbind()
 }
 
 fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
-    let s = |x: &str| -> PyObject { x.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or_else(|_| py.None()) };
-    let o = |x: Option<ObjId>| opt(py, x);
-    let n = |x: ObjId| -> PyObject { x.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or_else(|_| py.None()) };
-    let i = |x: i64| -> PyObject { x.into_pyobject(py).map(|o| o.into_any().unbind()).unwrap_or_else(|_| py.None()) };
-    let b = |x: bool| -> PyObject { x.into_pyobject(py).map(|o| o.to_owned().into_any().unbind()).unwrap_or_else(|_| py.None()) };
     Ok(match v {
-        Value::None => tuple(py, vec![s("none")])?,
-        Value::Ellipsis => tuple(py, vec![s("ellipsis")])?,
-        Value::NotImplemented => tuple(py, vec![s("notimplemented")])?,
-        Value::Bool(x) => tuple(py, vec![s("bool"), b(*x)])?,
-        Value::Int { negative, digits } => tuple(py, vec![s("int"), py_int(py, *negative, digits)?])?,
-        Value::Float(x) => tuple(py, vec![s("float"), x.into_pyobject(py)?.into_any().unbind()])?,
-        Value::Complex(re, im) => tuple(py, vec![s("complex"), re.into_pyobject(py)?.into_any().unbind(), im.into_pyobject(py)?.into_any().unbind()])?,
-        Value::Str(x) => tuple(py, vec![s("str"), py_str(py, x)?])?,
-        Value::Bytes(x) => tuple(py, vec![s("bytes"), PyBytes::new(py, x).into_any().unbind()])?,
-        Value::ByteArray(x) => tuple(py, vec![s("bytearray"), PyBytes::new(py, x).into_any().unbind()])?,
-        Value::Tuple(x) => tuple(py, vec![s("tuple"), ids(py, x)?])?,
-        Value::List(x) => tuple(py, vec![s("list"), ids(py, x)?])?,
-        Value::Set(x) => tuple(py, vec![s("set"), ids(py, x)?])?,
-        Value::FrozenSet(x) => tuple(py, vec![s("frozenset"), ids(py, x)?])?,
+        Value::None => rec!(py, NoneValue {}),
+        Value::Ellipsis => rec!(py, EllipsisValue {}),
+        Value::NotImplemented => rec!(py, NotImplementedValue {}),
+        Value::Bool(x) => rec!(py, BoolValue { value: *x }),
+        Value::Int { negative, digits } => rec!(py, IntValue { value: py_int(py, *negative, digits)? }),
+        Value::Float(x) => rec!(py, FloatValue { value: *x }),
+        Value::Complex(re, im) => rec!(py, ComplexValue { real: *re, imag: *im }),
+        Value::Str(x) => rec!(py, StrValue { value: py_str(py, x)? }),
+        Value::Bytes(x) => rec!(py, BytesValue { value: bytes(py, x) }),
+        Value::ByteArray(x) => rec!(py, ByteArrayValue { value: bytes(py, x) }),
+        Value::Tuple(x) => rec!(py, TupleValue { items: ids(py, x)? }),
+        Value::List(x) => rec!(py, ListValue { items: ids(py, x)? }),
+        Value::Set(x) => rec!(py, SetValue { items: ids(py, x)? }),
+        Value::FrozenSet(x) => rec!(py, FrozenSetValue { items: ids(py, x)? }),
         Value::Dict(items) => {
             let flat: Vec<ObjId> = items.iter().flat_map(|(k, v)| [*k, *v]).collect();
-            tuple(py, vec![s("dict"), ids(py, &flat)?])?
+            rec!(py, DictValue { items: ids(py, &flat)? })
         }
-        Value::Cell(c) => tuple(py, vec![s("cell"), o(*c)])?,
+        Value::Cell(c) => rec!(py, CellValue { contents: *c }),
         Value::Module { name, dict, patches, .. } => {
-            let p: Vec<PyObject> = patches.iter().map(|(k, v)| tuple(py, vec![s(k), n(*v)])).collect::<PyResult<_>>()?;
-            tuple(py, vec![s("module"), s(name), o(*dict), PyList::new(py, p)?.into_any().unbind()])?
+            let p: Vec<PyObject> = patches.iter().map(|(k, v)| (k.as_str(), *v).into_py_any(py)).collect::<PyResult<_>>()?;
+            rec!(py, ModuleValue { name: name.as_str(), dict: *dict, patches: PyList::new(py, p)? })
         }
-        Value::Type(t) => tuple(
-            py,
-            vec![s("type"), s(&t.module), s(&t.qualname), s(&t.name), o(t.dict), ids(py, &t.bases)?, o(t.metaclass), t.builtin.as_deref().map(s).unwrap_or_else(|| py.None()), ids(py, &t.mro)?],
-        )?,
-        Value::Function { code, name, qualname, module_name, globals_module, globals, defaults, kwdefaults, closure, dict, .. } => tuple(
-            py,
-            vec![s("function"), n(*code), n(*name), n(*qualname), module_name.as_deref().map(s).unwrap_or_else(|| py.None()),
-                 globals_module.as_deref().map(s).unwrap_or_else(|| py.None()), o(*globals), o(*defaults), o(*kwdefaults), o(*closure), o(*dict)],
-        )?,
-        Value::Code(c) => {
-            let d = PyDict::new(py);
-            d.set_item("name", &c.name)?;
-            d.set_item("qualname", &c.qualname)?;
-            d.set_item("filename", &c.filename)?;
-            d.set_item("first_line", c.first_line)?;
-            d.set_item("flags", c.flags)?;
-            d.set_item("argcount", c.argcount)?;
-            d.set_item("posonlyargcount", c.posonlyargcount)?;
-            d.set_item("kwonlyargcount", c.kwonlyargcount)?;
-            d.set_item("stacksize", c.stacksize)?;
-            d.set_item("nlocals", c.nlocals)?;
-            d.set_item("localsplus_names", c.localsplus_names.clone())?;
-            d.set_item("localsplus_kinds", PyBytes::new(py, &c.localsplus_kinds))?;
-            d.set_item("code", PyBytes::new(py, &c.code))?;
-            d.set_item("linetable", PyBytes::new(py, &c.linetable))?;
-            d.set_item("exceptiontable", PyBytes::new(py, &c.exceptiontable))?;
-            d.set_item("consts", ids(py, &c.consts)?)?;
-            d.set_item("names", c.names.clone())?;
-            tuple(py, vec![s("code"), d.into_any().unbind()])?
-        }
-        Value::Method { func, self_ } => tuple(py, vec![s("method"), n(*func), n(*self_)])?,
-        Value::BuiltinFunction { name, self_, module } => tuple(py, vec![s("builtin"), s(name), o(*self_), module.as_deref().map(s).unwrap_or_else(|| py.None())])?,
+        Value::Type(t) => rec!(py, TypeValue {
+            module: t.module.as_str(), qualname: t.qualname.as_str(), name: t.name.as_str(), dict: t.dict, bases: ids(py, &t.bases)?,
+            metaclass: t.metaclass, builtin: t.builtin.as_deref(), mro: ids(py, &t.mro)?,
+        }),
+        Value::Function { code, name, qualname, module_name, globals_module, globals, defaults, kwdefaults, closure, dict, .. } => rec!(py, FunctionValue {
+            code: *code, name: *name, qualname: *qualname, module_name: module_name.as_deref(), globals_module: globals_module.as_deref(),
+            globals: *globals, defaults: *defaults, kwdefaults: *kwdefaults, closure: *closure, dict: *dict,
+        }),
+        Value::Code(c) => rec!(py, CodeValue {
+            name: c.name.as_str(), qualname: c.qualname.as_str(), filename: c.filename.as_str(), first_line: c.first_line, flags: c.flags,
+            argcount: c.argcount, posonlyargcount: c.posonlyargcount, kwonlyargcount: c.kwonlyargcount, stacksize: c.stacksize,
+            nlocals: c.nlocals, localsplus_names: c.localsplus_names.clone(), localsplus_kinds: bytes(py, &c.localsplus_kinds),
+            code: bytes(py, &c.code), linetable: bytes(py, &c.linetable), exceptiontable: bytes(py, &c.exceptiontable),
+            consts: ids(py, &c.consts)?, names: c.names.clone(),
+        }),
+        Value::Method { func, self_ } => rec!(py, MethodValue { func: *func, self_: *self_ }),
+        Value::BuiltinFunction { name, self_, module } => rec!(py, BuiltinValue { name: name.as_str(), self_: *self_, module: module.as_deref() }),
         Value::Generator { kind, name, qualname, state, frame, exc_state, .. } => {
             let f = match frame {
                 Some(f) => frame_to_py(py, f)?,
                 None => py.None(),
             };
-            tuple(py, vec![s("generator"), s(kind), n(*name), n(*qualname), i(*state as i64), f, o(*exc_state)])?
+            rec!(py, GeneratorValue { gen_kind: kind.as_str(), name: *name, qualname: *qualname, state: *state as i64, frame: f, exc_state: *exc_state })
         }
-        Value::Range { start, stop, step } => tuple(py, vec![s("range"), n(*start), n(*stop), n(*step)])?,
-        Value::Rebuilt { type_name, args, dict } => {
-            let items: Vec<PyObject> = args.iter().map(|a| o(*a)).collect();
-            tuple(py, vec![s("rebuilt"), s(type_name), PyList::new(py, items)?.into_any().unbind(), o(*dict)])?
-        }
-        Value::RangeIter { start, step, len, index } => tuple(py, vec![s("rangeiter"), i(*start), i(*step), i(*len), i(*index)])?,
-        Value::SeqIter { seq, index } => tuple(py, vec![s("seqiter"), o(*seq), i(*index)])?,
-        Value::Enumerate { iter, index, long_index } => tuple(py, vec![s("enumerate"), n(*iter), i(*index), o(*long_index)])?,
-        Value::Zip { iters, strict } => tuple(py, vec![s("zip"), n(*iters), b(*strict)])?,
-        Value::DictIter { dict, pos, len } => tuple(py, vec![s("dictiter"), o(*dict), i(*pos), i(*len)])?,
-        Value::Exception { args, dict, context, cause, suppress_context, notes } => {
-            tuple(py, vec![s("exception"), o(*args), o(*dict), o(*context), o(*cause), b(*suppress_context), o(*notes)])?
-        }
+        Value::Range { start, stop, step } => rec!(py, RangeValue { start: *start, stop: *stop, step: *step }),
+        Value::Rebuilt { type_name, args, dict } => rec!(py, RebuiltValue { type_name: type_name.as_str(), args: args.clone(), dict: *dict }),
+        Value::RangeIter { start, step, len, index } => rec!(py, RangeIterValue { start: *start as i64, step: *step as i64, len: *len as i64, index: *index as i64 }),
+        Value::SeqIter { seq, index } => rec!(py, SeqIterValue { seq: *seq, index: *index as i64 }),
+        Value::Enumerate { iter, index, long_index } => rec!(py, EnumerateValue { iter: *iter, index: *index as i64, long_index: *long_index }),
+        Value::Zip { iters, strict } => rec!(py, ZipValue { iters: *iters, strict: *strict }),
+        Value::DictIter { dict, pos, len } => rec!(py, DictIterValue { dict: *dict, pos: *pos as i64, len: *len as i64 }),
+        Value::Exception { args, dict, context, cause, suppress_context, notes } => rec!(py, ExceptionValue {
+            args: *args, dict: *dict, context: *context, cause: *cause, suppress_context: *suppress_context, notes: *notes,
+        }),
         Value::Instance { dict, slots, base } => {
-            let sl: Vec<PyObject> = slots.iter().map(|(k, v)| tuple(py, vec![s(k), o(*v)])).collect::<PyResult<_>>()?;
+            let sl: Vec<PyObject> = slots.iter().map(|(k, v)| (k.as_str(), *v).into_py_any(py)).collect::<PyResult<_>>()?;
             let base = match base {
                 Some(b) => value_to_py(py, b)?,
                 None => py.None(),
             };
-            tuple(py, vec![s("instance"), o(*dict), PyList::new(py, sl)?.into_any().unbind(), base])?
+            rec!(py, InstanceValue { dict: *dict, slots: PyList::new(py, sl)?, base: base })
         }
-        Value::Object => tuple(py, vec![s("object")])?,
-        Value::Stdio(name) => tuple(py, vec![s("stdio"), s(name)])?,
-        Value::Global { module, name, state } => tuple(py, vec![s("global"), s(module), s(name), o(*state)])?,
-        Value::Reduce { callable, args, state, listitems, dictitems } => tuple(py, vec![s("reduce"), n(*callable), n(*args), o(*state), o(*listitems), o(*dictitems)])?,
-        Value::Descriptor { owner, name } => tuple(py, vec![s("descriptor"), n(*owner), s(name)])?,
-        Value::Opaque => tuple(py, vec![s("opaque")])?,
-        Value::Unread(m) => tuple(py, vec![s("unread"), s(m)])?,
+        Value::Object => rec!(py, ObjectValue {}),
+        Value::Stdio(name) => rec!(py, StdioValue { name: name.as_str() }),
+        Value::Global { module, name, state } => rec!(py, GlobalValue { module: module.as_str(), name: name.as_str(), state: *state }),
+        Value::Reduce { callable, args, state, listitems, dictitems } => rec!(py, ReduceValue {
+            callable: *callable, args: *args, state: *state, listitems: *listitems, dictitems: *dictitems,
+        }),
+        Value::Descriptor { owner, name } => rec!(py, DescriptorValue { owner: *owner, name: name.as_str() }),
+        Value::Opaque => rec!(py, OpaqueValue {}),
+        Value::Unread(m) => rec!(py, UnreadValue { reason: m.as_str() }),
     })
 }
 
 fn frame_to_py(py: Python<'_>, f: &FrameInfo) -> PyResult<PyObject> {
-    let d = PyDict::new(py);
-    d.set_item("code", f.code)?;
-    d.set_item("lasti", f.lasti)?;
-    d.set_item("line", f.line)?;
-    d.set_item("owner", f.owner)?;
-    d.set_item("localsplus", opt_ids(py, &f.localsplus)?)?;
-    d.set_item("stack", opt_ids(py, &f.stack)?)?;
-    d.set_item("globals", opt(py, f.globals))?;
-    d.set_item("locals_mapping", opt(py, f.locals_mapping))?;
-    d.set_item("function", opt(py, f.function))?;
-    d.set_item("generator", opt(py, f.generator))?;
-    // A suspended generator resumes after the instruction it stopped in.
-    d.set_item("instr_start", f.instr_start)?;
-    Ok(d.into_any().unbind())
+    Ok(rec!(py, Frame {
+        code: f.code, lasti: f.lasti, line: f.line, owner: f.owner, localsplus: f.localsplus.clone(), stack: f.stack.clone(),
+        globals: f.globals, locals_mapping: f.locals_mapping, function: f.function, generator: f.generator,
+        // A suspended generator resumes after the instruction it stopped in.
+        instr_start: f.instr_start,
+    }))
 }
 
 fn is_scalar(v: &Value) -> bool {
@@ -214,19 +288,25 @@ fn ready_objects(py: Python<'_>, snap: &Snapshot, unset: &Bound<'_, PyAny>) -> P
     Ok(ready.into_iter().map(|r| r.unwrap_or_else(|| unset.clone().unbind())).collect())
 }
 
-/// Check and decode a snapshot into plain Python data for the restore engine. With
-/// `unset`, also returns `ready`: one entry per object, already built, or `unset`.
+/// The bytes of a bytes-like object, without a copy. SAFETY (callers): nothing may run
+/// Python code that could resize the buffer while the slice is used.
+unsafe fn buffer_bytes(data: &pyo3::buffer::PyBuffer<u8>) -> PyResult<&[u8]> {
+    if !data.is_c_contiguous() {
+        return Err(PyValueError::new_err("the snapshot buffer is not contiguous"));
+    }
+    Ok(std::slice::from_raw_parts(data.buf_ptr() as *const u8, data.len_bytes()))
+}
+
+/// Check and decode a snapshot into records for the restore engine (a `Decoded`). With
+/// `unset`, `ready` holds one entry per object, already built, or `unset`.
 #[pyfunction]
 #[pyo3(signature = (data, unset=None))]
 fn decode_snapshot(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>, unset: Option<Bound<'_, PyAny>>) -> PyResult<PyObject> {
     // bytes or a bytearray the snapshot was read into (no copy of a 100 MB state).
-    if !data.is_c_contiguous() {
-        return Err(PyValueError::new_err("the snapshot buffer is not contiguous"));
-    }
-    // SAFETY: a contiguous buffer of len_bytes() bytes, held by `data` while we read it;
-    // nothing else runs Python code (which could resize it) during the decode.
-    let bytes = unsafe { std::slice::from_raw_parts(data.buf_ptr() as *const u8, data.len_bytes()) };
-    let snap = Snapshot::from_bytes(bytes).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    // SAFETY: held by `data` while we read it; nothing else runs Python code (which could
+    // resize it) during the decode.
+    let data = unsafe { buffer_bytes(&data)? };
+    let snap = Snapshot::from_bytes(data).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let running = py.version_info();
     if (snap.python.major, snap.python.minor) != (running.major, running.minor) {
         return Err(PyValueError::new_err(format!(
@@ -234,14 +314,12 @@ fn decode_snapshot(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>, unset: Opti
             snap.python.major, snap.python.minor, running.major, running.minor
         )));
     }
-    let out = PyDict::new(py);
     let ready = match &unset {
         Some(u) => Some(ready_objects(py, &snap, u)?),
         None => None,
     };
-    let ready_marker = tuple(py, vec!["ready".into_pyobject(py)?.into_any().unbind()])?;
-    // One node stands for every built scalar (a million floats make no million tuples).
-    let ready_node = tuple(py, vec![ready_marker.clone_ref(py), py.None(), 0u64.into_pyobject(py)?.into_any().unbind()])?;
+    // One node stands for every built scalar (a million floats make no million nodes).
+    let ready_node: PyObject = rec!(py, Node { value: rec!(py, ReadyValue {}), type_id: py.None(), addr: 0u64 });
     let objects: Vec<PyObject> = snap.graph.objects.iter().enumerate().map(|(i, o)| {
         // Built scalars need no node; built containers keep theirs, which the engine
         // reads structurally (class namespaces, __main__'s dict).
@@ -252,39 +330,109 @@ fn decode_snapshot(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>, unset: Opti
         if is_ready {
             return Ok(ready_node.clone_ref(py));
         }
-        tuple(py, vec![value_to_py(py, &o.value)?, opt(py, o.type_id), o.addr.into_pyobject(py)?.into_any().unbind()])
+        Ok(rec!(py, Node { value: value_to_py(py, &o.value)?, type_id: o.type_id, addr: o.addr }))
     }).collect::<PyResult<_>>()?;
-    out.set_item("objects", PyList::new(py, objects)?)?;
-    if let Some(r) = ready {
-        out.set_item("ready", PyList::new(py, r)?)?;
-    }
     let frames: Vec<PyObject> = snap.thread.frames.iter().map(|f| frame_to_py(py, f)).collect::<PyResult<_>>()?;
-    out.set_item("frames", PyList::new(py, frames)?)?;
-    let resume: Vec<PyObject> = snap
-        .resume
-        .iter()
-        .map(|r| {
-            let d = PyDict::new(py);
-            d.set_item("resume", r.resume)?;
-            d.set_item("keep", r.keep)?;
-            d.set_item("for_iter", r.for_iter)?;
-            d.set_item("exc_value", opt(py, r.exc_value))?;
-            d.set_item("init_self", opt(py, r.init_self))?;
-            d.set_item("push", r.push)?;
-            Ok(d.into_any().unbind())
-        })
-        .collect::<PyResult<_>>()?;
-    out.set_item("resume", PyList::new(py, resume)?)?;
-    out.set_item("main_module", opt(py, snap.main_module))?;
-    out.set_item("redirected_streams", snap.redirected_streams.clone())?;
-    out.set_item("argv", snap.process.argv.clone())?;
-    out.set_item("sys_path", snap.process.sys_path.clone())?;
-    out.set_item("recursion_limit", snap.process.recursion_limit)?;
-    out.set_item("stdin_pending", PyBytes::new(py, &snap.process.stdin_pending))?;
-    out.set_item("cwd", snap.process.cwd.clone())?;
-    out.set_item("pid", snap.process.pid)?;
-    out.set_item("python", format!("{}", snap.python))?;
-    Ok(out.into_any().unbind())
+    let resume: Vec<PyObject> = snap.resume.iter().map(|r| Ok(rec!(py, Plan {
+        resume: r.resume, keep: r.keep, for_iter: r.for_iter, exc_value: r.exc_value, init_self: r.init_self, push: r.push,
+    }))).collect::<PyResult<_>>()?;
+    let ready = match ready {
+        Some(r) => PyList::new(py, r)?.into_any().unbind(),
+        None => py.None(),
+    };
+    Ok(rec!(py, Decoded {
+        objects: PyList::new(py, objects)?, ready: ready, frames: PyList::new(py, frames)?, resume: PyList::new(py, resume)?,
+        main_module: snap.main_module, redirected_streams: snap.redirected_streams.clone(), argv: snap.process.argv.clone(),
+        sys_path: snap.process.sys_path.clone(), recursion_limit: snap.process.recursion_limit,
+        stdin_pending: bytes(py, &snap.process.stdin_pending), cwd: snap.process.cwd.clone(), pid: snap.process.pid,
+        python: format!("{}", snap.python),
+    }))
+}
+
+/// The header at the start of `data` (at least `HEADER_LEN` bytes): ValueError when it is
+/// not a snapshot header this pyteleport reads.
+#[pyfunction]
+fn parse_header(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>) -> PyResult<PyObject> {
+    // SAFETY: only read here, no Python code runs meanwhile.
+    let raw = unsafe { buffer_bytes(&data)? };
+    let h = Header::parse(raw).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(rec!(py, SnapshotHeader {
+        format_version: h.format_version, python: h.python, bytecode_magic: bytes(py, &h.bytecode_magic), body_len: h.body_len, crc32: h.crc32,
+    }))
+}
+
+/// One report line from the supervisor as a record (`ReduceReport`, `ErrorReport`,
+/// `SavedReport`, `StartedReport`, `ExitReport`), or None for a line that is none of them.
+#[pyfunction]
+fn decode_report(py: Python<'_>, line: &str) -> PyResult<PyObject> {
+    Ok(match Report::decode(line) {
+        Some(Report::Reduce(addrs)) => rec!(py, ReduceReport { addrs: addrs }),
+        Some(Report::Error(m)) => rec!(py, ErrorReport { message: m }),
+        Some(Report::Saved(p)) => rec!(py, SavedReport { path: p }),
+        Some(Report::Started(pid)) => rec!(py, StartedReport { pid: pid }),
+        Some(Report::Exit(code)) => rec!(py, ExitReport { code: code }),
+        None => py.None(),
+    })
+}
+
+/// The reply line (no newline) to a `reduce` report: the address of the list of reduce
+/// tuples, or with `error`, why they could not be made.
+#[pyfunction]
+#[pyo3(signature = (addr=None, error=None))]
+fn encode_reply(addr: Option<u64>, error: Option<String>) -> PyResult<String> {
+    match (addr, error) {
+        (Some(a), None) => Ok(Reply::Reduced(a).encode()),
+        (None, Some(e)) => Ok(Reply::Error(e).encode()),
+        _ => Err(PyValueError::new_err("a reply is an address or an error")),
+    }
+}
+
+/// What a restore started by `pyteleport attach` writes on its ready pipe: ready (no
+/// `error`), or why it cannot run.
+#[pyfunction]
+#[pyo3(signature = (error=None))]
+fn encode_readiness(py: Python<'_>, error: Option<String>) -> PyObject {
+    let r = match error {
+        None => Readiness::Ready,
+        Some(e) => Readiness::Failed(e),
+    };
+    bytes(py, &r.encode())
+}
+
+/// Parse an exception table as the Rust reader does: (start, end, target, depth, lasti)
+/// per entry, in code units.
+#[pyfunction]
+fn parse_exception_table(data: &[u8]) -> Vec<(u32, u32, u32, u32, bool)> {
+    pyteleport::bytecode::parse_exception_table(data).into_iter().map(|e| (e.start, e.end, e.target, e.depth, e.lasti)).collect()
+}
+
+/// The exception table with every offset moved by `units` (code put in front).
+#[pyfunction]
+fn shift_exception_table(py: Python<'_>, data: &[u8], units: u32) -> PyObject {
+    bytes(py, &pyteleport::bytecode::shift_exception_table(data, units))
+}
+
+/// Tests only: `data` (a valid snapshot) with one more object, a list naming an object id
+/// past the end, under a valid checksum.
+#[pyfunction]
+fn _test_snapshot_with_bad_id(py: Python<'_>, data: &[u8]) -> PyResult<PyObject> {
+    let mut snap = Snapshot::from_bytes(data).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let n = snap.graph.objects.len() as ObjId;
+    snap.graph.objects.push(pyteleport::snapshot::Object { addr: 16, type_id: None, value: Value::List(vec![n + 1000]) });
+    let out = snap.to_bytes().map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(bytes(py, &out))
+}
+
+/// The generator-state numbers of this interpreter (`gi_frame_state`) and their names.
+fn frame_states(py: Python<'_>) -> PyResult<PyObject> {
+    let l = running_layout(py)?;
+    let d = PyDict::new(py);
+    for (v, name) in [(l.frame_created, "created"), (l.frame_suspended, "suspended"), (l.frame_suspended_yield_from, "suspended_yield_from")] {
+        if v != layouts::ABSENT_ENUM {
+            d.set_item(v, name)?;
+        }
+    }
+    Ok(d.into_any().unbind())
 }
 
 fn running_layout(py: Python<'_>) -> PyResult<&'static Layout> {
@@ -423,9 +571,39 @@ fn text_read_ahead(py: Python<'_>, wrapper: &Bound<'_, PyAny>) -> PyResult<Strin
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(text_read_ahead, m)?)?;
     m.add_function(wrap_pyfunction!(decode_snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(enter_frame, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_header, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_report, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_reply, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_readiness, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_exception_table, m)?)?;
+    m.add_function(wrap_pyfunction!(shift_exception_table, m)?)?;
+    m.add_function(wrap_pyfunction!(_test_snapshot_with_bad_id, m)?)?;
+    add_records(m)?;
+    m.add("HEADER_LEN", HEADER_LEN)?;
+    // The pipe protocol's fixed parts (pyteleport::snapshot::report).
+    m.add("SHM_MARKER", PyBytes::new(py, report::SHM_MARKER.as_bytes()))?;
+    m.add("GO", PyBytes::new(py, report::GO))?;
+    m.add("RESTORE_DRIVER_KEY", report::RESTORE_DRIVER_KEY)?;
+    m.add("DRIVER_PENDING_LOCAL", report::DRIVER_PENDING_LOCAL)?;
+    // The pyteleport._reducers helpers a snapshot may call: (name, required, total).
+    let reducers: Vec<(&str, usize, usize)> = Reducer::ALL.iter().map(|r| (r.name(), r.arity().0, r.arity().1)).collect();
+    m.add("REDUCERS", reducers)?;
+    m.add("REDUCERS_MODULE", pyteleport::snapshot::reducers::MODULE)?;
+    // Code flags and local kinds (pyteleport::bytecode), and this interpreter's frame states.
+    {
+        use pyteleport::bytecode as b;
+        m.add("CO_VARARGS", b::CO_VARARGS)?;
+        m.add("CO_VARKEYWORDS", b::CO_VARKEYWORDS)?;
+        m.add("CO_GENERATOR", b::CO_GENERATOR)?;
+        m.add("CO_FAST_LOCAL", b::CO_FAST_LOCAL)?;
+        m.add("CO_FAST_CELL", b::CO_FAST_CELL)?;
+        m.add("CO_FAST_FREE", b::CO_FAST_FREE)?;
+    }
+    m.add("FRAME_STATES", frame_states(py)?)?;
     Ok(())
 }

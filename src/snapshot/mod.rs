@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 
 pub mod model;
 pub mod reducers;
+pub mod report;
 pub mod validate;
 
 pub use model::*;

@@ -70,40 +70,45 @@ def _teleport(entry_code, caller_depth, to_file=None, to_shell=None, exit=True):
         raise TeleportError(f"cannot teleport {where}: cannot start the supervisor: {e}") from None
     os.close(write_end)
     os.close(reply_read)
+    # The messages on these pipes are pyteleport::snapshot::report's, through _native.
+    from ._native import decode_report
     kept = []  # reduce results, alive until the supervisor has read them
     with os.fdopen(read_end, "r") as report, os.fdopen(reply_write, "w") as reply:
         # The supervisor stops this process while it waits here, reads it, resumes it.
         line = report.readline().strip()
-        while line.startswith("reduce "):
-            reply.write(_answer_reduce(line, kept) + "\n")
+        msg = decode_report(line)
+        while msg is not None and msg.kind == "reduce" and msg.addrs:
+            reply.write(_answer_reduce(msg.addrs, kept) + "\n")
             reply.flush()
             line = report.readline().strip()
-        if line.startswith("started "):
-            exit_line = report.readline().strip()
+            msg = decode_report(line)
+        if msg is not None and msg.kind == "started":
+            exit_msg = decode_report(report.readline())
             os.waitpid(supervisor_pid, 0)
-            code = int(exit_line.split()[1]) if exit_line.startswith("exit ") else 1
+            code = exit_msg.code if exit_msg is not None and exit_msg.kind == "exit" else 1
             os._exit(code)
     status = os.waitstatus_to_exitcode(os.waitpid(supervisor_pid, 0)[1])
-    if line.startswith("saved "):
+    if msg is not None and msg.kind == "saved":
         if exit:
             os._exit(0)
-        return line[len("saved "):]
-    reason = line[len("error "):] if line.startswith("error ") else (line or f"the supervisor exited with status {status}")
+        return msg.path
+    reason = msg.message if msg is not None and msg.kind == "error" else (line or f"the supervisor exited with status {status}")
     raise TeleportError(f"cannot teleport {where}: {reason}")
 
 
-def _answer_reduce(line, kept):
+def _answer_reduce(addrs, kept):
     """Reduce the objects at the requested addresses (what memory reading cannot do)."""
     from . import _reducers
+    from ._native import encode_reply
     results = []
-    for addr in line.split()[1:]:
-        obj = _reducers.from_address(int(addr))
+    for addr in addrs:
+        obj = _reducers.from_address(addr)
         try:
             results.append(_reducers.reduce_object(obj))
         except Exception as e:
-            return f"error cannot reduce {type(obj).__module__}.{type(obj).__qualname__}: {type(e).__name__}: {e}".replace("\n", " ")
+            return encode_reply(error=f"cannot reduce {type(obj).__module__}.{type(obj).__qualname__}: {type(e).__name__}: {e}")
     kept.append(results)
-    return str(id(results))
+    return encode_reply(id(results))
 
 
 def teleport(*, to_file=None, to_shell=None, exit=True, dry_run=False):

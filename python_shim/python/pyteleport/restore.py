@@ -20,64 +20,21 @@ import types
 
 from . import _native
 
-CO_VARARGS, CO_VARKEYWORDS, CO_GENERATOR = 0x04, 0x08, 0x20
-CO_FAST_LOCAL, CO_FAST_CELL, CO_FAST_FREE = 0x20, 0x40, 0x80
+# One definition of each, in the Rust crate: code flags and local kinds
+# (pyteleport::bytecode), this interpreter's generator states (its layout table).
+from ._native import CO_VARARGS, CO_VARKEYWORDS, CO_GENERATOR, CO_FAST_LOCAL, CO_FAST_CELL, CO_FAST_FREE
+from ._native import FRAME_STATES as STATES
 NULL = object()
 # Location-table entry "no location" covering 4 code units (PEP 626 format, kind 15).
 NO_LOCATION_4 = bytes([0x80 | (15 << 3) | 3])
-
-if sys.version_info >= (3, 13):
-    STATES = {-3: "created", -2: "suspended", -1: "suspended_yield_from"}
-else:
-    STATES = {-2: "created", -1: "suspended"}
 
 
 class RestoreError(RuntimeError):
     pass
 
 
-def _parse_exception_table(data):
-    out, i = [], 0
-
-    def varint():
-        nonlocal i
-        b = data[i]
-        i += 1
-        v = b & 63
-        while b & 64:
-            b = data[i]
-            i += 1
-            v = (v << 6) | (b & 63)
-        return v
-
-    while i < len(data):
-        start = varint()
-        length = varint()
-        target = varint()
-        dl = varint()
-        out.append((start, length, target, dl))
-    return out
-
-
-def _encode_varint(value, first):
-    chunks = [value & 63]
-    value >>= 6
-    while value:
-        chunks.append(value & 63)
-        value >>= 6
-    chunks.reverse()
-    out = bytearray(c | (64 if i < len(chunks) - 1 else 0) for i, c in enumerate(chunks))
-    if first:
-        out[0] |= 128
-    return bytes(out)
-
-
-def _shift_exception_table(data, units):
-    out = bytearray()
-    for start, length, target, dl in _parse_exception_table(data):
-        out += _encode_varint(start + units, True) + _encode_varint(length, False)
-        out += _encode_varint(target + units, False) + _encode_varint(dl, False)
-    return bytes(out)
+# The exception-table parser and writer are the Rust reader's (pyteleport::bytecode).
+_shift_exception_table = _native.shift_exception_table
 
 
 PROLOGUE = 4  # code units added in front of a resumed function's code
@@ -146,29 +103,29 @@ class Rebuilder:
     """Turns the snapshot's object nodes back into objects, keeping identity and sharing."""
 
     def __init__(self, state, main_module):
-        self.nodes = state["objects"]
-        self.frames = state["frames"]
+        self.nodes = state.objects
+        self.frames = state.frames
         # Scalars and containers of scalars come built by the native module.
-        self.objs = state["ready"] if "ready" in state else [NULL] * len(self.nodes)
+        self.objs = state.ready if state.ready is not None else [NULL] * len(self.nodes)
         self.to_fill = []
         self.filled = set()  # node ids whose contents are in place
         self.pending = set()  # node ids queued in to_fill
         self.generators = []
         self.main = main_module
-        mm = state["main_module"]
+        mm = state.main_module
         if mm is not None:
             self.objs[mm] = main_module
-            kind = self.nodes[mm][0]
-            if kind[0] == "module" and kind[2] is not None:
-                self.objs[kind[2]] = main_module.__dict__
-                self.to_fill.append(kind[2])
+            v = self.nodes[mm].value
+            if v.kind == "module" and v.dict is not None:
+                self.objs[v.dict] = main_module.__dict__
+                self.to_fill.append(v.dict)
 
     def type_name(self, i):
-        t = self.nodes[i][1]
+        t = self.nodes[i].type_id
         if t is None:
             return "?"
-        v = self.nodes[t][0]
-        return f"{v[1]}.{v[2]}" if v[0] == "type" else "?"
+        v = self.nodes[t].value
+        return f"{v.module}.{v.qualname}" if v.kind == "type" else "?"
 
     def get(self, i):
         if i is None:
@@ -181,7 +138,7 @@ class Rebuilder:
     def full(self, i):
         """The object with its contents: for containers copied from, not just referenced."""
         o = self.get(i)
-        if self.nodes[i][0][0] in ("list", "dict", "set"):
+        if self.nodes[i].value.kind in ("list", "dict", "set"):
             self.fill(i)
         return o
 
@@ -189,8 +146,8 @@ class Rebuilder:
         """A tuple of arguments about to be used, not just referenced: items filled."""
         if i is None:
             return ()
-        node = self.nodes[i][0]
-        for item in (node[1] if node[0] == "tuple" else ()):
+        node = self.nodes[i].value
+        for item in (node.items if node.kind == "tuple" else ()):
             self.full(item)
         return self.get(i)
 
@@ -202,11 +159,12 @@ class Rebuilder:
         """An object about to be hashed (a dict key, a set item): its own state first, as
         a user `__hash__` (a frozen dataclass) reads it."""
         o = self.get(i)
-        node = self.nodes[i][0]
-        if node[0] in ("instance", "reduce", "exception") and i not in self.filled and i in self.pending:
+        node = self.nodes[i].value
+        kind = node.kind
+        if kind in ("instance", "reduce", "exception") and i not in self.filled and i in self.pending:
             self.fill(i)
-        elif node[0] in ("tuple", "frozenset"):
-            for x in node[1]:
+        elif kind in ("tuple", "frozenset"):
+            for x in node.items:
                 self.hashable(x)
         return o
 
@@ -214,10 +172,10 @@ class Rebuilder:
         return NULL if i is None else self.get(i)
 
     def build(self, i):
-        v = self.nodes[i][0]
-        kind = v[0]
+        v = self.nodes[i].value
+        kind = v.kind
         if kind in ("int", "float", "str", "bytes", "bool"):
-            return v[1]
+            return v.value
         if kind == "none":
             return None
         if kind == "ellipsis":
@@ -227,37 +185,37 @@ class Rebuilder:
         if kind == "object":
             return object()
         if kind == "reduce":
-            obj = self.get(v[1])(*self.full_tuple(v[2]))
-            if v[3] is not None or v[4] is not None or v[5] is not None:
+            obj = self.get(v.callable)(*self.full_tuple(v.args))
+            if v.state is not None or v.listitems is not None or v.dictitems is not None:
                 self.queue_fill(i)
             return obj
         if kind == "stdio":
-            return getattr(sys, v[1])
+            return getattr(sys, v.name)
         if kind == "rebuilt":
-            module, _, name = v[1].rpartition(".")
+            module, _, name = v.type_name.rpartition(".")
             maker = _resolve(module, name) if module else getattr(builtins, name)
-            obj = maker(*(self.get(a) for a in v[2]))
-            if v[3] is not None:
+            obj = maker(*(self.get(a) for a in v.args))
+            if v.dict is not None:
                 self.queue_fill(i)
             return obj
         if kind == "global":
             try:
-                obj = getattr(importlib.import_module(v[1]), v[2])
+                obj = getattr(importlib.import_module(v.module), v.name)
             except (ImportError, AttributeError) as e:
-                raise RestoreError(f"{v[1]}.{v[2]} cannot be found: {e}") from None
-            if v[3] is not None:
+                raise RestoreError(f"{v.module}.{v.name} cannot be found: {e}") from None
+            if v.state is not None:
                 self.queue_fill(i)  # its state (a random generator's place in the sequence)
             return obj
         if kind == "descriptor":
-            return vars(self.get(v[1]))[v[2]]
+            return vars(self.get(v.owner))[v.name]
         if kind == "complex":
-            return complex(v[1], v[2])
+            return complex(v.real, v.imag)
         if kind == "bytearray":
-            return bytearray(v[1])
+            return bytearray(v.value)
         if kind == "tuple":
-            return tuple(self.get(x) for x in v[1])
+            return tuple(self.get(x) for x in v.items)
         if kind == "frozenset":
-            return frozenset(self.hashable(x) for x in v[1])
+            return frozenset(self.hashable(x) for x in v.items)
         if kind in ("list", "dict", "set"):
             self.queue_fill(i)
             return {"list": list, "dict": dict, "set": set}[kind]()
@@ -265,47 +223,47 @@ class Rebuilder:
             self.queue_fill(i)
             return types.CellType()
         if kind == "module":
-            module = importlib.import_module(v[1])
-            if v[3]:
-                self.to_fill.append(("patches", module, v[3]))
+            module = importlib.import_module(v.name)
+            if v.patches:
+                self.to_fill.append(("patches", module, v.patches))
             return module
         if kind == "type":
             return self.build_type(i, v)
         if kind == "code":
-            return self.build_code(v[1])
+            return self.build_code(v)
         if kind == "function":
             return self.build_function(v)
         if kind == "method":
-            return types.MethodType(self.get(v[1]), self.get(v[2]))
+            return types.MethodType(self.get(v.func), self.get(v.self_))
         if kind == "builtin":
-            if v[2] is None:
-                return getattr(importlib.import_module(v[3] or "builtins"), v[1])
-            return getattr(self.get(v[2]), v[1])
+            if v.self_ is None:
+                return getattr(importlib.import_module(v.module or "builtins"), v.name)
+            return getattr(self.get(v.self_), v.name)
         if kind == "range":
-            return range(self.get(v[1]), self.get(v[2]), self.get(v[3]))
+            return range(self.get(v.start), self.get(v.stop), self.get(v.step))
         if kind == "rangeiter":
-            start, step, length, index = v[1:]
+            start, step, length, index = v.start, v.step, v.len, v.index
             start, length = start + index * step, length - index
             return iter(range(start, start + length * step, step))
         if kind == "seqiter":
-            if v[1] is None:
+            if v.seq is None:
                 return iter(())
-            seq = self.full(v[1])  # the position is clamped to the current length
+            seq = self.full(v.seq)  # the position is clamped to the current length
             it = iter(seq)
-            it.__setstate__(v[2])
+            it.__setstate__(v.index)
             return it
         if kind == "enumerate":
-            return enumerate(self.get(v[1]), self.get(v[3]) if v[3] is not None else v[2])
+            return enumerate(self.get(v.iter), self.get(v.long_index) if v.long_index is not None else v.index)
         if kind == "zip":
-            return zip(*self.get(v[1]), strict=v[2])
+            return zip(*self.get(v.iters), strict=v.strict)
         if kind == "dictiter":
             return self.build_dictiter(i, v)
         if kind == "exception":
-            cls = self.get(self.nodes[i][1])
+            cls = self.get(self.nodes[i].type_id)
             self.queue_fill(i)
             # The builtin base reads its C fields from the arguments (SystemExit.code,
             # OSError.errno, StopIteration.value): make and initialise it with them.
-            args = self.full_tuple(v[1])
+            args = self.full_tuple(v.args)
             try:
                 o = cls.__new__(cls, *args)
             except TypeError:
@@ -323,7 +281,7 @@ class Rebuilder:
         raise RestoreError(f"cannot rebuild a {self.type_name(i)} object: pyteleport cannot carry this type")
 
     def build_type(self, i, v):
-        _, module, qualname, name, dict_id, bases, meta, builtin, mro = v
+        module, qualname, name, dict_id, bases, meta = v.module, v.qualname, v.name, v.dict, v.bases, v.metaclass
         if dict_id is None:
             try:
                 return _resolve(module, qualname)
@@ -338,18 +296,18 @@ class Rebuilder:
         # (which makes the members anew) and its methods, without the bookkeeping.
         ns = metaclass.__prepare__(name, base_objs) if enum_class else {}
         boundary = None
-        for k, val in zip(*[iter(self.nodes[dict_id][0][1])] * 2):
+        for k, val in zip(*[iter(self.nodes[dict_id].value.items)] * 2):
             key = self.get(k)
-            node = self.nodes[val][0]
+            node = self.nodes[val].value
             # Descriptors the class owns (__dict__, __weakref__, slots) are made anew by type().
-            if node[0] == "opaque" or (node[0] == "descriptor" and node[1] == i) or key == "_abc_impl":
+            if node.kind == "opaque" or (node.kind == "descriptor" and node.owner == i) or key == "_abc_impl":
                 continue
             if enum_class:
                 if key == "_boundary_":
                     boundary = self.get(val)
                 if key in _ENUM_BOOKKEEPING or _is_enum_sunder(key):
                     continue
-                if self.nodes[val][1] == i and node[0] == "instance":
+                if self.nodes[val].type_id == i and node.kind == "instance":
                     ns[key] = self.enum_value(node)
                     continue
             ns[key] = self.get(val)
@@ -358,15 +316,15 @@ class Rebuilder:
         return cls
 
     def build_code(self, c):
-        names, kinds = c["localsplus_names"], c["localsplus_kinds"]
+        names, kinds = c.localsplus_names, c.localsplus_kinds
         varnames = tuple(n for n, k in zip(names, kinds) if k & CO_FAST_LOCAL)
         cellvars = tuple(n for n, k in zip(names, kinds) if k & CO_FAST_CELL)
         freevars = tuple(n for n, k in zip(names, kinds) if k & CO_FAST_FREE)
-        consts = tuple(self.get(x) for x in c["consts"])
+        consts = tuple(self.get(x) for x in c.consts)
         return types.CodeType(
-            c["argcount"], c["posonlyargcount"], c["kwonlyargcount"], len(varnames), c["stacksize"], c["flags"],
-            c["code"], consts, tuple(c["names"]), varnames, c["filename"], c["name"], c["qualname"],
-            c["first_line"], c["linetable"], c["exceptiontable"], freevars, cellvars)
+            c.argcount, c.posonlyargcount, c.kwonlyargcount, len(varnames), c.stacksize, c.flags,
+            c.code, consts, tuple(c.names), varnames, c.filename, c.name, c.qualname,
+            c.first_line, c.linetable, c.exceptiontable, freevars, cellvars)
 
     def module_dict(self, module_name):
         if module_name is None:
@@ -374,19 +332,19 @@ class Rebuilder:
         return importlib.import_module(module_name).__dict__
 
     def build_function(self, v):
-        _, code, name, qualname, module_name, globals_module, globals_id, defaults, kwdefaults, closure, dict_id = v
-        qual = self.get(qualname)
+        code, module_name, globals_module, kwdefaults, dict_id = v.code, v.module_name, v.globals_module, v.kwdefaults, v.dict
+        qual = self.get(v.qualname)
         home = globals_module or module_name
         if home not in (None, "__main__") and "<locals>" not in qual:
             try:
                 f = _resolve(home, qual)
                 # The same function, not a wrapper that took its name (functools.wraps).
-                if isinstance(f, types.FunctionType) and f.__code__.co_qualname == self.nodes[code][0][1]["qualname"]:
+                if isinstance(f, types.FunctionType) and f.__code__.co_qualname == self.nodes[code].value.qualname:
                     return f
             except (ImportError, AttributeError):
                 pass
-        g = self.get(globals_id) if globals_id is not None else self.module_dict(home)
-        f = types.FunctionType(self.get(code), g, self.get(name), self.get(defaults), self.get(closure))
+        g = self.get(v.globals) if v.globals is not None else self.module_dict(home)
+        f = types.FunctionType(self.get(code), g, self.get(v.name), self.get(v.defaults), self.get(v.closure))
         f.__qualname__ = qual
         if module_name is not None and module_name != f.__module__:
             f.__module__ = module_name
@@ -397,37 +355,37 @@ class Rebuilder:
         return f
 
     def build_dictiter(self, i, v):
-        d = self.full(v[1]) if v[1] is not None else {}
-        t = self.nodes[self.nodes[i][1]][0]
-        base = {"dict_keyiterator": iter(d), "dict_valueiterator": iter(d.values())}.get(t[2], None)
+        d = self.full(v.dict) if v.dict is not None else {}
+        t = self.nodes[self.nodes[i].type_id].value
+        base = {"dict_keyiterator": iter(d), "dict_valueiterator": iter(d.values())}.get(t.qualname, None)
         it = base if base is not None else iter(d.items())
-        for _ in range(len(d) - v[3]):
+        for _ in range(len(d) - v.len):
             next(it)
         return it
 
     def enum_value(self, node):
         """`_value_` of an Enum member's instance node."""
-        _, d, slots, base = node
+        d, base = node.dict, node.base
         if d is not None:
-            for k, val in zip(*[iter(self.nodes[d][0][1])] * 2):
+            for k, val in zip(*[iter(self.nodes[d].value.items)] * 2):
                 if self.get(k) == "_value_":
                     return self.full(val)
-        if base is not None and base[0] in ("int", "float", "str", "bytes"):
-            return base[1]  # a mixed-in type's value (IntFlag combinations)
+        if base is not None and base.kind in ("int", "float", "str", "bytes"):
+            return base.value  # a mixed-in type's value (IntFlag combinations)
         raise RestoreError("an Enum member without _value_")
 
     def build_instance(self, i, v):
-        cls = self.get(self.nodes[i][1])
+        cls = self.get(self.nodes[i].type_id)
         if _is_enum_type(type(cls)):
             return cls(self.enum_value(v))  # the member (or flag combination) by value
-        base = v[3]
-        if base is None or base[0] in ("list", "dict", "set", "bytearray"):
+        base = v.base
+        if base is None or base.kind in ("list", "dict", "set", "bytearray"):
             obj = object.__new__(cls) if base is None else cls.__new__(cls)
         else:
             solid = next(b for b in cls.__mro__ if b.__module__ == "builtins" and b is not object)
-            value = {"tuple": lambda: tuple(self.get(x) for x in base[1]),
-                     "frozenset": lambda: frozenset(self.get(x) for x in base[1]),
-                     "complex": lambda: complex(base[1], base[2])}.get(base[0], lambda: base[1])()
+            value = {"tuple": lambda: tuple(self.get(x) for x in base.items),
+                     "frozenset": lambda: frozenset(self.get(x) for x in base.items),
+                     "complex": lambda: complex(base.real, base.imag)}.get(base.kind, lambda: base.value)()
             try:
                 obj = solid.__new__(cls, value)
             except TypeError:
@@ -436,9 +394,9 @@ class Rebuilder:
         return obj
 
     def build_generator(self, i, v):
-        _, kind, name, qualname, state, frame, exc_state = v
+        frame = v.frame
         if frame is None:
-            chain = next((f for f in self.frames if f["generator"] == i), None)
+            chain = next((f for f in self.frames if f.generator == i), None)
             if chain is None:  # finished: an exhausted generator of the same name
                 g = (lambda: (yield))()
                 g.close()
@@ -446,18 +404,18 @@ class Rebuilder:
                 g = self.new_generator(chain)
         else:
             g = self.new_generator(frame)
-            self.generators.append((g, frame, state, exc_state))
-        g.__name__, g.__qualname__ = self.get(name), self.get(qualname)
+            self.generators.append((g, frame, v.state, v.exc_state))
+        g.__name__, g.__qualname__ = self.get(v.name), self.get(v.qualname)
         return g
 
     def new_generator(self, frame, prologue=False, jump_to=0):
-        code = self.get(frame["code"])
+        code = self.get(frame.code)
         code = resumable(code, jump_to) if prologue else _parameterless(code)
         nfree = len(code.co_freevars)
-        cells = frame["localsplus"][len(frame["localsplus"]) - nfree:] if nfree else []
+        cells = frame.localsplus[len(frame.localsplus) - nfree:] if nfree else []
         closure = tuple(self.get(c) if c is not None else types.CellType() for c in cells) or None
-        g = frame["globals"]
-        func = self.get(frame["function"]) if frame["function"] is not None else None
+        g = frame.globals
+        func = self.get(frame.function) if frame.function is not None else None
         globals_ = self.get(g) if g is not None else (func.__globals__ if func is not None else self.main.__dict__)
         return types.FunctionType(code, globals_, code.co_name, None, closure)()
 
@@ -482,18 +440,18 @@ class Rebuilder:
             return
         self.filled.add(item)
         o = self.objs[item]
-        v = self.nodes[item][0]
-        kind = v[0]
+        v = self.nodes[item].value
+        kind = v.kind
         if kind == "list":
-            o[:] = [self.get(x) for x in v[1]]
+            o[:] = [self.get(x) for x in v.items]
         elif kind == "dict":
-            it = iter(v[1])
+            it = iter(v.items)
             for k in it:
                 o[self.hashable(k)] = self.get(next(it))
         elif kind == "set":
-            o.update(self.hashable(x) for x in v[1])
+            o.update(self.hashable(x) for x in v.items)
         elif kind == "reduce":
-            _, _, _, state, listitems, dictitems = v
+            state, listitems, dictitems = v.state, v.listitems, v.dictitems
             if state is not None:
                 state = self.full(state)
                 setstate = getattr(o, "__setstate__", None)
@@ -513,35 +471,35 @@ class Rebuilder:
                 for k, val in self.full(dictitems):
                     o[k] = val
         elif kind == "rebuilt":
-            o.__dict__.update(self.full(v[3]))
+            o.__dict__.update(self.full(v.dict))
         elif kind == "global":
-            if self.nodes[v[3]][0][0] == "dict":
-                o.__dict__.update(self.full(v[3]))  # the root logger's setup
+            if self.nodes[v.state].value.kind == "dict":
+                o.__dict__.update(self.full(v.state))  # the root logger's setup
             else:
-                o.__setstate__(self.full_tuple(v[3]))
+                o.__setstate__(self.full_tuple(v.state))
         elif kind == "cell":
-            if v[1] is not None:
-                o.cell_contents = self.get(v[1])
+            if v.contents is not None:
+                o.cell_contents = self.get(v.contents)
         elif kind == "exception":
-            _, args, d, context, cause, suppress, notes = v
-            o.args = self.get(args) if args is not None else ()
+            d = v.dict
+            o.args = self.get(v.args) if v.args is not None else ()
             if d is not None:
                 o.__dict__.update(self.full(d))
-            o.__context__ = self.get(context)
-            o.__cause__ = self.get(cause)
-            o.__suppress_context__ = suppress
+            o.__context__ = self.get(v.context)
+            o.__cause__ = self.get(v.cause)
+            o.__suppress_context__ = v.suppress_context
         elif kind == "instance":
-            _, d, slots, base = v
-            if base is not None and base[0] == "list":
-                list.extend(o, [self.get(x) for x in base[1]])
-            elif base is not None and base[0] == "bytearray":
-                bytearray.extend(o, base[1])
-            elif base is not None and base[0] == "dict":
+            d, slots, base = v.dict, v.slots, v.base
+            if base is not None and base.kind == "list":
+                list.extend(o, [self.get(x) for x in base.items])
+            elif base is not None and base.kind == "bytearray":
+                bytearray.extend(o, base.value)
+            elif base is not None and base.kind == "dict":
                 # An OrderedDict keeps its own order beside the dict: its setitem keeps both.
                 collections = sys.modules.get("collections")
                 ordered = collections is not None and isinstance(o, collections.OrderedDict)
                 setitem = collections.OrderedDict.__setitem__ if ordered else dict.__setitem__
-                it = iter(base[1])
+                it = iter(base.items)
                 for k in it:
                     setitem(o, self.hashable(k), self.get(next(it)))
             if d is not None:
@@ -555,7 +513,7 @@ class Rebuilder:
 
     def build_all(self):
         for i in range(len(self.nodes)):
-            kind = self.nodes[i][0][0]
+            kind = self.nodes[i].value.kind
             if self.objs[i] is not NULL or kind in ("opaque", "unread", "type"):
                 continue  # ready, or built on demand (only an error if something needs it)
             if kind == "reduce":
@@ -578,19 +536,19 @@ class Rebuilder:
         state_name = STATES.get(state, "suspended")
         resume = None
         if state_name != "created":
-            resume = frame["instr_start"]
+            resume = frame.instr_start
             import dis
             code = getattr(g, "gi_code", None) or getattr(g, "cr_code", None) or g.ag_code
             for ins in dis.get_instructions(code):
-                if ins.offset // 2 == frame["instr_start"] and ins.opname == "YIELD_VALUE":
+                if ins.offset // 2 == frame.instr_start and ins.opname == "YIELD_VALUE":
                     resume = None
-                elif resume is None and ins.offset // 2 > frame["instr_start"]:
+                elif resume is None and ins.offset // 2 > frame.instr_start:
                     resume = ins.offset // 2
                     break
             if resume is None:
-                resume = frame["instr_start"]
-        _native.enter_frame(g, [self.slot(x) for x in frame["localsplus"]], [self.slot(x) for x in frame["stack"]],
-                            resume, NULL, self.get(frame["locals_mapping"]) if frame["locals_mapping"] is not None else None,
+                resume = frame.instr_start
+        _native.enter_frame(g, [self.slot(x) for x in frame.localsplus], [self.slot(x) for x in frame.stack],
+                            resume, NULL, self.get(frame.locals_mapping) if frame.locals_mapping is not None else None,
                             self.get(exc_state), state_name)
 
 
@@ -649,38 +607,38 @@ def _carry_stdin(pending):
 def resume(state, before_run=None):
     """Rebuild the state and run it to the end. `before_run`, called once everything is
     rebuilt and entered, may veto running (returns False): then 3 is returned."""
-    _carry_stdin(state["stdin_pending"])
-    sys.argv[:] = state["argv"]
-    sys.path[:] = state["sys_path"]
-    if state["cwd"] and os.path.isdir(state["cwd"]):
-        os.chdir(state["cwd"])
+    _carry_stdin(state.stdin_pending)
+    sys.argv[:] = state.argv
+    sys.path[:] = state.sys_path
+    if state.cwd and os.path.isdir(state.cwd):
+        os.chdir(state.cwd)
     main = types.ModuleType("__main__")
     sys.modules["__main__"] = main
     # The original's limit, once every frame is entered (entering needs headroom).
-    old_limit = state["recursion_limit"] if state["recursion_limit"] > 0 else sys.getrecursionlimit()
+    old_limit = state.recursion_limit if state.recursion_limit > 0 else sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))
     r = Rebuilder(state, main)
     r.build_all()
-    for name, i in state["redirected_streams"]:  # e.g. under contextlib.redirect_stdout
+    for name, i in state.redirected_streams:  # e.g. under contextlib.redirect_stdout
         setattr(sys, name, r.get(i))
     _mark("objects rebuilt")
     # Every frame is entered before any runs, so that while one runs, the frames outside
     # it are ordinary suspended generators (a teleport from the restored process reads
     # them out of `_drive`'s `pending` list).
     pending = []
-    for f, plan in zip(state["frames"], state["resume"]):
-        stack = [r.slot(x) for x in f["stack"][:plan["keep"]]]
-        at, send = plan["resume"], NULL
-        if not plan["push"] and stack:
+    for f, plan in zip(state.frames, state.resume):
+        stack = [r.slot(x) for x in f.stack[:plan.keep]]
+        at, send = plan.resume, NULL
+        if not plan.push and stack:
             # Resumed between instructions: its top of stack is what we send.
             stack, send = stack[:-1], stack[-1]
-        if f["generator"] is not None:
-            g, shift = r.get(f["generator"]), 0
-            if not plan["push"] and send is NULL:
+        if f.generator is not None:
+            g, shift = r.get(f.generator), 0
+            if not plan.push and send is NULL:
                 raise RestoreError("a generator frame stopped with an empty stack cannot be resumed")
-        elif not plan["push"] and send is NULL:
+        elif not plan.push and send is NULL:
             # Empty stack: enter right after RETURN_GENERATOR; the prologue's jump goes on.
-            g, shift = r.new_generator(f, prologue=True, jump_to=plan["resume"]), PROLOGUE
+            g, shift = r.new_generator(f, prologue=True, jump_to=plan.resume), PROLOGUE
             at = 1 - shift
         else:
             g, shift = r.new_generator(f, prologue=True), PROLOGUE
@@ -695,9 +653,9 @@ def resume(state, before_run=None):
 
 
 def _enter(r, g, f, plan, stack, at):
-    mapping = r.get(f["locals_mapping"]) if f["locals_mapping"] is not None else None
-    _native.enter_frame(g, [r.slot(x) for x in f["localsplus"]], stack, at, NULL, mapping,
-                        r.get(plan["exc_value"]), "suspended", True)
+    mapping = r.get(f.locals_mapping) if f.locals_mapping is not None else None
+    _native.enter_frame(g, [r.slot(x) for x in f.localsplus], stack, at, NULL, mapping,
+                        r.get(plan.exc_value), "suspended", True)
 
 
 def _drive(pending, r):
@@ -707,19 +665,19 @@ def _drive(pending, r):
     first = True
     while pending:
         g, f, plan, shift, own_value = pending.pop(0)
-        send = own_value if first and not plan["push"] and own_value is not NULL else value
+        send = own_value if first and not plan.push and own_value is not NULL else value
         first = False
-        if exc is None and plan["init_self"] is not None:
-            send = r.get(plan["init_self"])  # C(...) returns the instance its __init__ filled
-        if exc is None and finished_generator and plan["for_iter"] is not None:
+        if exc is None and plan.init_self is not None:
+            send = r.get(plan.init_self)  # C(...) returns the instance its __init__ filled
+        if exc is None and finished_generator and plan.for_iter is not None:
             # The inner generator ended: re-run FOR_ITER on it so the loop ends normally.
-            stack = [r.slot(x) for x in f["stack"][:plan["keep"]]]
-            _enter(r, g, f, plan, stack[:-1], plan["for_iter"] + shift)
+            stack = [r.slot(x) for x in f.stack[:plan.keep]]
+            _enter(r, g, f, plan, stack[:-1], plan.for_iter + shift)
             send = stack[-1]
         try:
             yielded = g.throw(exc) if exc is not None else g.send(send)
         except StopIteration as e:
-            value, exc, finished_generator = e.value, None, f["generator"] is not None
+            value, exc, finished_generator = e.value, None, f.generator is not None
             continue
         except RuntimeError as e:
             # 3.11 turns StopIteration leaving any generator into RuntimeError; these
@@ -745,24 +703,30 @@ def _drive(pending, r):
         raise SystemExit(1)
 
 
-_SHM_MARKER = b"\0PYTELEPORT-SHM:"
+# A teleport from this process finds the driver's frame by this code object (and the
+# frames not resumed yet in its `pending` list): see pyteleport::snapshot::report.
+# (The first one registered stays: under `python -m pyteleport.restore` that is __main__'s.)
+if not hasattr(sys, _native.RESTORE_DRIVER_KEY):
+    setattr(sys, _native.RESTORE_DRIVER_KEY, _drive.__code__)
+assert _native.DRIVER_PENDING_LOCAL in _drive.__code__.co_varnames
 
 
 def _read_snapshot_pipe(fd):
     """The whole snapshot from a pipe, read straight into one buffer of the size its
     header gives (falling back to chunks if the header cannot be read)."""
+    header_len = _native.HEADER_LEN
     header = bytearray()
-    while len(header) < 32:
-        chunk = os.read(fd, 32 - len(header))
+    while len(header) < header_len:
+        chunk = os.read(fd, header_len - len(header))
         if not chunk:
             break
         header += chunk
-    if header.startswith(_SHM_MARKER):
+    if header.startswith(_native.SHM_MARKER):
         # A large snapshot, left in shared memory for us: read it once, remove it.
         rest = [bytes(header)]
         while chunk := os.read(fd, 4096):
             rest.append(chunk)
-        path = b"".join(rest)[len(_SHM_MARKER):].decode()
+        path = b"".join(rest)[len(_native.SHM_MARKER):].decode()
         try:
             with open(path, "rb", buffering=0) as fh:
                 size = os.fstat(fh.fileno()).st_size
@@ -771,17 +735,20 @@ def _read_snapshot_pipe(fd):
         finally:
             os.unlink(path)
         return data if got == size else bytes(data[:got])
-    if len(header) < 32:
+    if len(header) < header_len:
         return bytes(header)
-    body_len = int.from_bytes(header[20:28], "little")
-    if body_len > 1 << 40:  # not a header we know: let the decoder say what is wrong
+    try:
+        body_len = _native.parse_header(header).body_len
+    except ValueError:
+        body_len = None
+    if body_len is None or body_len > 1 << 40:  # not a header we know: let the decoder say what is wrong
         rest = [bytes(header)]
         while chunk := os.read(fd, 1 << 20):
             rest.append(chunk)
         return b"".join(rest)
-    data = bytearray(32 + body_len)
-    data[:32] = header
-    view, got = memoryview(data), 32
+    data = bytearray(header_len + body_len)
+    data[:header_len] = header
+    view, got = memoryview(data), header_len
     while got < len(data):
         n = os.readv(fd, [view[got:got + (8 << 20)]])
         if not n:
@@ -864,21 +831,21 @@ def main(argv=None):
         signalled = []
         def ready():
             try:
-                os.write(ready_fd, b"r")
+                os.write(ready_fd, _native.encode_readiness())
                 os.close(ready_fd)
             except OSError:  # the attacher is gone: the original goes on
                 return False
             signalled.append(True)
-            go = os.read(wait_fd, 1)
+            go = os.read(wait_fd, len(_native.GO))
             os.close(wait_fd)
-            return bool(go)
+            return go == _native.GO
         try:
             return resume(state, before_run=ready)
         except Exception as e:
             if signalled:
                 raise  # the program's own, once it runs
             try:
-                os.write(ready_fd, b"e" + f"{type(e).__name__}: {e}".replace("\n", " ").encode(errors="replace"))
+                os.write(ready_fd, _native.encode_readiness(f"{type(e).__name__}: {e}".encode(errors="replace").decode()))
             except OSError:
                 pass
             return 3
