@@ -21,7 +21,8 @@ use ptrace_tools::stop::{RunOutcome, StoppedProcess};
 
 use crate::error::{Error, Result};
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
-use crate::objects::{Decoder, Limits, ObjId, Value};
+use crate::decode::{Decoder, Limits};
+use crate::snapshot::{ObjId, Value};
 use crate::process::PythonProcess;
 use crate::snapshot::Snapshot;
 use crate::supervisor::{between_resume, plan_resume};
@@ -116,14 +117,14 @@ fn request_check(t: &Target) -> Result<()> {
     if !d.thread_states().map(|v| v.contains(&t.main_tstate)).unwrap_or(false) {
         return Err(Error::Snapshot(format!("process {} is shutting down: its main thread state is gone; it was left running", t.py.pid)));
     }
-    if l.has(l.tstate_eval_breaker) {
-        let at = t.main_tstate + l.tstate_eval_breaker as u64;
+    if let Some(eval_breaker) = l.tstate_eval_breaker {
+        let at = t.main_tstate + eval_breaker as u64;
         let bits = t.live.read_u64(at)?;
         t.live.write(at, &(bits | 2).to_le_bytes())?; // _PY_SIGNALS_PENDING_BIT
-    } else {
-        t.live.write(t.py.runtime_addr + l.runtime_signals_pending as u64, &1i32.to_le_bytes())?;
+    } else if let (Some(signals_pending), Some(eval_breaker)) = (l.runtime_signals_pending, l.interp_eval_breaker) {
+        t.live.write(t.py.runtime_addr + signals_pending as u64, &1i32.to_le_bytes())?;
         let interp = t.live.read_u64(t.py.runtime_addr + l.runtime_interpreters_head as u64)?;
-        t.live.write(interp + l.interp_eval_breaker as u64, &1i32.to_le_bytes())?;
+        t.live.write(interp + eval_breaker as u64, &1i32.to_le_bytes())?;
     }
     Ok(())
 }

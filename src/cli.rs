@@ -4,7 +4,7 @@ use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
 
-use crate::objects::Limits;
+use crate::decode::Limits;
 
 #[derive(Parser)]
 #[command(name = "pyteleport", version, about = "Read, snapshot and move running CPython programs")]

@@ -2,19 +2,19 @@
 //! state, and resume it in a fresh interpreter.
 //!
 //! Crate map: `layouts` (offset tables per version), `process` (finding the interpreter),
-//! `objects` (object graph decoder), `threads` (thread and frame walk), `bytecode` and
-//! `opcodes` (bytecode analysis), `repr`, `inspect` (stop/copy/resume), `dump`.
+//! `decode` (object graph, frame and thread decoder), `snapshot` (the model it builds),
+//! `bytecode` and `opcodes` (bytecode analysis), `repr`, `inspect` (stop/copy/resume), `dump`.
 
 pub mod attach;
 pub mod bytecode;
 pub mod cli;
+pub mod decode;
 pub mod dump;
 pub mod error;
 pub mod guardian;
 pub mod inspect;
 pub mod layouts;
 pub mod memcopy;
-pub mod objects;
 pub mod opcodes;
 pub mod printable;
 pub mod process;
@@ -22,7 +22,6 @@ pub mod repr;
 pub mod snapshot;
 pub mod supervisor;
 pub mod teleport;
-pub mod threads;
 pub mod timing;
 
 pub use error::{Error, Result};

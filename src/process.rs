@@ -211,8 +211,8 @@ impl PythonProcess {
                 version: version_text.clone(),
                 supported: layouts::supported_versions(),
             })?;
-            if layout.has(layout.debug_offsets_size) {
-                let table = mem.read_vec(runtime_addr, layout.debug_offsets_size)?;
+            if let Some(size) = layout.debug_offsets_size {
+                let table = mem.read_vec(runtime_addr, size)?;
                 if &table[..8] != b"xdebugpy" {
                     return Err(Error::LayoutMismatch { pid, version: version_text, detail: "_PyRuntime does not start with the _Py_DebugOffsets cookie".into() });
                 }

@@ -8,7 +8,8 @@ use ptrace_tools::stop::StoppedProcess;
 use crate::bytecode::{self, ExceptionTableEntry};
 use crate::error::{Error, Result};
 use crate::memcopy::BlockCache;
-use crate::objects::{CodeInfo, Decoder, FrameInfo, Limits, ObjId, ObjectGraph, StackSource, Value};
+use crate::decode::{Decoder, Limits};
+use crate::snapshot::{CodeInfo, FrameInfo, ObjId, ObjectGraph, StackSource, Value};
 use crate::opcodes::{self, OpcodeTable};
 use crate::process::PythonProcess;
 use crate::snapshot::{FrameResume, ProcessInfo, Snapshot};
@@ -353,7 +354,7 @@ fn read_thread_for_teleport(
         let mut f = d.read_frame(gen + l.gen_iframe as u64, true)?;
         // Entered frames point at their next instruction: 3.11/3.12 keep the unit before
         // it (prev_instr), 3.13 the instruction itself. Plan from the unit before.
-        if l.has(l.frame_instr_ptr) {
+        if l.frame_instr_ptr.is_some() {
             f.lasti -= 1;
         }
         thread.frames.push(f);
@@ -394,7 +395,7 @@ pub struct InterpreterState {
 impl InterpreterState {
     /// The snapshot of process `pid`: this state, its executable and working directory,
     /// and the moved thread with its resume plan.
-    pub fn into_snapshot(self, pid: i32, python: crate::process::PyVersion, bytecode_magic: [u8; 4], graph: ObjectGraph, thread: crate::threads::ThreadInfo, resume: Vec<FrameResume>) -> Snapshot {
+    pub fn into_snapshot(self, pid: i32, python: crate::process::PyVersion, bytecode_magic: [u8; 4], graph: ObjectGraph, thread: crate::snapshot::ThreadInfo, resume: Vec<FrameResume>) -> Snapshot {
         let path_text = |p: std::io::Result<std::path::PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
         Snapshot {
             python,
