@@ -225,6 +225,15 @@ impl PythonProcess {
     }
 }
 
+impl PythonProcess {
+    /// A process described by hand, for decoding memory built by a test (`FakeMemory`):
+    /// no pid, binary or maps; the version is the layout's.
+    pub fn for_test(layout: &'static Layout, symbols: Symbols) -> Self {
+        let (major, minor, micro) = layout.version;
+        PythonProcess { pid: 0, version: PyVersion { major, minor, micro, level: 0xf, serial: 0 }, layout, runtime_addr: 0, symbols, binary: PathBuf::new(), maps: vec![] }
+    }
+}
+
 fn read_symbols(maps: &[MapRegion], elf: &ElfFile, mem: &dyn MemoryReader) -> Result<Symbols> {
     let mut s = Symbols::default();
     for &(name, kind) in TYPE_SYMBOLS {
