@@ -124,6 +124,45 @@ struct TypeShape {
     dictoffset: i64,
 }
 
+/// Every C type read field by field.
+static REGISTRY: &[&CType] = &[
+    &collections::DEQUE,
+    &collections::DEFAULTDICT,
+    &collections::ORDERED_DICT,
+    &collections::TUPLEGETTER,
+    &random::RANDOM,
+    &itertools::COUNT,
+    &itertools::CHAIN,
+    &itertools::ISLICE,
+    &itertools::REPEAT,
+    &itertools::CYCLE,
+    &itertools::ACCUMULATE,
+    &functools::PARTIAL,
+    &functools::LRU_CACHE,
+    &operator::ITEMGETTER,
+    &operator::ATTRGETTER,
+    &datetime::DATE,
+    &datetime::DATETIME,
+    &datetime::TIME,
+    &datetime::TIMEDELTA,
+    &datetime::TIMEZONE,
+    &decimal::DECIMAL,
+    &re::PATTERN,
+    &io::TEXT_FILE,
+    &io::BUFFERED_FILE,
+    &io::RAW_FILE,
+    &io::STRING_IO,
+    &io::BYTES_IO,
+    &types::SIMPLE_NAMESPACE,
+    &threading::LOCK,
+    &threading::RLOCK,
+];
+
+/// The registered C type named `name`, if any.
+pub fn c_type_named(name: &str) -> Option<&'static CType> {
+    REGISTRY.iter().copied().find(|c| c.names.contains(&name))
+}
+
 /// An int node's value.
 fn int_value(value: i64) -> Value {
     let mut digits = Vec::new();

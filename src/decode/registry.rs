@@ -1,13 +1,13 @@
 //! The C types of the standard library whose fields pyteleport reads: one entry each,
 //! defined next to its decoder in the family file (`collections`, `datetime`, ...).
-//! Adding a type: its entry in the family file and one line in [`REGISTRY`].
+//! Adding a type: its entry in the family file and one line in `super::REGISTRY`.
 
 use crate::error::Result;
 use crate::layouts::Layout;
 use crate::snapshot::{ObjId, Value};
 
 use super::view::{Span, View};
-use super::{Decoder, TypeShape};
+use super::{c_type_named, Decoder, TypeShape};
 
 /// One C type (or a few sharing a decoder and a layout).
 pub struct CType {
@@ -41,45 +41,6 @@ impl Instance {
     }
 }
 
-/// Every C type read field by field.
-static REGISTRY: &[&CType] = &[
-    &super::collections::DEQUE,
-    &super::collections::DEFAULTDICT,
-    &super::collections::ORDERED_DICT,
-    &super::collections::TUPLEGETTER,
-    &super::random::RANDOM,
-    &super::itertools::COUNT,
-    &super::itertools::CHAIN,
-    &super::itertools::ISLICE,
-    &super::itertools::REPEAT,
-    &super::itertools::CYCLE,
-    &super::itertools::ACCUMULATE,
-    &super::functools::PARTIAL,
-    &super::functools::LRU_CACHE,
-    &super::operator::ITEMGETTER,
-    &super::operator::ATTRGETTER,
-    &super::datetime::DATE,
-    &super::datetime::DATETIME,
-    &super::datetime::TIME,
-    &super::datetime::TIMEDELTA,
-    &super::datetime::TIMEZONE,
-    &super::decimal::DECIMAL,
-    &super::re::PATTERN,
-    &super::io::TEXT_FILE,
-    &super::io::BUFFERED_FILE,
-    &super::io::RAW_FILE,
-    &super::io::STRING_IO,
-    &super::io::BYTES_IO,
-    &super::types::SIMPLE_NAMESPACE,
-    &super::threading::LOCK,
-    &super::threading::RLOCK,
-];
-
-/// The registered type named `name`, if any.
-pub fn by_name(name: &str) -> Option<&'static CType> {
-    REGISTRY.iter().copied().find(|c| c.names.contains(&name))
-}
-
 impl std::fmt::Debug for CType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "CType({})", self.names.join(" | "))
@@ -102,7 +63,7 @@ impl<'a> Decoder<'a> {
     pub(super) fn registered_c_type(&mut self, hdr: &View) -> Result<Option<&'static CType>> {
         let l = self.layout();
         let name = self.c_string(hdr.ptr(l.type_name)?, 64)?;
-        let Some(known) = by_name(&name) else { return Ok(None) };
+        let Some(known) = c_type_named(&name) else { return Ok(None) };
         // Its instances must also hold every field read.
         let basicsize = hdr.i64(l.type_basicsize)?;
         Ok(Some(known).filter(|k| k.last_field_end(l).is_some_and(|end| basicsize >= end as i64)))
@@ -125,16 +86,16 @@ mod tests {
     #[test]
     fn names_are_unique_and_every_entry_fits_every_version() {
         let mut seen = std::collections::HashSet::new();
-        for c in REGISTRY {
+        for c in super::super::REGISTRY {
             for n in c.names {
                 assert!(seen.insert(*n), "{n} registered twice");
-                assert!(std::ptr::eq(by_name(n).unwrap(), *c));
+                assert!(std::ptr::eq(c_type_named(n).unwrap(), *c));
             }
             for l in crate::layouts::ALL {
                 assert!(c.last_field_end(l).is_some(), "{:?} lacks a field of {:?}", l.version, c.names);
             }
         }
-        assert!(by_name("collections.deque").is_some());
-        assert!(by_name("deque").is_none());
+        assert!(c_type_named("collections.deque").is_some());
+        assert!(c_type_named("deque").is_none());
     }
 }
