@@ -1,6 +1,6 @@
 //! The decoder against objects built by hand in fake memory, with every version's layout.
 
-use ptrace_tools::memory::FakeMemory;
+use ptrace_tools::memory::{FakeMemory, MemoryReader};
 
 use crate::error::Error;
 use crate::layouts::{self, Layout};
@@ -337,7 +337,7 @@ fn inconsistent_memory_is_an_error_not_a_zero() {
         // A str whose kind bits say nothing valid.
         let s = h.str("abc");
         let st = l.unicode_state;
-        let mut bytes = h.mem.read_vec_for_test(s, l.ascii_object_size + 4);
+        let mut bytes = h.mem.read_vec(s, l.ascii_object_size + 4).unwrap();
         put(&mut bytes, l.ascii_state, &((3u32 << st.kind.0) | (1 << st.compact.0)).to_le_bytes());
         h.mem.insert(s, bytes);
         let (r, _, _) = decode(&h, s, false);
@@ -345,8 +345,8 @@ fn inconsistent_memory_is_an_error_not_a_zero() {
         // A dict whose keys object is cut short: the read fails, nothing is made up.
         let k = h.str("k");
         let dict = h.dict(&[(k, k)]);
-        let keys = u64::from_le_bytes(h.mem.read_vec_for_test(dict + l.dict_keys as u64, 8).try_into().unwrap());
-        let head = h.mem.read_vec_for_test(keys, l.dictkeys_indices + 4);
+        let keys = u64::from_le_bytes(h.mem.read_vec(dict + l.dict_keys as u64, 8).unwrap().try_into().unwrap());
+        let head = h.mem.read_vec(keys, l.dictkeys_indices + 4).unwrap();
         h.mem.insert(keys, head);
         let (r, _, _) = decode(&h, dict, false);
         assert!(r.is_err());
@@ -358,15 +358,5 @@ fn inconsistent_memory_is_an_error_not_a_zero() {
         let v = d.view(s, &[l.ascii_length]).unwrap();
         assert_eq!(v.i64(l.ascii_length).unwrap(), 3);
         assert!(matches!(v.u32(l.ascii_state), Err(Error::Corrupt { .. })));
-    }
-}
-
-trait ReadForTest {
-    fn read_vec_for_test(&self, addr: u64, len: usize) -> Vec<u8>;
-}
-
-impl ReadForTest for FakeMemory {
-    fn read_vec_for_test(&self, addr: u64, len: usize) -> Vec<u8> {
-        ptrace_tools::memory::MemoryReader::read_vec(self, addr, len).unwrap()
     }
 }
