@@ -24,7 +24,7 @@ use crate::capture::{carry_everything, main_body_position, opcode_table, read_in
 use crate::error::{Error, Result};
 use crate::launch::{interpreter_with_pyteleport, status_code, NotReady, Restore};
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
-use crate::objects::{Decoder, Limits};
+use crate::decode::{Decoder, Limits};
 use crate::process::PythonProcess;
 use crate::resume::{between_resume, plan_resume, ResumeError, Stop};
 use crate::snapshot::{ObjId, Snapshot, Value};
@@ -174,14 +174,14 @@ fn request_check(t: &Target) -> Result<()> {
     if !d.thread_states().map(|v| v.contains(&t.main_tstate)).unwrap_or(false) {
         return Err(AttachError::ShuttingDown { pid: t.py.pid }.into());
     }
-    if l.has(l.tstate_eval_breaker) {
-        let at = t.main_tstate + l.tstate_eval_breaker as u64;
+    if let Some(eval_breaker) = l.tstate_eval_breaker {
+        let at = t.main_tstate + eval_breaker as u64;
         let bits = t.live.read_u64(at)?;
         t.live.write(at, &(bits | 2).to_le_bytes())?; // _PY_SIGNALS_PENDING_BIT
-    } else {
-        t.live.write(t.py.runtime_addr + l.runtime_signals_pending as u64, &1i32.to_le_bytes())?;
+    } else if let (Some(signals_pending), Some(eval_breaker)) = (l.runtime_signals_pending, l.interp_eval_breaker) {
+        t.live.write(t.py.runtime_addr + signals_pending as u64, &1i32.to_le_bytes())?;
         let interp = t.live.read_u64(t.py.runtime_addr + l.runtime_interpreters_head as u64)?;
-        t.live.write(interp + l.interp_eval_breaker as u64, &1i32.to_le_bytes())?;
+        t.live.write(interp + eval_breaker as u64, &1i32.to_le_bytes())?;
     }
     Ok(())
 }

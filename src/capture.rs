@@ -3,7 +3,7 @@
 //! bounds of a full read, and the errors of a capture.
 
 use crate::error::Result;
-use crate::objects::{Decoder, Limits};
+use crate::decode::{Decoder, Limits};
 use crate::opcodes::{self, OpcodeTable};
 use crate::process::{PyVersion, PythonProcess};
 use crate::snapshot::{FrameInfo, FrameResume, ObjId, ObjectGraph, ProcessInfo, Snapshot, ThreadInfo, Value};

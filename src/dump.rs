@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value as Json};
 
 use crate::inspect::ProcessState;
-use crate::objects::{FrameInfo, ObjId, ObjectGraph, StackSource, Value};
+use crate::snapshot::{FrameInfo, ObjId, ObjectGraph, StackSource, Value};
 use crate::repr::{repr, type_name};
 
 const CO_FAST_HIDDEN: u8 = 0x10;
@@ -130,7 +130,7 @@ pub fn snapshot_text(snap: &crate::snapshot::Snapshot) -> String {
     threads_text(head, &snap.graph, std::slice::from_ref(&snap.thread), snap.python.minor)
 }
 
-fn threads_text(mut out: String, g: &ObjectGraph, threads: &[crate::threads::ThreadInfo], minor: u8) -> String {
+fn threads_text(mut out: String, g: &ObjectGraph, threads: &[crate::snapshot::ThreadInfo], minor: u8) -> String {
     for t in threads {
         out.push_str(&format!(
             "\nThread {} (native {}){}{}\n",

@@ -32,14 +32,9 @@ pub enum Error {
     #[error("thread {0} not found among the interpreter's threads")]
     NoSuchThread(u64),
 
-    /// The decoder found no opcode table for the process's version (`crate::objects`).
-    #[error("bytecode: {0}")]
-    Bytecode(String),
-
-    /// Reading the restore driver's state in a process that is itself a restore
-    /// (`supervisor::driver_pending`, whose owner types it next).
-    #[error("{0}")]
-    Snapshot(String),
+    /// pyteleport ships no opcode table for the process's version.
+    #[error("bytecode: no opcode table for CPython {version}")]
+    NoOpcodeTable { version: String },
 
     #[error(transparent)]
     Format(#[from] crate::snapshot::FormatError),

@@ -7,9 +7,9 @@ use ptrace_tools::stop::StoppedProcess;
 
 use crate::error::Result;
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
-use crate::objects::{Decoder, Limits, ObjectGraph, Value};
+use crate::decode::{Decoder, Limits};
 use crate::process::PythonProcess;
-use crate::threads::ThreadInfo;
+use crate::snapshot::{ObjectGraph, ThreadInfo};
 
 /// Largest writable footprint copied in one pause; bigger processes are decoded live,
 /// while stopped.
@@ -84,52 +84,4 @@ fn decode_all(py: &PythonProcess, mem: &dyn MemoryReader, limits: Limits) -> Res
     }
     let graph = d.finish()?;
     Ok((threads, graph))
-}
-
-impl<'a> Decoder<'a> {
-    /// Python-level thread names from `threading._active` (best effort).
-    pub fn thread_names(&mut self) -> Result<Vec<(u64, String)>> {
-        let l = self.py.layout;
-        let interp = self.ptr(self.py.runtime_addr + l.runtime_interpreters_head as u64)?;
-        let modules = self.ptr(interp + l.interp_modules as u64)?;
-        let mut out = Vec::new();
-        let Some(threading) = self.lookup_str_key(modules, "threading")? else { return Ok(out) };
-        let tdict = self.ptr(threading + l.module_dict as u64)?;
-        let Some(active) = self.lookup_str_key(tdict, "_active")? else { return Ok(out) };
-        for (k, v) in self.dict_entries(active)? {
-            let ident = match self.read_int(k)? {
-                Value::Int { digits, .. } => crate::repr::int_value(false, &digits).to_string().parse::<u64>().unwrap_or(0),
-                _ => continue,
-            };
-            let vt = self.ptr(v + l.object_type as u64)?;
-            let Some(id) = self.object(v) else { continue };
-            let _ = vt;
-            self.drain()?;
-            if let Value::Instance { dict: Some(d), .. } = self.graph.get(id).value.clone() {
-                self.drain()?;
-                if let Value::Dict(items) = self.graph.get(d).value.clone() {
-                    for (k, v) in items {
-                        if self.graph.str_of(k).as_deref() == Some("_name") {
-                            if let Some(name) = self.graph.str_of(v) {
-                                out.push((ident, name.into_owned()));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn lookup_str_key(&mut self, dict: u64, key: &str) -> Result<Option<u64>> {
-        if dict == 0 {
-            return Ok(None);
-        }
-        for (k, v) in self.dict_entries(dict)? {
-            if self.read_str(k).map(|s| s.as_text() == key).unwrap_or(false) {
-                return Ok(Some(v));
-            }
-        }
-        Ok(None)
-    }
 }

@@ -17,6 +17,8 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
+use crate::snapshot::report::{self, Readiness};
+
 /// The new interpreter's entry point; its arguments follow on the command line.
 pub const RESTORE_MAIN: &str = "import sys; from pyteleport.restore import main; sys.exit(main(sys.argv[1:]))";
 
@@ -292,13 +294,14 @@ impl Launched {
         if let Some(ready) = self.ready.take() {
             let _ = File::from(ready).read_to_end(&mut answer);
         }
-        if answer.first() == Some(&b'r') {
+        let readiness = Readiness::decode(&answer);
+        if readiness == Some(Readiness::Ready) {
             return Ok(());
         }
         self.go = None; // it exits without running anything
         let status = self.child.wait().ok().map(status_code);
-        Err(match answer.split_first() {
-            Some((b'e', msg)) => NotReady::Refused(String::from_utf8_lossy(msg).into_owned()),
+        Err(match readiness {
+            Some(Readiness::Failed(why)) => NotReady::Refused(why),
             _ => NotReady::Exited(status.unwrap_or(-1)),
         })
     }
@@ -306,7 +309,7 @@ impl Launched {
     /// Let the new process run the program.
     pub fn go(&mut self) -> Result<(), LaunchError> {
         match self.go.take() {
-            Some(go) => File::from(go).write_all(b"g").map_err(LaunchError::Go),
+            Some(go) => File::from(go).write_all(report::GO).map_err(LaunchError::Go),
             None => Ok(()),
         }
     }

@@ -3,8 +3,8 @@
 //! package (`cli/`); this crate prints nothing and returns no exit codes.
 //!
 //! Crate map: `layouts` (offset tables per version), `process` (finding the interpreter),
-//! `objects` (object graph decoder), `threads` (thread and frame walk), `bytecode` and
-//! `opcodes` (bytecode analysis), `repr`, `inspect` (stop/copy/resume), `dump`.
+//! `decode` (object graph, frame and thread decoder), `snapshot` (the model it builds),
+//! `bytecode` and `opcodes` (bytecode analysis), `repr`, `inspect` (stop/copy/resume), `dump`.
 //! Moving a process: `capture` (what teleport and attach both read), `resume` (the
 //! resume planner), `supervisor` + `teleport` (a teleport asked for by the shim),
 //! `attach` (an unmodified process), `launch` (starting the restore process).
@@ -12,6 +12,7 @@
 pub mod attach;
 pub mod bytecode;
 pub mod capture;
+pub mod decode;
 pub mod dump;
 pub mod error;
 pub mod guardian;
@@ -19,7 +20,6 @@ pub mod inspect;
 pub mod launch;
 pub mod layouts;
 pub mod memcopy;
-pub mod objects;
 pub mod opcodes;
 pub mod printable;
 pub mod process;
@@ -28,7 +28,6 @@ pub mod resume;
 pub mod snapshot;
 pub mod supervisor;
 pub mod teleport;
-pub mod threads;
 pub mod timing;
 
 pub use error::{Error, Result};

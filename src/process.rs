@@ -211,8 +211,8 @@ impl PythonProcess {
                 version: version_text.clone(),
                 supported: layouts::supported_versions(),
             })?;
-            if layout.has(layout.debug_offsets_size) {
-                let table = mem.read_vec(runtime_addr, layout.debug_offsets_size)?;
+            if let Some(size) = layout.debug_offsets_size {
+                let table = mem.read_vec(runtime_addr, size)?;
                 if &table[..8] != b"xdebugpy" {
                     return Err(Error::LayoutMismatch { pid, version: version_text, detail: "_PyRuntime does not start with the _Py_DebugOffsets cookie".into() });
                 }
@@ -222,6 +222,15 @@ impl PythonProcess {
             return Ok(PythonProcess { pid, version, layout, runtime_addr, symbols, binary: path, maps });
         }
         Err(Error::NotPython { pid, detail: last_err })
+    }
+}
+
+impl PythonProcess {
+    /// A process described by hand, for decoding memory built by a test (`FakeMemory`):
+    /// no pid, binary or maps; the version is the layout's.
+    pub fn for_test(layout: &'static Layout, symbols: Symbols) -> Self {
+        let (major, minor, micro) = layout.version;
+        PythonProcess { pid: 0, version: PyVersion { major, minor, micro, level: 0xf, serial: 0 }, layout, runtime_addr: 0, symbols, binary: PathBuf::new(), maps: vec![] }
     }
 }
 

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use num_bigint::{BigInt, BigUint, Sign};
 
-use crate::objects::{ObjId, ObjectGraph, PyStr, TypeInfo, Value, TPFLAGS_HEAPTYPE, TPFLAGS_IMMUTABLETYPE};
+use crate::decode::{TPFLAGS_HEAPTYPE, TPFLAGS_IMMUTABLETYPE};
+use crate::snapshot::{ObjId, ObjectGraph, PyStr, TypeInfo, Value};
 
 /// Longest repr produced; past this the text ends with "...".
 const MAX_REPR: usize = 1 << 27;

@@ -9,7 +9,7 @@ use ptrace_tools::stop::StoppedProcess;
 use crate::capture::{carry_everything, main_body_position, opcode_table, read_interpreter_state, CaptureError};
 use crate::error::{Error, Result};
 use crate::memcopy::BlockCache;
-use crate::objects::Decoder;
+use crate::decode::Decoder;
 use crate::process::PythonProcess;
 use crate::resume::{plan_resume, Stop};
 use crate::snapshot::{FrameInfo, FrameResume, ObjId, ObjectGraph, Snapshot, Value};
@@ -160,7 +160,7 @@ fn read_thread_for_teleport(
         let mut f = d.read_frame(gen + l.gen_iframe as u64, true)?;
         // Entered frames point at their next instruction: 3.11/3.12 keep the unit before
         // it (prev_instr), 3.13 the instruction itself. Plan from the unit before.
-        if l.has(l.frame_instr_ptr) {
+        if l.frame_instr_ptr.is_some() {
             f.lasti -= 1;
         }
         thread.frames.push(f);
@@ -219,7 +219,7 @@ fn driver_pending(d: &mut Decoder<'_>, frame: u64) -> Result<Vec<u64>> {
     let Some((_, code)) = d.frame_code(frame)? else { return Ok(vec![]) };
     let Value::Code(c) = &d.graph.get(code).value else { return Ok(vec![]) };
     let Some(slot) = c.localsplus_names.iter().position(|n| n == crate::snapshot::report::DRIVER_PENDING_LOCAL) else {
-        return Err(Error::Snapshot("restore driver without a pending list".into()));
+        return Err(Error::corrupt(frame, "restore driver frame without its pending list"));
     };
     let list = d.ptr(frame + l.frame_localsplus as u64 + 8 * slot as u64)?;
     let n = d.ptr(list + l.var_object_size as u64)?.min(1 << 20);

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 
 use crate::error::Error;
 use crate::launch::{status_code, LaunchError, Restore};
+use crate::snapshot::report::{Reply, Report, SHM_MARKER};
 use crate::supervisor::{capture, CaptureRequest};
 
 pub enum Destination {
@@ -20,18 +21,14 @@ pub enum Destination {
     Shell(String),
 }
 
-fn one_line(s: &str) -> String {
-    s.replace('\n', " ")
-}
-
 /// Capture `req`, then deliver. Every outcome is reported to the shim, failures too
 /// (then also returned).
 pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, python: &str, dest: &Destination) -> Result<(), Error> {
     // The fds were handed over by the shim for this purpose only.
     let report = std::cell::RefCell::new(unsafe { std::fs::File::from_raw_fd(report_fd) });
-    let say = |line: String| {
+    let say = |message: Report| {
         let mut r = report.borrow_mut();
-        let _ = writeln!(r, "{line}");
+        let _ = writeln!(r, "{}", message.encode());
         let _ = r.flush();
     };
     let mut replies = reply_fd.map(|fd| std::io::BufReader::new(unsafe { std::fs::File::from_raw_fd(fd) }));
@@ -39,14 +36,14 @@ pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, py
     // list of reduce tuples (kept alive until it is told the outcome), or `error MESSAGE`.
     let mut reducer = |addrs: &[u64]| -> std::result::Result<u64, String> {
         let replies = replies.as_mut().ok_or("no shim to reduce objects")?;
-        say(format!("reduce {}", addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ")));
+        say(Report::Reduce(addrs.to_vec()));
         let mut line = String::new();
         std::io::BufRead::read_line(replies, &mut line).map_err(|e| e.to_string())?;
-        let line = line.trim();
-        if let Some(msg) = line.strip_prefix("error ") {
-            return Err(msg.to_string());
+        match Reply::decode(&line) {
+            Ok(Reply::Reduced(addr)) => Ok(addr),
+            Ok(Reply::Error(msg)) => Err(msg),
+            Err(line) => Err(format!("unexpected reply from the shim: {line:?}")),
         }
-        line.parse().map_err(|_| format!("unexpected reply from the shim: {line:?}"))
     };
     let clock = crate::timing::Clock::start("supervise");
     // A local destination's interpreter starts while we capture: its start-up (tens of
@@ -56,7 +53,7 @@ pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, py
         Destination::Local => match Restore::from_pipe(python).spawn() {
             Ok(x) => Some(x),
             Err(e) => {
-                say(format!("error cannot start the new process: {}", spawn_failure(&e)));
+                say(Report::Error(format!("cannot start the new process: {}", spawn_failure(&e))));
                 return Err(e.into());
             }
         },
@@ -72,7 +69,7 @@ pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, py
     let bytes = match result {
         Ok(b) => b,
         Err(e) => {
-            say(format!("error {}", one_line(&e.to_string())));
+            say(Report::Error(e.to_string()));
             return Err(e);
         }
     };
@@ -80,11 +77,11 @@ pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, py
         Destination::File(path) => {
             return match crate::snapshot::write_atomically(path, &bytes) {
                 Ok(()) => {
-                    say(format!("saved {}", path.display()));
+                    say(Report::Saved(path.display().to_string()));
                     Ok(())
                 }
                 Err(e) => {
-                    say(format!("error {}", one_line(&e.to_string())));
+                    say(Report::Error(e.to_string()));
                     Err(e)
                 }
             };
@@ -118,12 +115,12 @@ pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, py
     let (mut child, temp) = match child {
         Ok(c) => c,
         Err(e) => {
-            say(format!("error cannot start the new process: {e}"));
+            say(Report::Error(format!("cannot start the new process: {e}")));
             return Err(Error::Io { context: "cannot start the new process".into(), source: e });
         }
     };
     clock.mark("new process started");
-    say(format!("started {}", child.id()));
+    say(Report::Started(child.id()));
     let code = match child.wait() {
         Ok(status) => status_code(status),
         Err(_) => 1,
@@ -132,7 +129,7 @@ pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, py
         // The new process deletes it once read; this covers one that died before.
         let _ = std::fs::remove_file(p);
     }
-    say(format!("exit {code}"));
+    say(Report::Exit(code));
     Ok(())
 }
 
@@ -143,9 +140,6 @@ fn spawn_failure(e: &LaunchError) -> String {
         e => e.to_string(),
     }
 }
-
-/// Starts the message on the snapshot pipe that names a file holding the snapshot.
-const SHM_MARKER: &str = "\0PYTELEPORT-SHM:";
 
 /// Above this size a snapshot for a local process is handed over in /dev/shm.
 const SHM_THRESHOLD: usize = 4 << 20;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use pyteleport::attach::{AttachError, Outcome, Progress};
 use pyteleport::launch::{status_code, LaunchError};
-use pyteleport::objects::Limits;
+use pyteleport::decode::Limits;
 use pyteleport::Error;
 
 #[derive(Parser)]

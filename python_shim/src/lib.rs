@@ -427,8 +427,8 @@ fn _test_snapshot_with_bad_id(py: Python<'_>, data: &[u8]) -> PyResult<PyObject>
 fn frame_states(py: Python<'_>) -> PyResult<PyObject> {
     let l = running_layout(py)?;
     let d = PyDict::new(py);
-    for (v, name) in [(l.frame_created, "created"), (l.frame_suspended, "suspended"), (l.frame_suspended_yield_from, "suspended_yield_from")] {
-        if v != layouts::ABSENT_ENUM {
+    for (v, name) in [(Some(l.frame_created), "created"), (Some(l.frame_suspended), "suspended"), (l.frame_suspended_yield_from, "suspended_yield_from")] {
+        if let Some(v) = v {
             d.set_item(v, name)?;
         }
     }
@@ -482,8 +482,7 @@ fn enter_frame(
     let state_value = match state {
         "suspended" => l.frame_suspended,
         "created" => l.frame_created,
-        "suspended_yield_from" if l.frame_suspended_yield_from != layouts::ABSENT_ENUM => l.frame_suspended_yield_from,
-        "suspended_yield_from" => l.frame_suspended,
+        "suspended_yield_from" => l.frame_suspended_yield_from.unwrap_or(l.frame_suspended),
         other => return Err(PyValueError::new_err(format!("unknown frame state {other}"))),
     };
     unsafe {
@@ -521,11 +520,11 @@ fn enter_frame(
         }
         *(frame.add(l.frame_stacktop) as *mut i32) = (nlocalsplus + stack.len()) as i32;
         let code_start = (frame_code as *mut u8).add(l.code_code_adaptive);
-        if let Some(resume) = resume { if l.has(l.frame_instr_ptr) {
-            *(frame.add(l.frame_instr_ptr) as *mut *mut u8) = code_start.add(2 * resume as usize);
-        } else {
+        if let Some(resume) = resume { if let Some(instr_ptr) = l.frame_instr_ptr {
+            *(frame.add(instr_ptr) as *mut *mut u8) = code_start.add(2 * resume as usize);
+        } else if let Some(prev_instr) = l.frame_prev_instr {
             // prev_instr: the unit before the one that runs next (may be -1 unit).
-            *(frame.add(l.frame_prev_instr) as *mut *mut u8) = code_start.offset(2 * (resume as isize - 1));
+            *(frame.add(prev_instr) as *mut *mut u8) = code_start.offset(2 * (resume as isize - 1));
         } }
         if let Some(m) = &locals_mapping {
             let at = frame.add(l.frame_locals) as *mut *mut ffi::PyObject;
