@@ -357,6 +357,8 @@ fn pending_output(t: &Target) -> Result<Vec<(i32, Vec<u8>)>> {
 /// pidfd_getfd, or reopening /proc/PID/fd/FD (appending for regular files) on kernels
 /// without it.
 fn target_fd(pid: i32, fd: i32, write: bool) -> Result<OwnedFd> {
+    // SAFETY: plain syscalls on integers; every descriptor they return is new and ours,
+    // wrapped in an OwnedFd once (or closed) so it is closed exactly once.
     unsafe {
         let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
         if pidfd >= 0 {
@@ -566,6 +568,7 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
     // Killed by a signal: the original dies of the same one (when it does not catch or
     // ignore it), so its parent sees exactly what a plain run would have shown.
     if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        // SAFETY: kill(2) on the target we are tracing; no memory is involved.
         if default_disposition(opts.pid, sig) && unsafe { libc::kill(opts.pid, sig) } == 0 {
             stopped.resume()?;
             return Ok(Outcome::Moved { new_pid, status });

@@ -67,10 +67,12 @@ pub fn release_output_if_orphaned() {
 
 /// Wait for `child` to exit, letting go of our output if the attacher dies meanwhile.
 pub fn wait_child(child: &mut std::process::Child) -> std::io::Result<std::process::ExitStatus> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor we own (or -1).
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::c_int, 0) } as i32;
     loop {
         if let Some(status) = child.try_wait()? {
             if pidfd >= 0 {
+                // SAFETY: our own descriptor from pidfd_open, closed once.
                 unsafe { libc::close(pidfd) };
             }
             return Ok(status);
@@ -79,6 +81,7 @@ pub fn wait_child(child: &mut std::process::Child) -> std::io::Result<std::proce
         if pidfd >= 0 {
             let mut fds = [libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 }];
             // SAFETY: one valid pollfd.
+            // SAFETY: `fds` is a live array of one pollfd for the duration of the call.
             unsafe { libc::poll(fds.as_mut_ptr(), 1, 200) };
         } else {
             std::thread::sleep(Duration::from_millis(20));

@@ -24,13 +24,15 @@ pub enum Destination {
 /// Capture `req`, then deliver. Every outcome is reported to the shim, failures too
 /// (then also returned).
 pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, python: &str, dest: &Destination) -> Result<(), Error> {
-    // The fds were handed over by the shim for this purpose only.
+    // SAFETY: the fds were handed over by the shim for this purpose only; nothing else
+    // in this process owns them, so each becomes one File that closes it once.
     let report = std::cell::RefCell::new(unsafe { std::fs::File::from_raw_fd(report_fd) });
     let say = |message: Report| {
         let mut r = report.borrow_mut();
         let _ = writeln!(r, "{}", message.encode());
         let _ = r.flush();
     };
+    // SAFETY: as for `report_fd` above.
     let mut replies = reply_fd.map(|fd| std::io::BufReader::new(unsafe { std::fs::File::from_raw_fd(fd) }));
     // `reduce ADDR...` asks the shim to reduce objects; it answers with the address of a
     // list of reduce tuples (kept alive until it is told the outcome), or `error MESSAGE`.

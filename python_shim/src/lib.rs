@@ -133,6 +133,8 @@ fn ids(py: Python<'_>, v: &[ObjId]) -> PyResult<PyObject> {
 fn py_str(py: Python<'_>, s: &PyStr) -> PyResult<PyObject> {
     match s {
         PyStr::Text(t) => Ok(t.into_pyobject(py)?.into_any().unbind()),
+        // SAFETY: `cps` is a live slice of `len` UCS-4 code points that CPython copies;
+        // the result is a new reference (or NULL with an exception set), owned once.
         PyStr::CodePoints(cps) => unsafe {
             // Lone surrogates cannot be a Rust String: build the str from UCS-4 data.
             let p = ffi::PyUnicode_FromKindAndData(ffi::PyUnicode_4BYTE_KIND as i32, cps.as_ptr() as *const _, cps.len() as ffi::Py_ssize_t);
@@ -461,6 +463,11 @@ fn enter_frame(
     reenter: bool,
 ) -> PyResult<()> {
     let l = running_layout(py)?;
+    // SAFETY: type checks on a live object.
+    let is_generator = unsafe { ffi::PyGen_Check(gen.as_ptr()) != 0 || ffi::PyCoro_CheckExact(gen.as_ptr()) != 0 || ffi::PyAsyncGen_CheckExact(gen.as_ptr()) != 0 };
+    if !is_generator {
+        return Err(PyValueError::new_err("enter_frame needs a generator, coroutine or async generator"));
+    }
     // A generator, coroutine or async generator: the same frame under another name.
     let code = gen.getattr("gi_code").or_else(|_| gen.getattr("cr_code")).or_else(|_| gen.getattr("ag_code"))?;
     // A parameter a closure captures is in co_varnames and co_cellvars but has one slot.
@@ -485,6 +492,10 @@ fn enter_frame(
         "suspended_yield_from" => l.frame_suspended_yield_from.unwrap_or(l.frame_suspended),
         other => return Err(PyValueError::new_err(format!("unknown frame state {other}"))),
     };
+    // SAFETY: `gen` is a live generator, coroutine or async generator (checked above) of
+    // this interpreter, so its embedded frame sits at the layout's offsets; it has not run
+    // (checked below), so nothing else is using the frame, and its code's frame has room
+    // for `localsplus` and `stack` (lengths checked above against the code object).
     unsafe {
         let g = gen.as_ptr() as *mut u8;
         let current = *(g.add(l.gen_frame_state) as *const i8) as i32;
