@@ -30,7 +30,7 @@ use crate::resume::{between_resume, plan_resume, ResumeError, Stop};
 use crate::snapshot::{ObjId, Snapshot, Value};
 
 type OpenFiles = std::collections::HashMap<i32, ptrace_tools::OpenFile>;
-type Environ = Vec<(Vec<u8>, Vec<u8>)>;
+use crate::decode::Environ;
 
 pub struct AttachOptions {
     pub pid: i32,

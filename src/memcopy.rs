@@ -145,7 +145,7 @@ impl BlockCache {
 
     /// Copy `[addr, addr + buf.len())`, all inside one block, from the cache; `false` if
     /// that block cannot be read whole (the edge of a mapping).
-    fn from_block(&self, addr: u64, buf: &mut [u8]) -> bool {
+    fn copy_from_block(&self, addr: u64, buf: &mut [u8]) -> bool {
         let index = addr / BLOCK;
         let mut blocks = self.blocks.borrow_mut();
         let block = blocks.entry(index).or_insert_with(|| {
@@ -172,7 +172,7 @@ impl MemoryReader for BlockCache {
         while done < buf.len() {
             let at = addr + done as u64;
             let n = ((BLOCK - at % BLOCK) as usize).min(buf.len() - done);
-            if !self.from_block(at, &mut buf[done..done + n]) {
+            if !self.copy_from_block(at, &mut buf[done..done + n]) {
                 return self.live.read(addr, buf);
             }
             done += n;

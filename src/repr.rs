@@ -108,7 +108,7 @@ pub fn complex_repr(re: f64, im: f64) -> String {
 pub fn is_printable(c: u32) -> bool {
     use crate::printable::NOT_PRINTABLE;
     let i = NOT_PRINTABLE.partition_point(|&(_, end)| end < c);
-    !NOT_PRINTABLE.get(i).is_some_and(|&(start, _)| start <= c)
+    NOT_PRINTABLE.get(i).is_none_or(|&(start, _)| start > c)
 }
 
 pub fn str_repr(s: &PyStr) -> String {

@@ -210,11 +210,11 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
         }
         Value::Range { start, stop, step } => rec!(py, RangeValue { start: *start, stop: *stop, step: *step }),
         Value::Rebuilt { type_name, args, dict } => rec!(py, RebuiltValue { type_name: type_name.as_str(), args: args.clone(), dict: *dict }),
-        Value::RangeIter { start, step, len, index } => rec!(py, RangeIterValue { start: *start as i64, step: *step as i64, len: *len as i64, index: *index as i64 }),
-        Value::SeqIter { seq, index } => rec!(py, SeqIterValue { seq: *seq, index: *index as i64 }),
-        Value::Enumerate { iter, index, long_index } => rec!(py, EnumerateValue { iter: *iter, index: *index as i64, long_index: *long_index }),
+        Value::RangeIter { start, step, len, index } => rec!(py, RangeIterValue { start: *start, step: *step, len: *len, index: *index }),
+        Value::SeqIter { seq, index } => rec!(py, SeqIterValue { seq: *seq, index: *index }),
+        Value::Enumerate { iter, index, long_index } => rec!(py, EnumerateValue { iter: *iter, index: *index, long_index: *long_index }),
         Value::Zip { iters, strict } => rec!(py, ZipValue { iters: *iters, strict: *strict }),
-        Value::DictIter { dict, pos, len } => rec!(py, DictIterValue { dict: *dict, pos: *pos as i64, len: *len as i64 }),
+        Value::DictIter { dict, pos, len } => rec!(py, DictIterValue { dict: *dict, pos: *pos, len: *len }),
         Value::Exception { args, dict, context, cause, suppress_context, notes } => rec!(py, ExceptionValue {
             args: *args, dict: *dict, context: *context, cause: *cause, suppress_context: *suppress_context, notes: *notes,
         }),

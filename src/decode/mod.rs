@@ -45,6 +45,7 @@ use crate::snapshot::reducers::{self, Reducer};
 use crate::snapshot::{Object, ObjId, ObjectGraph, Value};
 use ptrace_tools::memory::MemoryReader;
 
+pub use policy::Environ;
 pub use crate::snapshot::ThreadInfo;
 pub use registry::CType;
 pub use view::{span, At, Span, View};

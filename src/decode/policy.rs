@@ -10,6 +10,9 @@ use crate::snapshot::{ObjId, Value};
 
 use super::Decoder;
 
+/// An environment as (name, value) byte strings, in `os.environ`'s order.
+pub type Environ = Vec<(Vec<u8>, Vec<u8>)>;
+
 impl<'a> Decoder<'a> {
     /// Objects that are globals of installed modules (stdlib, site-packages) the graph
     /// refers to become `Global` references rather than copies.
@@ -140,7 +143,7 @@ impl<'a> Decoder<'a> {
 
     /// The program's environment as `os.environ` holds it (what it set or removed since
     /// it started included); None when `os` is not loaded or looks unusual.
-    pub fn current_environ(&mut self) -> Result<Option<Vec<(Vec<u8>, Vec<u8>)>>> {
+    pub fn current_environ(&mut self) -> Result<Option<Environ>> {
         let l = self.layout();
         let Some(os_dict) = self.module_dict_address("os")? else { return Ok(None) };
         let mut environ = None;
