@@ -305,53 +305,6 @@ fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>) -
     Ok((carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, thread, resume), environ))
 }
 
-/// Output the target has written to `sys.stdout`/`sys.stderr` but not yet flushed:
-/// (fd, bytes), oldest first. Moving it must not lose it.
-fn pending_output(t: &Target) -> Result<Vec<(i32, Vec<u8>)>> {
-    let l = t.py.layout;
-    let mem = &t.live;
-    let mut d = Decoder::new(&t.py, mem, Limits::default());
-    d.learn_stdio()?;
-    let mut out = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (&addr, name) in d.stdio.clone().iter() {
-        if !matches!(name.as_str(), "stdout" | "stderr") || !seen.insert(addr) {
-            continue;
-        }
-        let buffered = mem.read_u64(addr + l.textio_buffer as u64)?;
-        let raw = mem.read_u64(buffered + l.buffered_raw as u64)?;
-        let fd = mem.read_u64(raw + l.fileio_fd as u64)? as i32;
-        let mut bytes = Vec::new();
-        // The binary buffer holds older data than the text layer's pending chunks.
-        let (start, end) = (mem.read_u64(buffered + l.buffered_write_pos as u64)? as i64, mem.read_u64(buffered + l.buffered_write_end as u64)? as i64);
-        if end > start && start >= 0 && end - start < (64 << 20) {
-            let buf = mem.read_u64(buffered + l.buffered_buffer as u64)?;
-            bytes.extend(mem.read_vec(buf + start as u64, (end - start) as usize)?);
-        }
-        let pending = mem.read_u64(addr + l.textio_pending_bytes as u64)?;
-        if pending != 0 {
-            if let Some(id) = d.object(pending) {
-                d.drain()?;
-                let chunks: Vec<ObjId> = match &d.graph.get(id).value {
-                    Value::List(items) => items.clone(),
-                    _ => vec![id],
-                };
-                for c in chunks {
-                    match &d.graph.get(c).value {
-                        Value::Bytes(b) => bytes.extend(b),
-                        Value::Str(s) => bytes.extend(s.as_text().as_bytes()),
-                        _ => {}
-                    }
-                }
-            }
-        }
-        if !bytes.is_empty() {
-            out.push((fd, bytes));
-        }
-    }
-    out.sort_by_key(|(fd, _)| *fd);
-    Ok(out)
-}
 
 /// A duplicate of the target's file descriptor `fd`, sharing its open file (and offset):
 /// pidfd_getfd, or reopening /proc/PID/fd/FD (appending for regular files) on kernels
@@ -521,7 +474,7 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
     let stdout = target_fd(opts.pid, 1, true)?;
     let stderr = target_fd(opts.pid, 2, true)?;
     // What the original printed but had not flushed comes out first, in order.
-    for (fd, data) in pending_output(&t).unwrap_or_default() {
+    for (fd, data) in Decoder::new(&t.py, &t.live, Limits::default()).stdio_pending_output().unwrap_or_default() {
         if let Ok(dup) = target_fd(opts.pid, fd, true) {
             let mut f = std::fs::File::from(dup);
             let _ = std::io::Write::write_all(&mut f, &data);

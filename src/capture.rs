@@ -129,42 +129,8 @@ pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
     }
     d.drain()?;
     state.recursion_limit = d.ptr(interp + l.interp_recursion_limit as u64)? as u32 as i32;
-    state.stdin_pending = stdin_read_ahead(d, sysdict).unwrap_or_default();
+    state.stdin_pending = d.stdin_read_ahead(sysdict).unwrap_or_default();
     Ok(state)
 }
 
-/// What `sys.stdin` (a TextIOWrapper over a BufferedReader) holds that the program has
-/// not read yet: the rest of the decoded text chunk, then the binary buffer's unread
-/// bytes. The file itself is already past them, so the new process must get them first.
-fn stdin_read_ahead(d: &mut Decoder<'_>, sysdict: u64) -> Result<Vec<u8>> {
-    let l = d.process().layout;
-    let mut out = Vec::new();
-    let Some(stdin) = d.dict_entries(sysdict)?.into_iter().find_map(|(k, v)| (d.read_str(k).ok()?.as_text() == "stdin").then_some(v)) else {
-        return Ok(out);
-    };
-    let type_name_of = |d: &mut Decoder<'_>, obj: u64| -> Result<String> {
-        let t = d.ptr(obj + l.object_type as u64)?;
-        let name = d.ptr(t + l.type_name as u64)?;
-        d.c_string(name, 64)
-    };
-    if type_name_of(d, stdin)? != "_io.TextIOWrapper" {
-        return Ok(out);
-    }
-    let chars = d.ptr(stdin + l.textio_decoded_chars as u64)?;
-    if chars != 0 {
-        let used = d.ptr(stdin + l.textio_decoded_chars_used as u64)? as usize;
-        let text = d.read_str(chars)?.code_points();
-        let rest: String = text.iter().skip(used).filter_map(|&c| char::from_u32(c)).collect();
-        out.extend(rest.as_bytes());
-    }
-    let buffered = d.ptr(stdin + l.textio_buffer as u64)?;
-    if type_name_of(d, buffered)? == "_io.BufferedReader" {
-        let (pos, end) = (d.ptr(buffered + l.buffered_pos as u64)? as i64, d.ptr(buffered + l.buffered_read_end as u64)? as i64);
-        if end > pos && pos >= 0 && end - pos < (64 << 20) {
-            let buf = d.ptr(buffered + l.buffered_buffer as u64)?;
-            out.extend(d.read(buf + pos as u64, (end - pos) as usize)?);
-        }
-    }
-    Ok(out)
-}
 

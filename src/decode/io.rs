@@ -374,3 +374,88 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 }
+
+impl Decoder<'_> {
+    /// What `sys.stdin` (a TextIOWrapper over a BufferedReader) holds that the program has
+    /// not read yet: the rest of the decoded text chunk, then the binary buffer's unread
+    /// bytes. The file itself is already past them, so the new process must get them first.
+    pub fn stdin_read_ahead(&mut self, sysdict: u64) -> Result<Vec<u8>> {
+        let d = self;
+        let l = d.py.layout;
+        let mut out = Vec::new();
+        let Some(stdin) = d.dict_entries(sysdict)?.into_iter().find_map(|(k, v)| (d.read_str(k).ok()?.as_text() == "stdin").then_some(v)) else {
+            return Ok(out);
+        };
+        let type_name_of = |d: &mut Decoder<'_>, obj: u64| -> Result<String> {
+            let t = d.ptr(obj + l.object_type as u64)?;
+            let name = d.ptr(t + l.type_name as u64)?;
+            d.c_string(name, 64)
+        };
+        if type_name_of(d, stdin)? != "_io.TextIOWrapper" {
+            return Ok(out);
+        }
+        let chars = d.ptr(stdin + l.textio_decoded_chars as u64)?;
+        if chars != 0 {
+            let used = d.ptr(stdin + l.textio_decoded_chars_used as u64)? as usize;
+            let text = d.read_str(chars)?.code_points();
+            let rest: String = text.iter().skip(used).filter_map(|&c| char::from_u32(c)).collect();
+            out.extend(rest.as_bytes());
+        }
+        let buffered = d.ptr(stdin + l.textio_buffer as u64)?;
+        if type_name_of(d, buffered)? == "_io.BufferedReader" {
+            let (pos, end) = (d.ptr(buffered + l.buffered_pos as u64)? as i64, d.ptr(buffered + l.buffered_read_end as u64)? as i64);
+            if end > pos && pos >= 0 && end - pos < (64 << 20) {
+                let buf = d.ptr(buffered + l.buffered_buffer as u64)?;
+                out.extend(d.read(buf + pos as u64, (end - pos) as usize)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Output the target has written to `sys.stdout`/`sys.stderr` but not yet flushed:
+    /// (fd, bytes), oldest first. Moving it must not lose it.
+    pub fn stdio_pending_output(&mut self) -> Result<Vec<(i32, Vec<u8>)>> {
+        let d = self;
+        let l = d.py.layout;
+        d.learn_stdio()?;
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (&addr, name) in d.stdio.clone().iter() {
+            if !matches!(name.as_str(), "stdout" | "stderr") || !seen.insert(addr) {
+                continue;
+            }
+            let buffered = d.ptr(addr + l.textio_buffer as u64)?;
+            let raw = d.ptr(buffered + l.buffered_raw as u64)?;
+            let fd = d.ptr(raw + l.fileio_fd as u64)? as i32;
+            let mut bytes = Vec::new();
+            // The binary buffer holds older data than the text layer's pending chunks.
+            let (start, end) = (d.ptr(buffered + l.buffered_write_pos as u64)? as i64, d.ptr(buffered + l.buffered_write_end as u64)? as i64);
+            if end > start && start >= 0 && end - start < (64 << 20) {
+                let buf = d.ptr(buffered + l.buffered_buffer as u64)?;
+                bytes.extend(d.read(buf + start as u64, (end - start) as usize)?);
+            }
+            let pending = d.ptr(addr + l.textio_pending_bytes as u64)?;
+            if pending != 0 {
+                if let Some(id) = d.object(pending) {
+                    d.drain()?;
+                    let chunks: Vec<ObjId> = match &d.graph.get(id).value {
+                        Value::List(items) => items.clone(),
+                        _ => vec![id],
+                    };
+                    for c in chunks {
+                        match &d.graph.get(c).value {
+                            Value::Bytes(b) => bytes.extend(b),
+                            Value::Str(s) => bytes.extend(s.as_text().as_bytes()),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            if !bytes.is_empty() {
+                out.push((fd, bytes));
+            }
+        }
+        out.sort_by_key(|(fd, _)| *fd);
+        Ok(out)
+    }
+}
