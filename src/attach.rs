@@ -20,7 +20,7 @@ use ptrace_tools::elf::{symbol_address_in_process, ElfFile};
 use ptrace_tools::memory::{MemoryReader, ProcessMemory};
 use ptrace_tools::stop::{RunOutcome, StoppedProcess};
 
-use crate::capture::{carry_everything, main_body_position, opcode_table, read_interpreter_state};
+use crate::capture::{carry_everything, describe_threads, main_body_position, opcode_table, read_interpreter_state};
 use crate::error::{Error, Result};
 use crate::launch::{interpreter_with_pyteleport, status_code, NotReady, Restore};
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
@@ -133,28 +133,6 @@ fn locate(pid: i32) -> Result<Target> {
     Ok(Target { py, live, safe_point, eval_ranges, main_tstate: 0 })
 }
 
-/// "qualname (file:line)" of each Python thread's innermost frame.
-fn describe_threads(t: &Target, mem: &dyn MemoryReader) -> Result<Vec<(u64, i32, String)>> {
-    let mut d = Decoder::new(&t.py, mem, Limits::default());
-    let l = t.py.layout;
-    let mut out = Vec::new();
-    for ts in d.thread_states()? {
-        let native = d.ptr(ts + l.tstate_native_thread_id as u64)? as i32;
-        let chain = d.frame_chain(ts)?;
-        let place = match chain.first() {
-            Some(&f) => {
-                let info = d.read_frame(f, false)?;
-                match &d.graph.get(info.code).value {
-                    Value::Code(c) => format!("{} ({}:{})", c.qualname, c.filename, info.line.unwrap_or(0)),
-                    _ => "?".into(),
-                }
-            }
-            None => "no Python frame".into(),
-        };
-        out.push((ts, native, place));
-    }
-    Ok(out)
-}
 
 /// Fails once the command this tracer works for was killed (see `guardian`): up to the
 /// moment the new process is told to go, that cancels the attach.
@@ -208,7 +186,7 @@ fn reach_safe_point(
             break;
         }
         if !*announced {
-            let place = describe_threads(t, &t.live).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_default();
+            let place = describe_threads(&mut Decoder::new(&t.py, &t.live, Limits::default())).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_default();
             progress(Progress::WaitingForSafePoint { pid, place: &place });
             *announced = true;
         }
@@ -251,7 +229,7 @@ fn reach_safe_point(
         }
     }
     drop(armed);
-    let place = describe_threads(t, &t.live).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_else(|| "unknown".into());
+    let place = describe_threads(&mut Decoder::new(&t.py, &t.live, Limits::default())).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_else(|| "unknown".into());
     Err(AttachError::NoSafePoint { pid, timeout: opts.timeout, place }.into())
 }
 
@@ -375,7 +353,7 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
     loop {
         let prepared = PreparedBuffers::for_maps(&t.py.maps, 8 << 30);
         let mut stopped = StoppedProcess::stop(opts.pid).map_err(|e| ended_while_waiting(e.into(), told, opts.pid))?;
-        let threads = describe_threads(t, &t.live)?;
+        let threads = describe_threads(&mut Decoder::new(&t.py, &t.live, Limits::default()))?;
         let Some(main) = threads.iter().find(|x| x.1 == opts.pid) else {
             return Err(AttachError::NoMainThread { pid: opts.pid }.into());
         };

@@ -24,6 +24,10 @@ pub enum CaptureError {
     /// The shim could not reduce an object (the pickle protocol failed: `reason`).
     #[error("cannot carry the {type_name} object reached from {holder}: {reason}")]
     NotReduced { type_name: String, holder: String, reason: String },
+    /// Other Python threads are running: a teleport moves the calling thread only, and
+    /// leaving them behind silently would lose their work (threads: native id, where).
+    #[error("cannot teleport while other Python threads run (they would be left behind): {}", describe_places(threads))]
+    OtherThreads { threads: Vec<(i32, String)> },
     #[error("the shim answered a reduce request with the wrong number of results")]
     ReduceAnswer { asked: usize, answered: usize },
 }
@@ -133,4 +137,29 @@ pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
     Ok(state)
 }
 
+/// Every thread state of the main interpreter: (address, native thread id, where its
+/// innermost Python frame is, "qualname (file:line)", or "no Python frame").
+pub fn describe_threads(d: &mut Decoder<'_>) -> Result<Vec<(u64, i32, String)>> {
+    let l = d.process().layout;
+    let mut out = Vec::new();
+    for ts in d.thread_states()? {
+        let native = d.ptr(ts + l.tstate_native_thread_id as u64)? as i32;
+        let chain = d.frame_chain(ts)?;
+        let place = match chain.first() {
+            Some(&f) => {
+                let info = d.read_frame(f, false)?;
+                match &d.graph.get(info.code).value {
+                    Value::Code(c) => format!("{} ({}:{})", c.qualname, c.filename, info.line.unwrap_or(0)),
+                    _ => "?".into(),
+                }
+            }
+            None => "no Python frame".into(),
+        };
+        out.push((ts, native, place));
+    }
+    Ok(out)
+}
 
+fn describe_places(threads: &[(i32, String)]) -> String {
+    threads.iter().map(|(tid, place)| format!("thread {tid} in {place}")).collect::<Vec<_>>().join(", ")
+}

@@ -140,6 +140,42 @@ def test_uncarriable_state_raises_in_original_which_goes_on(version, tmp_path):
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_other_running_thread_is_refused_not_dropped(version, tmp_path):
+    # A teleport moves the calling thread; another thread running Python code would be
+    # left behind silently, so the teleport is refused and both threads go on here.
+    script = tmp_path / "threads.py"
+    script.write_text(
+        "import threading, time\n"
+        "from pyteleport import dummy_teleport, TeleportError\n"
+        "ticks = []\n"
+        "stop = threading.Event()\n"
+        "def heartbeat():\n"
+        "    while not stop.is_set():\n"
+        "        ticks.append(1)\n"
+        "        time.sleep(0.01)\n"
+        "t = threading.Thread(target=heartbeat, name='heartbeat')\n"
+        "t.start()\n"
+        "time.sleep(0.05)\n"
+        "try:\n"
+        "    dummy_teleport()\n"
+        "    print('moved')\n"
+        "except TeleportError as e:\n"
+        "    print('refused:', 'other Python threads' in str(e), 'heartbeat' in str(e))\n"
+        "n = len(ticks)\n"
+        "time.sleep(0.1)\n"
+        "print('ticking', len(ticks) > n)\n"
+        "stop.set()\n"
+        "t.join()\n"
+        "del t  # a finished Thread's handle is not carried yet (3.13)\n"
+        "dummy_teleport()\n"
+        "print('moved alone')\n"
+    )
+    code, out, err = run([venv_python(version), str(script)])
+    assert code == 0, err
+    assert out == "refused: True True\nticking True\nmoved alone\n", out + err
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
 def test_frame_called_from_c_is_refused_and_original_goes_on(version):
     code, out, err = run([venv_python(version), str(ROOT / "tests" / "programs" / "c_callback_refused.py")])
     assert code == 0, err
