@@ -179,12 +179,13 @@ pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTabl
 fn check_called_directly(graph: &ObjectGraph, inner: &FrameInfo, outer: &FrameInfo, op: &str, nargs: usize, outer_code: &CodeInfo) -> Result<()> {
     let Value::Code(inner_code) = &graph.get(inner.code).value else { return Ok(()) };
     let describe = |c: &CodeInfo, f: &FrameInfo| format!("{} ({}:{})", c.qualname, c.filename, f.line.unwrap_or(0));
-    if inner.generator.is_some() && matches!(op, "FOR_ITER" | "SEND" | "YIELD_FROM") {
-        return Ok(());
-    }
     // The callable's possible slots, by how each call instruction lays out its inputs.
     let len = outer.stack.len();
     let back: Vec<usize> = match op {
+        // The iterator (FOR_ITER) or receiver (SEND) must be the inner generator itself:
+        // one pulled through a C iterator (`map`, `enumerate`, `zip` over a generator)
+        // would hand its value to the loop without the wrapper's work.
+        "FOR_ITER" | "SEND" | "YIELD_FROM" if inner.generator.is_some() => vec![1, 2],
         "CALL" | "PRECALL" => vec![nargs + 2, nargs + 1],
         "CALL_KW" => vec![nargs + 3, nargs + 2],
         "CALL_FUNCTION_EX" => vec![2 + (nargs & 1), 3 + (nargs & 1)],

@@ -256,18 +256,25 @@ fn a_frame_waiting_in_for_iter_keeps_its_iterator() {
     for c in &CASES {
         let mut g = Graph::default();
         let (add, looping) = (g.code("add", c.add), g.code("loop", c.looping));
-        let (x, callee, it) = (g.str("x"), g.builtin("g"), g.str("iterator"));
+        let (x, callee) = (g.str("x"), g.builtin("g"));
         let gen = g.add(Value::None, None);
         // The inner frame is a generator advanced by the loop's FOR_ITER: C code in
         // between (the stack pointer not saved), yet transparent.
         let mut inner = frame(add, c.add_call, vec![Some(x), None, Some(callee)]);
         inner.generator = Some(gen);
-        let mut outer = frame(looping, c.for_iter, vec![Some(it)]);
+        let mut outer = frame(looping, c.for_iter, vec![Some(gen)]);
         outer.stack_from = StackSource::Static;
-        let plan = plan_resume(&g.graph, &[inner, outer], table(c), None, Stop::InCall).unwrap();
+        let plan = plan_resume(&g.graph, &[inner.clone(), outer.clone()], table(c), None, Stop::InCall).unwrap();
         let p = &plan[1];
         assert_eq!((p.resume, p.keep, p.for_iter, p.push), (c.after_for_iter, 1, Some(c.for_iter), true), "3.{}", c.minor);
         assert_eq!(plan[0].for_iter, None);
+
+        // The loop iterates a C wrapper (`map(f, gen)`) that pulls from the generator:
+        // resuming would skip the wrapper, so the frame is not resumable here.
+        let wrapper = g.add(Value::Opaque, None);
+        outer.stack = vec![Some(wrapper)];
+        let err = plan_resume(&g.graph, &[inner, outer], table(c), None, Stop::InCall).unwrap_err();
+        assert!(err.is_called_from_c(), "3.{}: {err}", c.minor);
     }
 }
 
