@@ -212,7 +212,8 @@ def attach_reason(err):
     for line in err.splitlines():
         if "error:" in line:
             return line.split("error:", 1)[1].strip()
-    return first_line(err) or "no message"
+    lines = [l.strip() for l in err.splitlines() if l.strip()]
+    return lines[-1] if lines else "no message"
 
 
 def new_trouble(stderr, reference):
@@ -311,8 +312,9 @@ class Case:
         attach_rc, attach_err = attach_cmd(self.attach, run.pid, [], d, "move", self.env)
         rc = run.wait(self.timeout)
         kill_stray(moved_to(attach_err), self.script)
-        extra = {"delay": round(delay, 3)}
-        if attach_rc != 0:
+        extra = {"delay": round(delay, 3), "attach_rc": attach_rc}
+        # attach passes on the new process's exit status: whether it moved is in what it said
+        if moved_to(attach_err) is None:
             return {**self.judge_untouched(run, rc, attach_rc, attach_err, "refused"), **extra}
         out, err = read(run.out_path), read(run.err_path)
         ref_err = self.ref["stderr"].decode(errors="replace")
@@ -345,8 +347,8 @@ class Case:
             return self.result("skip", f"harness: the job ended before the attach ({delay:.2f}s)")
         attach_rc, attach_err = attach_cmd(self.attach, run.pid, ["--checkpoint", str(snap), "--exit"], d, "ckpt", self.env)
         rc = run.wait(self.timeout)
-        extra = {"delay": round(delay, 3)}
-        if attach_rc != 0:
+        extra = {"delay": round(delay, 3), "attach_rc": attach_rc}
+        if attach_rc != 0 or "checkpoint written" not in attach_err:
             return {**self.judge_untouched(run, rc, attach_rc, attach_err, "refused"), **extra}
         if run.hung:
             return self.result("fail", "checkpoint --exit: the original did not end", **extra)
@@ -379,8 +381,8 @@ class Case:
             return self.result("skip", f"harness: the job ended before the attach ({delay:.2f}s)")
         attach_rc, attach_err = attach_cmd(self.attach, run.pid, ["--checkpoint", str(snap)], d, "ckpt", self.env)
         rc = run.wait(self.timeout)
-        extra = {"delay": round(delay, 3)}
-        if attach_rc != 0:
+        extra = {"delay": round(delay, 3), "attach_rc": attach_rc}
+        if attach_rc != 0 or "checkpoint written" not in attach_err:
             return {**self.judge_untouched(run, rc, attach_rc, attach_err, "refused"), **extra}
         out, err = read(run.out_path), read(run.err_path)
         if run.hung:
@@ -561,6 +563,9 @@ def main():
             for r in rows:
                 print(f"{r['job']:<22} {r['version']:<5} {r['mode']:<20} {r['status']:<8} {r['reason'][:150]}", flush=True)
             results.extend(rows)
+    changed = [v for v in versions if sha256(tools[v][2]) != setup[v]["bundled_binary_sha256"]]
+    if changed:
+        print(f"WARNING: the pyteleport binary of {', '.join(changed)} changed during the run", flush=True)
     table, counts = summarize(results, versions, modes)
     print()
     print(table)
@@ -568,7 +573,7 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"seed": args.seed, "versions": versions, "modes": modes, "jobs": jobs,
                                "pyteleport_root": str(pt_root), "setup": setup, "elapsed_s": round(time.monotonic() - t0, 1),
-                               "results": results, "counts": counts}, indent=1) + "\n")
+                               "binary_changed_during_run": changed, "results": results, "counts": counts}, indent=1) + "\n")
     print(f"\nwritten {out}")
 
 
