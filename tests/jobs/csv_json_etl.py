@@ -1,4 +1,4 @@
-"""Convert a CSV export to JSON lines, validating and summarising as it streams."""
+"""Convert a CSV export to JSON lines, validating and summarising as it streams (jobs: external-state: removes its files at the end)."""
 import csv
 import json
 import os

@@ -1,4 +1,4 @@
-"""A batch job that logs progress to a log file (and warnings to stderr) with the logging module."""
+"""A batch job that logs progress to a log file (and warnings to stderr) with the logging module (jobs: external-state: removes its files at the end)."""
 import hashlib
 import logging
 import os

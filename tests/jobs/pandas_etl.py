@@ -1,4 +1,4 @@
-"""Daily sales ETL: generate raw CSV shards, then load, clean, aggregate and write reports."""
+"""Daily sales ETL: generate raw CSV shards, then load, clean, aggregate and write reports (jobs: external-state: removes its files at the end)."""
 import os
 import tempfile
 import time

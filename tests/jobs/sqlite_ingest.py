@@ -1,4 +1,4 @@
-"""Ingest sensor readings into SQLite in batches and report per-sensor aggregates."""
+"""Ingest sensor readings into SQLite in batches and report per-sensor aggregates (jobs: external-state: removes its files at the end)."""
 import os
 import random
 import sqlite3
