@@ -233,13 +233,31 @@ fn reach_safe_point(
     Err(AttachError::NoSafePoint { pid, timeout: opts.timeout, place }.into())
 }
 
+/// The main thread stopped between instructions: its stack pointer is in a register, so
+/// the innermost frame's stack is read only as deep as it is where the frame resumes
+/// (deeper slots may hold a call's arguments, already freed).
+fn read_main_thread(d: &mut Decoder<'_>, t: &Target) -> Result<crate::snapshot::ThreadInfo> {
+    let mut thread = d.read_thread_between_instructions(t.main_tstate, true)?;
+    let Some(innermost) = thread.frames.first_mut() else {
+        return Err(AttachError::NoPythonCode.into());
+    };
+    let table = opcode_table(&t.py)?;
+    let code = match &d.graph.get(innermost.code).value {
+        Value::Code(c) => c.as_ref().clone(),
+        _ => return Err(Error::corrupt(innermost.addr, "frame without code")),
+    };
+    let (_, depth) = between_resume(&code, innermost.lasti, table)?;
+    d.restack(innermost, depth as usize)?;
+    Ok(thread)
+}
+
 /// At a hit: why the main thread's stack cannot be resumed as it stands (a frame called
 /// back from C), from a quick read with a small object budget; None when it can, or
 /// when the quick read cannot tell (the full capture decides then).
 fn not_resumable_here(t: &Target) -> Option<ResumeError> {
     let limits = Limits { max_objects: 20_000, ..Limits::default() };
     let mut d = Decoder::new(&t.py, &t.live, limits);
-    let mut thread = d.read_thread(t.main_tstate, true).ok()?;
+    let mut thread = read_main_thread(&mut d, t).ok()?;
     if let Some(pos) = main_body_position(&mut d, &thread.frames).ok()? {
         thread.frames.truncate(pos + 1);
     }
@@ -256,19 +274,8 @@ fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>) -
     let mut d = Decoder::new(&t.py, mem, carry_everything());
     d.open_files = open_files.clone();
     d.learn_stdio()?;
-    let mut thread = d.read_thread(t.main_tstate, true)?;
-    if thread.frames.is_empty() {
-        return Err(AttachError::NoPythonCode.into());
-    }
-    // Stopped between instructions: its stack pointer is in a register; re-read the
-    // stack as deep as it is where the frame resumes.
+    let mut thread = read_main_thread(&mut d, t)?;
     let table = opcode_table(&t.py)?;
-    let code = match &d.graph.get(thread.frames[0].code).value {
-        Value::Code(c) => c.as_ref().clone(),
-        _ => return Err(Error::corrupt(thread.frames[0].addr, "frame without code")),
-    };
-    let (_, depth) = between_resume(&code, thread.frames[0].lasti, table)?;
-    d.restack(&mut thread.frames[0], depth as usize)?;
     if let Some(pos) = main_body_position(&mut d, &thread.frames)? {
         thread.frames.truncate(pos + 1);
     }

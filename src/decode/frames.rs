@@ -107,6 +107,12 @@ impl<'a> Decoder<'a> {
     /// Read one interpreter frame. `suspended` frames (generators not running) always have
     /// a valid `stacktop`.
     pub fn read_frame(&mut self, frame: u64, suspended: bool) -> Result<FrameInfo> {
+        self.read_frame_with(frame, suspended, true)
+    }
+
+    /// `with_stack` false: the value stack is left empty (to be read with [`Self::restack`]
+    /// once its depth is known) — nothing of it is queued for decoding.
+    fn read_frame_with(&mut self, frame: u64, suspended: bool, with_stack: bool) -> Result<FrameInfo> {
         let l = self.layout();
         let Some((code_addr, code_id)) = self.frame_code(frame)? else {
             return Err(Error::corrupt(frame, "frame whose executable is not a code object"));
@@ -148,7 +154,9 @@ impl<'a> Decoder<'a> {
         let slots = self.words_at(frame + l.frame_localsplus as u64, nlocalsplus + stacksize)?;
         let localsplus: Vec<Option<ObjId>> = slots[..nlocalsplus].iter().map(|&p| self.object(p)).collect();
         let stacktop = hdr.i32(l.frame_stacktop)?;
-        let (depth, stack_from) = if stacktop >= nlocalsplus as i32 && stacktop <= (nlocalsplus + stacksize) as i32 && (suspended || stacktop > 0) {
+        let (depth, stack_from) = if !with_stack {
+            (0, StackSource::Unknown)
+        } else if stacktop >= nlocalsplus as i32 && stacktop <= (nlocalsplus + stacksize) as i32 && (suspended || stacktop > 0) {
             (stacktop as usize - nlocalsplus, StackSource::Stacktop)
         } else if lasti >= 0 {
             let entries = crate::bytecode::parse_exception_table(&exc_table);
@@ -290,13 +298,25 @@ impl<'a> Decoder<'a> {
 
     /// Read one thread completely.
     pub fn read_thread(&mut self, tstate: u64, is_main: bool) -> Result<ThreadInfo> {
+        self.read_thread_with(tstate, is_main, true)
+    }
+
+    /// As [`Self::read_thread`], but the innermost frame's value stack is left empty: a
+    /// thread stopped between instructions has its stack pointer in a register, and what
+    /// lies above the real depth (arguments of a call that just returned) is freed memory
+    /// that must not be decoded. [`Self::restack`] reads it once the depth is known.
+    pub fn read_thread_between_instructions(&mut self, tstate: u64, is_main: bool) -> Result<ThreadInfo> {
+        self.read_thread_with(tstate, is_main, false)
+    }
+
+    fn read_thread_with(&mut self, tstate: u64, is_main: bool, innermost_stack: bool) -> Result<ThreadInfo> {
         let (thread_id, native_thread_id) = self.thread_ids(tstate)?;
         let chain = self.frame_chain(tstate)?;
         let mut frames = Vec::with_capacity(chain.len());
         for (i, f) in chain.iter().enumerate() {
             // Only the innermost frame is executing; callers of Python functions saved
             // their stack pointer, callers through C did not (static depth then).
-            frames.push(self.read_frame(*f, i > 0)?);
+            frames.push(self.read_frame_with(*f, i > 0, i > 0 || innermost_stack)?);
         }
         let handled_exception = self.handled_exception(tstate)?;
         let name = ptrace_tools::threads::thread_name(self.py.pid, native_thread_id as i32);
