@@ -54,8 +54,11 @@ struct Mapped {
     len: usize,
 }
 
-// SAFETY: the mapping is read-only and lives until Drop; sharing it is sound.
+// SAFETY: `Mapped` owns its mapping (munmap only in Drop) and never writes through
+// `ptr`: the pages are PROT_READ, so shared `&[u8]` access from several threads, and
+// dropping on another thread, are as sound as for a `Box<[u8]>`.
 unsafe impl Send for Mapped {}
+// SAFETY: as for Send: only shared reads of a read-only mapping.
 unsafe impl Sync for Mapped {}
 
 impl Mapped {
@@ -64,7 +67,10 @@ impl Mapped {
         if len == 0 {
             return Ok(Mapped { ptr: std::ptr::null_mut(), len: 0 });
         }
-        // SAFETY: mapping a file we hold open, read-only and private.
+        // SAFETY: a new mapping at an address the kernel picks (null hint, no MAP_FIXED),
+        // so no existing memory of ours is replaced; `file` is open for reading, matching
+        // PROT_READ, and `len` > 0. The result is checked against MAP_FAILED below.
+        // What the mapping holds is trusted in `bytes()`.
         let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
         if ptr == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
@@ -76,7 +82,14 @@ impl Mapped {
         if self.len == 0 {
             return &[];
         }
-        // SAFETY: valid for `len` bytes while self lives.
+        // SAFETY: `ptr` is the start of a live mapping of `len` readable bytes, unmapped
+        // only in Drop, so the slice, borrowed from `self`, cannot outlive it. The
+        // contract (as for any mmap'ed file, cf. memmap2's `Mmap::map`) is that the file
+        // is not truncated or rewritten in place while mapped: truncation would turn
+        // reads past the new end into SIGBUS, an in-place rewrite would change bytes
+        // behind a `&[u8]`. The files mapped here are ELF objects a live process has
+        // mapped (its executable and libraries), which are replaced by rename, not
+        // rewritten, since that would crash the process itself.
         unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
     }
 }
@@ -84,7 +97,8 @@ impl Mapped {
 impl Drop for Mapped {
     fn drop(&mut self) {
         if self.len != 0 {
-            // SAFETY: unmapping what `new` mapped.
+            // SAFETY: (`ptr`, `len`) is exactly the mapping `new` made, unmapped once here;
+            // no slice from `bytes()` outlives `self`, so nothing refers to it any more.
             unsafe { libc::munmap(self.ptr, self.len) };
         }
     }

@@ -28,14 +28,35 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const DETACH_GRACE: Duration = Duration::from_secs(2);
 
 fn gettid() -> i32 {
-    // SAFETY: gettid has no arguments and cannot fail.
+    // SAFETY: gettid takes no arguments, touches no memory of ours and cannot fail; its
+    // result (a pid_t) fits in i32.
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// The requests [`ptrace_raw`] makes: for none of them does the kernel read or write
+/// our memory through `addr` or `data` (`data` is an option mask or a signal number).
+/// Requests such as PEEKDATA or GETREGS, which store through `data`, cannot be named,
+/// which keeps `ptrace_raw` a safe function.
+#[derive(Debug, Clone, Copy)]
+enum Request {
+    Seize,
+    Interrupt,
+    Cont,
+    Detach,
 }
 
 /// Raw ptrace for requests that take `data` as an integer. A raw syscall
 /// (not the glibc wrapper) so the signal handler can use it too.
-fn ptrace_raw(request: libc::c_long, tid: i32, data: libc::c_long) -> std::result::Result<(), Errno> {
-    // SAFETY: SEIZE/INTERRUPT/DETACH do not dereference addr or data.
+fn ptrace_raw(request: Request, tid: i32, data: libc::c_long) -> std::result::Result<(), Errno> {
+    let request = match request {
+        Request::Seize => libc::PTRACE_SEIZE,
+        Request::Interrupt => libc::PTRACE_INTERRUPT,
+        Request::Cont => libc::PTRACE_CONT,
+        Request::Detach => libc::PTRACE_DETACH,
+    } as libc::c_long;
+    // SAFETY: for SEIZE, INTERRUPT, CONT and DETACH the kernel ignores `addr` (0 here) and
+    // takes `data` as a value (options, signal number), never as a pointer, so no memory
+    // of ours is read or written; any tid is acceptable (failure is reported as errno).
     let rc = unsafe { libc::syscall(libc::SYS_ptrace, request, tid as libc::c_long, 0 as libc::c_long, data) };
     if rc == -1 {
         Err(Errno::last())
@@ -45,7 +66,7 @@ fn ptrace_raw(request: libc::c_long, tid: i32, data: libc::c_long) -> std::resul
 }
 
 fn detach_raw(tid: i32, sig: i32) -> std::result::Result<(), Errno> {
-    ptrace_raw(libc::PTRACE_DETACH as libc::c_long, tid, sig as libc::c_long)
+    ptrace_raw(Request::Detach, tid, sig as libc::c_long)
 }
 
 /// Outcome of one non-blocking wait on a tracee.
@@ -60,7 +81,8 @@ enum WaitResult {
 fn wait_nohang(tid: i32) -> std::result::Result<WaitResult, Errno> {
     let mut status: libc::c_int = 0;
     loop {
-        // SAFETY: status is a valid out-pointer.
+        // SAFETY: `status` is a live, writable c_int for the duration of the call, the only
+        // memory waitpid writes; WNOHANG keeps it from blocking.
         let rc = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
         if rc == 0 {
             return Ok(WaitResult::NothingYet);
@@ -148,8 +170,15 @@ static HANDLERS_INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Async-signal-safe: only atomics and raw syscalls.
 extern "C" fn on_fatal_signal(signo: libc::c_int) {
-    // SAFETY: everything below is raw syscalls on plain integers, and errno
-    // access through glibc's thread-local pointer.
+    // SAFETY: a signal handler may only call async-signal-safe functions: below are
+    // raw syscalls (gettid, ptrace DETACH, tgkill) with integer arguments, getpid,
+    // nanosleep, sigaction, sigemptyset/sigaddset and pthread_sigmask (all on the
+    // handler's own stack variables), loads and compare-exchanges of the static atomics
+    // in SLOTS, and errno read and restored through glibc's thread-local
+    // `__errno_location()`, which is valid for the life of the thread. Nothing allocates,
+    // locks or touches memory the interrupted code may be changing. The zeroed
+    // sigaction and sigset_t are valid values (plain integers and a null handler =
+    // SIG_DFL).
     unsafe {
         let errno_ptr = libc::__errno_location();
         let saved_errno = *errno_ptr;
@@ -206,7 +235,11 @@ pub fn install_detach_on_fatal_signals() -> Result<()> {
         return Ok(());
     }
     for &sig in &FATAL_SIGNALS {
-        // SAFETY: a zeroed sigaction is valid; the handler is async-signal-safe.
+        // SAFETY: a zeroed sigaction is a valid value (no flags, empty mask, SIG_DFL); we
+        // store a handler of the `void (*)(int)` type sa_handler expects (no SA_SIGINFO),
+        // and that handler only does async-signal-safe things (see on_fatal_signal); the
+        // mask calls write only `sa.sa_mask`, on our stack; a null old-action pointer is
+        // allowed.
         let rc = unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_fatal_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
@@ -285,7 +318,7 @@ impl StoppedProcess {
     /// can clone, so the last listing is complete).
     pub fn stop_with_timeout(pid: i32, timeout: Duration) -> Result<Self> {
         check_pid(pid)?;
-        // SAFETY: getpid cannot fail.
+        // SAFETY: getpid takes no arguments, touches no memory and cannot fail.
         if pid == unsafe { libc::getpid() } {
             return Err(Error::PermissionDenied {
                 pid,
@@ -336,7 +369,7 @@ impl StoppedProcess {
     }
 
     fn attach(&mut self, tid: i32, first_round: bool) -> Result<()> {
-        match ptrace_raw(libc::PTRACE_SEIZE as libc::c_long, tid, 0) {
+        match ptrace_raw(Request::Seize, tid, 0) {
             Ok(()) => {}
             Err(Errno::ESRCH) if tid == self.pid && first_round => {
                 return Err(Error::NoSuchProcess { pid: self.pid })
@@ -369,7 +402,7 @@ impl StoppedProcess {
             pending_signal: None,
             slot,
         });
-        match ptrace_raw(libc::PTRACE_INTERRUPT as libc::c_long, tid, 0) {
+        match ptrace_raw(Request::Interrupt, tid, 0) {
             // ESRCH: it died meanwhile; waitpid will report that.
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
             Err(errno) => Err(Error::Ptrace {
@@ -402,8 +435,8 @@ impl StoppedProcess {
                         // thread is still before the instruction, so an armed breakpoint
                         // fires again when it runs.
                         progressed = true;
-                        ptrace_raw(libc::PTRACE_INTERRUPT as libc::c_long, tid, 0).ok();
-                        ptrace_raw(libc::PTRACE_CONT as libc::c_long, tid, 0).ok();
+                        ptrace_raw(Request::Interrupt, tid, 0).ok();
+                        ptrace_raw(Request::Cont, tid, 0).ok();
                     }
                     Ok(WaitResult::Stopped(sig)) => {
                         progressed = true;
@@ -614,7 +647,7 @@ impl StoppedProcess {
         for t in &mut self.tracees {
             if t.stopped {
                 let sig = t.pending_signal.take().unwrap_or(0);
-                ptrace_raw(libc::PTRACE_CONT as libc::c_long, t.tid, sig as libc::c_long).ok();
+                ptrace_raw(Request::Cont, t.tid, sig as libc::c_long).ok();
                 t.stopped = false;
                 set_slot_signal(t.slot, 0);
             }
@@ -655,13 +688,13 @@ impl StoppedProcess {
                             // Turn the signal-delivery-stop into an event stop: interrupt,
                             // then continue with the signal suppressed; the thread traps
                             // again before running any user code.
-                            ptrace_raw(libc::PTRACE_INTERRUPT as libc::c_long, t_tid, 0).ok();
-                            ptrace_raw(libc::PTRACE_CONT as libc::c_long, t_tid, 0).ok();
+                            ptrace_raw(Request::Interrupt, t_tid, 0).ok();
+                            ptrace_raw(Request::Cont, t_tid, 0).ok();
                             outcome = RunOutcome::Hit;
                             break 'wait;
                         }
                         // Anything else: pass the signal on, keep running.
-                        ptrace_raw(libc::PTRACE_CONT as libc::c_long, t_tid, sig.unwrap_or(0) as libc::c_long).ok();
+                        ptrace_raw(Request::Cont, t_tid, sig.unwrap_or(0) as libc::c_long).ok();
                     }
                     Err(errno) => return Err(Error::Ptrace { pid: t_tid, op: "waitpid", errno }),
                 }
@@ -680,7 +713,7 @@ impl StoppedProcess {
     fn stop_again(&mut self) -> Result<()> {
         for t in &self.tracees {
             if !t.stopped {
-                ptrace_raw(libc::PTRACE_INTERRUPT as libc::c_long, t.tid, 0).ok();
+                ptrace_raw(Request::Interrupt, t.tid, 0).ok();
             }
         }
         let timeout = DEFAULT_STOP_TIMEOUT;
@@ -703,26 +736,33 @@ impl StoppedProcess {
 }
 
 /// SIGCHLD blocked in this thread for the guard's lifetime, so that it can be waited for.
+/// `!Send`: the signal mask is per thread, so the guard must be dropped (the old mask
+/// restored) on the thread that blocked it.
 struct SigchldWait {
     old: libc::sigset_t,
+    _not_send: PhantomData<*const ()>,
 }
 
 impl SigchldWait {
     fn block() -> Self {
-        // SAFETY: plain signal-mask calls on stack-allocated sets.
+        // SAFETY: zeroed sigset_t values are valid (and initialised by sigemptyset before
+        // use); sigemptyset, sigaddset and pthread_sigmask only write the two sets, which
+        // live on this stack frame for the calls.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             let mut old: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::sigaddset(&mut set, libc::SIGCHLD);
             libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-            SigchldWait { old }
+            SigchldWait { old, _not_send: PhantomData }
         }
     }
 
     /// Until a SIGCHLD arrives or `timeout` passes.
     fn wait(timeout: Duration) {
-        // SAFETY: as above; sigtimedwait only writes the siginfo we pass.
+        // SAFETY: as in block() for the set; `ts` is a valid timespec (tv_nsec below 10^9,
+        // from Duration::subsec_nanos) that sigtimedwait only reads, and `info`, a zeroed
+        // siginfo_t on this stack frame (a valid value), is the only memory it writes.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
@@ -736,7 +776,8 @@ impl SigchldWait {
 
 impl Drop for SigchldWait {
     fn drop(&mut self) {
-        // SAFETY: restores the mask saved in block().
+        // SAFETY: `self.old` is the mask pthread_sigmask filled in block(), on this same
+        // thread (the guard is !Send); it is only read, and a null old-set pointer is allowed.
         unsafe {
             libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
         }
@@ -753,8 +794,12 @@ impl StoppedProcess {
     pub fn kill_if_tracer_dies(&self) -> Result<()> {
         for t in &self.tracees {
             if t.stopped {
-                // SAFETY: SETOPTIONS takes the option bits as data; no pointers.
-                let rc = unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, t.tid, 0 as *mut libc::c_void, libc::PTRACE_O_EXITKILL as *mut libc::c_void) };
+                // SAFETY: for PTRACE_SETOPTIONS the kernel ignores `addr` and takes `data` as the
+                // option bits, not as a pointer: no memory of ours is read or written. The
+                // variadic wrapper reads (pid_t, void *, void *), which is what is passed.
+                let rc = unsafe {
+                    libc::ptrace(libc::PTRACE_SETOPTIONS, t.tid, std::ptr::null_mut::<libc::c_void>(), libc::PTRACE_O_EXITKILL as *mut libc::c_void)
+                };
                 if rc == -1 {
                     return Err(Error::Ptrace { pid: t.tid, op: "PTRACE_SETOPTIONS", errno: Errno::last() });
                 }

@@ -67,7 +67,9 @@ pub fn process_exists(pid: i32) -> bool {
         return false;
     }
     // Signal 0 checks existence without sending anything; EPERM still means "exists".
-    // SAFETY: kill with signal 0 has no side effects.
+    // SAFETY: kill takes integers only; with signal 0 nothing is sent (only existence
+    // and permission are checked), and pid > 0 (checked above) names one process,
+    // never a group or every process.
     let rc = unsafe { libc::kill(pid, 0) };
     if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EPERM) {
         return false;
