@@ -21,10 +21,10 @@ use ptrace_tools::memory::{MemoryReader, ProcessMemory};
 use ptrace_tools::stop::{RunOutcome, StoppedProcess};
 
 use crate::capture::{carry_everything, describe_threads, main_body_position, opcode_table, read_interpreter_state};
+use crate::decode::{Decoder, Limits};
 use crate::error::{Error, Result};
 use crate::launch::{interpreter_with_pyteleport, status_code, NotReady, Restore};
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
-use crate::decode::{Decoder, Limits};
 use crate::process::PythonProcess;
 use crate::resume::{between_resume, plan_resume, ResumeError, Stop};
 use crate::snapshot::{ObjId, Snapshot, Value};
@@ -59,7 +59,10 @@ pub enum Progress<'a> {
 pub enum Outcome {
     Checkpointed,
     /// The new process ended with `status`; the original ended the same way.
-    Moved { new_pid: u32, status: ExitStatus },
+    Moved {
+        new_pid: u32,
+        status: ExitStatus,
+    },
 }
 
 /// Why an attach did not happen (the target goes on untouched unless said otherwise).
@@ -103,7 +106,11 @@ const EFLAGS_RF: u64 = 1 << 16;
 /// The function the eval loop calls from its pending-work check, per minor version.
 fn safe_point_function(minor: u8) -> &'static str {
     // 3.11 inlines its handler into the eval loop; the signal check it calls is not.
-    if minor == 11 { "_PyErr_CheckSignalsTstate" } else { "_Py_HandlePending" }
+    if minor == 11 {
+        "_PyErr_CheckSignalsTstate"
+    } else {
+        "_Py_HandlePending"
+    }
 }
 
 struct Target {
@@ -132,7 +139,6 @@ fn locate(pid: i32) -> Result<Target> {
     }
     Ok(Target { py, live, safe_point, eval_ranges, main_tstate: 0 })
 }
-
 
 /// Fails once the command this tracer works for was killed (see `guardian`): up to the
 /// moment the new process is told to go, that cancels the attach.
@@ -186,7 +192,11 @@ fn reach_safe_point(
             break;
         }
         if !*announced {
-            let place = describe_threads(&mut Decoder::new(&t.py, &t.live, Limits::default())).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_default();
+            let place = describe_threads(&mut Decoder::new(&t.py, &t.live, Limits::default()))
+                .ok()
+                .and_then(|v| v.into_iter().find(|x| x.1 == pid))
+                .map(|x| x.2)
+                .unwrap_or_default();
             progress(Progress::WaitingForSafePoint { pid, place: &place });
             *announced = true;
         }
@@ -229,7 +239,11 @@ fn reach_safe_point(
         }
     }
     drop(armed);
-    let place = describe_threads(&mut Decoder::new(&t.py, &t.live, Limits::default())).ok().and_then(|v| v.into_iter().find(|x| x.1 == pid)).map(|x| x.2).unwrap_or_else(|| "unknown".into());
+    let place = describe_threads(&mut Decoder::new(&t.py, &t.live, Limits::default()))
+        .ok()
+        .and_then(|v| v.into_iter().find(|x| x.1 == pid))
+        .map(|x| x.2)
+        .unwrap_or_else(|| "unknown".into());
     Err(AttachError::NoSafePoint { pid, timeout: opts.timeout, place }.into())
 }
 
@@ -290,7 +304,6 @@ fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>) -
     Ok((carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, thread, resume), environ))
 }
 
-
 /// A duplicate of the target's file descriptor `fd`, sharing its open file (and offset):
 /// pidfd_getfd, or reopening /proc/PID/fd/FD (appending for regular files) on kernels
 /// without it.
@@ -308,7 +321,12 @@ fn target_fd(pid: i32, fd: i32, write: bool) -> Result<OwnedFd> {
         }
     }
     let path = format!("/proc/{pid}/fd/{fd}");
-    let f = std::fs::OpenOptions::new().read(!write).write(write).append(write).open(&path).map_err(|source| Error::Io { context: format!("cannot open {path}"), source })?;
+    let f = std::fs::OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .append(write)
+        .open(&path)
+        .map_err(|source| Error::Io { context: format!("cannot open {path}"), source })?;
     Ok(OwnedFd::from(f))
 }
 
@@ -325,7 +343,14 @@ fn restore_python(t: &Target, snap: &Snapshot, explicit: Option<&str>) -> Result
 
 /// Make the stopped main thread call `_exit(code)` when it runs again.
 fn exit_target(t: &Target, stopped: &StoppedProcess, code: i32) -> Result<()> {
-    let libc_map = t.py.maps.iter().find(|m| m.offset == 0 && m.path.as_ref().and_then(|p| p.file_name()).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libc.so") || n.starts_with("libc-")));
+    let libc_map = t.py.maps.iter().find(|m| {
+        m.offset == 0
+            && m.path
+                .as_ref()
+                .and_then(|p| p.file_name())
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libc.so") || n.starts_with("libc-"))
+    });
     let exit_addr = libc_map
         .and_then(|m| m.path.as_ref())
         .and_then(|p| ElfFile::open(p).ok())
@@ -501,7 +526,8 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
     stopped.kill_if_tracer_dies()?;
     let new_pid = child.id();
     progress(Progress::Moved { pid: opts.pid, new_pid, paused: started.elapsed() });
-    let status = crate::guardian::wait_child(&mut child.child).map_err(|source| Error::Io { context: "waiting for the new process".into(), source })?;
+    let status =
+        crate::guardian::wait_child(&mut child.child).map_err(|source| Error::Io { context: "waiting for the new process".into(), source })?;
     let _ = std::fs::remove_file(&snap_path);
     // Killed by a signal: the original dies of the same one (when it does not catch or
     // ignore it), so its parent sees exactly what a plain run would have shown.

@@ -47,10 +47,9 @@ impl fmt::Display for BytecodeError {
         match self {
             Truncated { offset } => write!(f, "instruction at unit {offset} runs past the end of the code"),
             UnknownOpcode { offset, opcode } => write!(f, "unknown opcode {opcode} at unit {offset}"),
-            Unrecoverable { offset, opcode } => write!(
-                f,
-                "opcode {opcode} at unit {offset} hides the original instruction (instrumentation/executor)"
-            ),
+            Unrecoverable { offset, opcode } => {
+                write!(f, "opcode {opcode} at unit {offset} hides the original instruction (instrumentation/executor)")
+            }
             NoStackEffect { offset, opcode, oparg } => {
                 write!(f, "no stack effect for opcode {opcode} oparg {oparg} at unit {offset}")
             }
@@ -105,11 +104,7 @@ pub fn try_deoptimize(code_adaptive: &[u8], table: &OpcodeTable) -> Result<Vec<u
 /// *base or specialized* `(opcode, oparg)` (e.g. from `co_monitoring` for
 /// INSTRUMENTED_LINE / INSTRUMENTED_INSTRUCTION, or from the executor for
 /// ENTER_EXECUTOR); returning `None` makes the call fail.
-pub fn deoptimize_with<F>(
-    code_adaptive: &[u8],
-    table: &OpcodeTable,
-    mut resolve: F,
-) -> Result<Vec<u8>, BytecodeError>
+pub fn deoptimize_with<F>(code_adaptive: &[u8], table: &OpcodeTable, mut resolve: F) -> Result<Vec<u8>, BytecodeError>
 where
     F: FnMut(u32, u8, u8) -> Option<(u8, u8)>,
 {
@@ -146,9 +141,7 @@ fn deopt_core(
                 (info.base, info.caches as usize)
             }
             OpKind::Undefined if strict => return Err(BytecodeError::UnknownOpcode { offset: off, opcode: op }),
-            OpKind::Unrecoverable if strict => {
-                return Err(BytecodeError::Unrecoverable { offset: off, opcode: op })
-            }
+            OpKind::Unrecoverable if strict => return Err(BytecodeError::Unrecoverable { offset: off, opcode: op }),
             _ => (op, 0),
         };
         out.push(base);
@@ -253,19 +246,11 @@ fn decode(code: &[u8], table: &OpcodeTable, strict: bool) -> Result<Vec<Instruct
             let info = table.info(op);
             let base = match info.kind {
                 OpKind::Base | OpKind::Specialized | OpKind::Instrumented => info.base,
-                OpKind::Undefined if strict => {
-                    return Err(BytecodeError::UnknownOpcode { offset: i as u32, opcode: op })
-                }
-                OpKind::Unrecoverable if strict => {
-                    return Err(BytecodeError::Unrecoverable { offset: i as u32, opcode: op })
-                }
+                OpKind::Undefined if strict => return Err(BytecodeError::UnknownOpcode { offset: i as u32, opcode: op }),
+                OpKind::Unrecoverable if strict => return Err(BytecodeError::Unrecoverable { offset: i as u32, opcode: op }),
                 _ => op,
             };
-            let caches = if matches!(info.kind, OpKind::Undefined | OpKind::Unrecoverable) {
-                0
-            } else {
-                info.caches as usize
-            };
+            let caches = if matches!(info.kind, OpKind::Undefined | OpKind::Unrecoverable) { 0 } else { info.caches as usize };
             if base == table.extended_arg && info.kind != OpKind::Undefined {
                 if i + 1 < n {
                     ext += 1;
@@ -530,11 +515,7 @@ const MAX_DEPTH: i64 = 1 << 24;
 /// table entry makes its handler reachable with
 /// [`ExceptionTableEntry::handler_depth`]. `code` may be adaptive
 /// (specialized/instrumented opcodes are mapped to their base).
-pub fn stack_depths(
-    code: &[u8],
-    exception_table: &[ExceptionTableEntry],
-    table: &OpcodeTable,
-) -> Result<Vec<Option<u32>>, BytecodeError> {
+pub fn stack_depths(code: &[u8], exception_table: &[ExceptionTableEntry], table: &OpcodeTable) -> Result<Vec<Option<u32>>, BytecodeError> {
     let instrs = try_instructions(code, table)?;
     stack_depths_for(&instrs, code.len() / 2, exception_table, table)
 }
@@ -605,11 +586,7 @@ fn stack_depths_for(
             }
         }
         let eff = |jump: bool| {
-            table.stack_effect(ins.opcode, ins.arg, jump).ok_or(BytecodeError::NoStackEffect {
-                offset: at,
-                opcode: ins.opcode,
-                oparg: ins.arg,
-            })
+            table.stack_effect(ins.opcode, ins.arg, jump).ok_or(BytecodeError::NoStackEffect { offset: at, opcode: ins.opcode, oparg: ins.arg })
         };
         let check = |e: i32| {
             let nd = d + e as i64;
@@ -649,12 +626,7 @@ fn stack_depths_for(
 /// Stack depth before the instruction containing `offset_units` (any unit of
 /// the instruction: EXTENDED_ARG prefix, opcode or cache). `Ok(None)` if the
 /// instruction is unreachable or the offset is out of range.
-pub fn depth_at(
-    code: &[u8],
-    exception_table: &[ExceptionTableEntry],
-    table: &OpcodeTable,
-    offset_units: u32,
-) -> Result<Option<u32>, BytecodeError> {
+pub fn depth_at(code: &[u8], exception_table: &[ExceptionTableEntry], table: &OpcodeTable, offset_units: u32) -> Result<Option<u32>, BytecodeError> {
     let instrs = try_instructions(code, table)?;
     let depths = stack_depths_for(&instrs, code.len() / 2, exception_table, table)?;
     let pos = instrs.partition_point(|i| i.next_offset() <= offset_units);
@@ -799,10 +771,7 @@ mod tests {
                 }
             }
             // jumps
-            let mj: Vec<(i64, i64)> = ins
-                .iter()
-                .filter_map(|i| i.jump_target(t).map(|x| (i.op_offset() as i64, x as i64)))
-                .collect();
+            let mj: Vec<(i64, i64)> = ins.iter().filter_map(|i| i.jump_target(t).map(|x| (i.op_offset() as i64, x as i64))).collect();
             let tj: Vec<(i64, i64)> = r.jumps.iter().map(|v| (v[0], v[1])).collect();
             if mj != tj {
                 st.jump_bad += 1;
@@ -813,8 +782,8 @@ mod tests {
                     let tgt = i.jump_target(t).unwrap_or(0) as usize;
                     let end_for = t.opcode_by_name("END_FOR").unwrap();
                     let pop_top = t.opcode_by_name("POP_TOP").unwrap();
-                    let ok = r.code.get(2 * tgt) == Some(&end_for)
-                        && (t.info(i.opcode).jump_exec_extra == 1 || r.code.get(2 * tgt + 2) == Some(&pop_top));
+                    let ok =
+                        r.code.get(2 * tgt) == Some(&end_for) && (t.info(i.opcode).jump_exec_extra == 1 || r.code.get(2 * tgt + 2) == Some(&pop_top));
                     if !ok {
                         st.for_iter_bad += 1;
                     }
@@ -822,10 +791,7 @@ mod tests {
             }
             // exception table
             let exc = parse_exception_table(&r.exc);
-            let me: Vec<Vec<i64>> = exc
-                .iter()
-                .map(|e| vec![e.start as i64, e.end as i64, e.target as i64, e.depth as i64, e.lasti as i64])
-                .collect();
+            let me: Vec<Vec<i64>> = exc.iter().map(|e| vec![e.start as i64, e.end as i64, e.target as i64, e.depth as i64, e.lasti as i64]).collect();
             if me != r.excs || try_parse_exception_table(&r.exc).ok() != Some(exc.clone()) {
                 st.exc_bad += 1;
                 fail(&mut st, "exc", r, String::new());
@@ -889,12 +855,7 @@ mod tests {
 
     fn assert_clean(st: &Stats) {
         assert!(st.records > 0);
-        assert_eq!(
-            (st.deopt_bad, st.instr_bad, st.jump_bad, st.exc_bad, st.line_bad),
-            (0, 0, 0, 0, 0),
-            "{:#?}",
-            st
-        );
+        assert_eq!((st.deopt_bad, st.instr_bad, st.jump_bad, st.exc_bad, st.line_bad), (0, 0, 0, 0, 0), "{:#?}", st);
         assert_eq!((st.depth_err, st.depth_over, st.handler_bad), (0, 0, 0), "{:#?}", st);
         assert_eq!((st.adaptive_depth_bad, st.for_iter_bad), (0, 0), "{:#?}", st);
     }
@@ -926,9 +887,21 @@ mod tests {
                 "{f}: records {} deopt {}/{} bad, instr bad {}, jump bad {}, exc bad {}, line bad {}, \
                  depth errors {}, max>stacksize {}, max==stacksize {}, max<stacksize {}, \
                  handlers {} ({} bad), depth_at/adaptive bad {}, for_iter bad {}",
-                st.records, st.deopt_bad, st.deopt_checked, st.instr_bad, st.jump_bad, st.exc_bad,
-                st.line_bad, st.depth_err, st.depth_over, st.depth_equal, st.depth_below,
-                st.handler_checked, st.handler_bad, st.adaptive_depth_bad, st.for_iter_bad
+                st.records,
+                st.deopt_bad,
+                st.deopt_checked,
+                st.instr_bad,
+                st.jump_bad,
+                st.exc_bad,
+                st.line_bad,
+                st.depth_err,
+                st.depth_over,
+                st.depth_equal,
+                st.depth_below,
+                st.handler_checked,
+                st.handler_bad,
+                st.adaptive_depth_bad,
+                st.for_iter_bad
             );
             for m in &st.failures {
                 println!("  {m}");
@@ -1024,10 +997,7 @@ mod tests {
             // Lenient variants still return something.
             assert_eq!(deoptimize(&code, t).len(), code.len());
             let orig = (r.code[2 * at], r.code[2 * at + 1]);
-            let fixed = deoptimize_with(&code, t, |u, op, _| {
-                (u as usize == at && op == hidden).then_some(orig)
-            })
-            .unwrap();
+            let fixed = deoptimize_with(&code, t, |u, op, _| (u as usize == at && op == hidden).then_some(orig)).unwrap();
             assert_eq!(fixed, r.code);
         }
     }

@@ -2,8 +2,8 @@
 //! frames (the interpreter's `sys` state, where the program's `__main__` body is), the
 //! bounds of a full read, and the errors of a capture.
 
-use crate::error::Result;
 use crate::decode::{Decoder, Limits};
+use crate::error::Result;
 use crate::opcodes::{self, OpcodeTable};
 use crate::process::{PyVersion, PythonProcess};
 use crate::snapshot::{FrameInfo, FrameResume, ObjId, ObjectGraph, ProcessInfo, Snapshot, ThreadInfo, Value};
@@ -69,7 +69,15 @@ pub struct InterpreterState {
 impl InterpreterState {
     /// The snapshot of process `pid`: this state, its executable and working directory,
     /// and the moved thread with its resume plan.
-    pub fn into_snapshot(self, pid: i32, python: PyVersion, bytecode_magic: [u8; 4], graph: ObjectGraph, thread: ThreadInfo, resume: Vec<FrameResume>) -> Snapshot {
+    pub fn into_snapshot(
+        self,
+        pid: i32,
+        python: PyVersion,
+        bytecode_magic: [u8; 4],
+        graph: ObjectGraph,
+        thread: ThreadInfo,
+        resume: Vec<FrameResume>,
+    ) -> Snapshot {
         let path_text = |p: std::io::Result<std::path::PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
         Snapshot {
             python,
@@ -99,7 +107,8 @@ pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
     let l = py.layout;
     let interp = d.ptr(py.runtime_addr + l.runtime_interpreters_head as u64)?;
     let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
-    let mut state = InterpreterState { argv: vec![], sys_path: vec![], main_module: None, recursion_limit: 0, stdin_pending: vec![], redirected_streams: vec![] };
+    let mut state =
+        InterpreterState { argv: vec![], sys_path: vec![], main_module: None, recursion_limit: 0, stdin_pending: vec![], redirected_streams: vec![] };
     for (k, v) in d.dict_entries(sysdict)? {
         let key = d.read_str(k)?.as_text().into_owned();
         if key == "argv" || key == "path" {
@@ -107,7 +116,11 @@ pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
             d.drain()?;
             if let Some(Value::List(items)) = id.map(|i| d.graph.get(i).value.clone()) {
                 let strs: Vec<String> = items.iter().filter_map(|&i| d.graph.str_of(i).map(|s| s.into_owned())).collect();
-                if key == "argv" { state.argv = strs } else { state.sys_path = strs }
+                if key == "argv" {
+                    state.argv = strs
+                } else {
+                    state.sys_path = strs
+                }
             }
         }
     }

@@ -4,8 +4,8 @@
 use serde_json::{json, Map, Value as Json};
 
 use crate::inspect::ProcessState;
-use crate::snapshot::{FrameInfo, ObjId, ObjectGraph, StackSource, Value};
 use crate::repr::{repr, type_name};
+use crate::snapshot::{FrameInfo, ObjId, ObjectGraph, StackSource, Value};
 
 const CO_FAST_HIDDEN: u8 = 0x10;
 const CO_OPTIMIZED: u32 = 0x1;

@@ -83,7 +83,9 @@ impl From<ResumeError> for Error {
     fn from(e: ResumeError) -> Self {
         match e {
             ResumeError::FrameWithoutCode { addr } => Error::corrupt(addr, "frame without code"),
-            ResumeError::NoInstructionInCall { addr, qualname, lasti } => Error::corrupt(addr, format!("{qualname}: no instruction at offset {lasti}")),
+            ResumeError::NoInstructionInCall { addr, qualname, lasti } => {
+                Error::corrupt(addr, format!("{qualname}: no instruction at offset {lasti}"))
+            }
             e => Error::Resume(e),
         }
     }

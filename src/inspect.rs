@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 use ptrace_tools::memory::{MemoryReader, ProcessMemory};
 use ptrace_tools::stop::StoppedProcess;
 
+use crate::decode::{Decoder, Limits};
 use crate::error::Result;
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
-use crate::decode::{Decoder, Limits};
 use crate::process::PythonProcess;
 use crate::snapshot::{ObjectGraph, ThreadInfo};
 
@@ -35,7 +35,9 @@ pub fn read_process(pid: i32, limits: Limits) -> Result<ProcessState> {
     loop {
         attempt += 1;
         match read_once(pid, &mut py, &live, limits.clone()) {
-            Err(crate::Error::Corrupt { .. } | crate::Error::Process(_)) if attempt < 4 && std::path::Path::new(&format!("/proc/{pid}")).exists() => continue,
+            Err(crate::Error::Corrupt { .. } | crate::Error::Process(_)) if attempt < 4 && std::path::Path::new(&format!("/proc/{pid}")).exists() => {
+                continue
+            }
             other => return other.map(|(threads, graph, pause, copied_bytes)| ProcessState { py, threads, graph, pause, copied_bytes }),
         }
     }

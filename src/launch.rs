@@ -82,7 +82,11 @@ pub fn interpreter_with_pyteleport(major: u8, minor: u8, exe: &str, explicit: Op
     if lib != want {
         return Err(LaunchError::SiteForOtherVersion { installed: lib.to_string(), major, minor });
     }
-    let exe = if exe.is_empty() { site.ancestors().nth(3).map(|venv| venv.join("bin").join("python").display().to_string()).unwrap_or_default() } else { exe.to_string() };
+    let exe = if exe.is_empty() {
+        site.ancestors().nth(3).map(|venv| venv.join("bin").join("python").display().to_string()).unwrap_or_default()
+    } else {
+        exe.to_string()
+    };
     Ok((exe, Some(site.to_path_buf())))
 }
 
@@ -91,10 +95,13 @@ pub fn interpreter_with_pyteleport(major: u8, minor: u8, exe: &str, explicit: Op
 /// or empty when it had none).
 fn put_site_first(cmd: &mut Command, site: &Path, own: Option<String>) {
     cmd.env("PYTELEPORT_PROGRAM_PYTHONPATH", own.as_ref().map(|v| format!("={v}")).unwrap_or_default());
-    cmd.env("PYTHONPATH", match own.as_deref() {
-        Some(v) if !v.is_empty() => format!("{}:{v}", site.display()),
-        _ => site.display().to_string(),
-    });
+    cmd.env(
+        "PYTHONPATH",
+        match own.as_deref() {
+            Some(v) if !v.is_empty() => format!("{}:{v}", site.display()),
+            _ => site.display().to_string(),
+        },
+    );
 }
 
 /// A private temporary file holding `bytes`.

@@ -72,7 +72,13 @@ impl MemoryCopy {
         Self::take_with(pid, maps, max_total, skip, |_| None)
     }
 
-    fn take_with(pid: i32, maps: &[MapRegion], max_total: usize, skip: &[u64], mut buffer_for: impl FnMut(&MapRegion) -> Option<Vec<u8>>) -> Option<Self> {
+    fn take_with(
+        pid: i32,
+        maps: &[MapRegion],
+        max_total: usize,
+        skip: &[u64],
+        mut buffer_for: impl FnMut(&MapRegion) -> Option<Vec<u8>>,
+    ) -> Option<Self> {
         let live = ProcessMemory::new(pid);
         let wanted: Vec<&MapRegion> = maps
             .iter()

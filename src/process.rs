@@ -48,12 +48,59 @@ impl std::fmt::Display for PyVersion {
 /// What a builtin type address stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BuiltinType {
-    NoneType, Bool, Int, Float, Complex, Str, Bytes, ByteArray, Tuple, List, Dict, Set, FrozenSet,
-    Cell, Function, Code, Module, Type, Method, CFunction, Generator, Coroutine, AsyncGenerator,
-    Range, RangeIter, LongRangeIter, ListIter, TupleIter, Enumerate, Zip, DictKeyIter, DictValueIter,
-    DictItemIter, MemberDescr, Ellipsis, NotImplemented, Slice, Object, Frame, Property,
-    StaticMethod, ClassMethod, Map, Filter, Reversed, StrIter, ListRevIter, SetIter, DictKeys,
-    DictValues, DictItems, BaseException, Descriptor,
+    NoneType,
+    Bool,
+    Int,
+    Float,
+    Complex,
+    Str,
+    Bytes,
+    ByteArray,
+    Tuple,
+    List,
+    Dict,
+    Set,
+    FrozenSet,
+    Cell,
+    Function,
+    Code,
+    Module,
+    Type,
+    Method,
+    CFunction,
+    Generator,
+    Coroutine,
+    AsyncGenerator,
+    Range,
+    RangeIter,
+    LongRangeIter,
+    ListIter,
+    TupleIter,
+    Enumerate,
+    Zip,
+    DictKeyIter,
+    DictValueIter,
+    DictItemIter,
+    MemberDescr,
+    Ellipsis,
+    NotImplemented,
+    Slice,
+    Object,
+    Frame,
+    Property,
+    StaticMethod,
+    ClassMethod,
+    Map,
+    Filter,
+    Reversed,
+    StrIter,
+    ListRevIter,
+    SetIter,
+    DictKeys,
+    DictValues,
+    DictItems,
+    BaseException,
+    Descriptor,
 }
 
 /// Static types that are not exported, recognised by their `tp_name` (fixed in C).
@@ -214,9 +261,17 @@ impl PythonProcess {
             if let Some(size) = layout.debug_offsets_size {
                 let table = mem.read_vec(runtime_addr, size)?;
                 if &table[..8] != b"xdebugpy" {
-                    return Err(Error::LayoutMismatch { pid, version: version_text, detail: "_PyRuntime does not start with the _Py_DebugOffsets cookie".into() });
+                    return Err(Error::LayoutMismatch {
+                        pid,
+                        version: version_text,
+                        detail: "_PyRuntime does not start with the _Py_DebugOffsets cookie".into(),
+                    });
                 }
-                layout.check_debug_offsets(&table).map_err(|m| Error::LayoutMismatch { pid, version: version_text.clone(), detail: m.to_string() })?;
+                layout.check_debug_offsets(&table).map_err(|m| Error::LayoutMismatch {
+                    pid,
+                    version: version_text.clone(),
+                    detail: m.to_string(),
+                })?;
             }
             let symbols = read_symbols(&maps, &elf, mem)?;
             return Ok(PythonProcess { pid, version, layout, runtime_addr, symbols, binary: path, maps });
@@ -230,7 +285,15 @@ impl PythonProcess {
     /// no pid, binary or maps; the version is the layout's.
     pub fn for_test(layout: &'static Layout, symbols: Symbols) -> Self {
         let (major, minor, micro) = layout.version;
-        PythonProcess { pid: 0, version: PyVersion { major, minor, micro, level: 0xf, serial: 0 }, layout, runtime_addr: 0, symbols, binary: PathBuf::new(), maps: vec![] }
+        PythonProcess {
+            pid: 0,
+            version: PyVersion { major, minor, micro, level: 0xf, serial: 0 },
+            layout,
+            runtime_addr: 0,
+            symbols,
+            binary: PathBuf::new(),
+            maps: vec![],
+        }
     }
 }
 

@@ -53,9 +53,9 @@ fn format_float(x: f64, add_dot_zero: bool) -> String {
         return if x > 0.0 { "inf".into() } else { "-inf".into() };
     }
     let shortest = format!("{:e}", x); // shortest round-trip, e.g. "-1.25e-5"
-    // Between two equally short candidates Python takes the nearer, ties to even; Rust's
-    // shortest form may round a tie up. The correctly rounded form of the same length is
-    // Python's whenever it reads back as the same float.
+                                       // Between two equally short candidates Python takes the nearer, ties to even; Rust's
+                                       // shortest form may round a tie up. The correctly rounded form of the same length is
+                                       // Python's whenever it reads back as the same float.
     let ndigits = shortest.split('e').next().unwrap_or("").bytes().filter(u8::is_ascii_digit).count();
     let rounded = format!("{:.*e}", ndigits.saturating_sub(1), x);
     let sci = if rounded.parse::<f64>() == Ok(x) { rounded } else { shortest };
@@ -355,7 +355,9 @@ impl<'g> Repr<'g> {
                 None => self.out.push_str(&format!("<built-in function {name}>")),
                 Some(s) => {
                     let t = self.type_of(*s);
-                    let tp_name = t.map(|t| if t.module == "builtins" { t.qualname.clone() } else { format!("{}.{}", t.module, t.qualname) }).unwrap_or_default();
+                    let tp_name = t
+                        .map(|t| if t.module == "builtins" { t.qualname.clone() } else { format!("{}.{}", t.module, t.qualname) })
+                        .unwrap_or_default();
                     if matches!(g.get(*s).value, Value::Type(_)) {
                         // classmethod-like builtins bound to a type: `<built-in method fromkeys of type object at ...>`
                     }
@@ -423,9 +425,22 @@ mod tests {
     #[test]
     fn floats_like_python() {
         for (x, want) in [
-            (0.0, "0.0"), (-0.0, "-0.0"), (1.0, "1.0"), (0.1, "0.1"), (1e16, "1e+16"), (1e15, "1000000000000000.0"),
-            (1.5e-5, "1.5e-05"), (0.0001, "0.0001"), (123.456, "123.456"), (f64::INFINITY, "inf"), (-f64::INFINITY, "-inf"),
-            (f64::NAN, "nan"), (1.7976931348623157e308, "1.7976931348623157e+308"), (5e-324, "5e-324"), (2.5, "2.5"), (-1e22, "-1e+22"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (1.5e-5, "1.5e-05"),
+            (0.0001, "0.0001"),
+            (123.456, "123.456"),
+            (f64::INFINITY, "inf"),
+            (-f64::INFINITY, "-inf"),
+            (f64::NAN, "nan"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (2.5, "2.5"),
+            (-1e22, "-1e+22"),
         ] {
             assert_eq!(float_repr(x), want, "{x}");
         }

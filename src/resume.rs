@@ -26,7 +26,9 @@ pub enum ResumeError {
     #[error("inconsistent interpreter memory at {addr:#x}: frame without code (the process may have changed while being read)")]
     FrameWithoutCode { addr: u64 },
     /// A frame inside a call whose `lasti` is not in its bytecode.
-    #[error("inconsistent interpreter memory at {addr:#x}: {qualname}: no instruction at offset {lasti} (the process may have changed while being read)")]
+    #[error(
+        "inconsistent interpreter memory at {addr:#x}: {qualname}: no instruction at offset {lasti} (the process may have changed while being read)"
+    )]
     NoInstructionInCall { addr: u64, qualname: String, lasti: i64 },
     #[error("bytecode: {qualname}: {source}")]
     Bytecode { qualname: String, source: BytecodeError },
@@ -120,7 +122,13 @@ pub fn between_resume(code: &CodeInfo, lasti: i64, table: &OpcodeTable) -> Resul
 
 /// Resume points for every frame, innermost first. `thread_exc`: the exception the
 /// thread is handling (`sys.exc_info()` in the innermost frame).
-pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTable, thread_exc: Option<ObjId>, stop: Stop) -> Result<Vec<FrameResume>> {
+pub fn plan_resume(
+    graph: &ObjectGraph,
+    frames: &[FrameInfo],
+    table: &OpcodeTable,
+    thread_exc: Option<ObjId>,
+    stop: Stop,
+) -> Result<Vec<FrameResume>> {
     let mut out: Vec<FrameResume> = Vec::with_capacity(frames.len());
     let mut inner_exc = thread_exc;
     for (k, f) in frames.iter().enumerate() {
@@ -134,18 +142,21 @@ pub fn plan_resume(graph: &ObjectGraph, frames: &[FrameInfo], table: &OpcodeTabl
             continue;
         }
         let instrs = decode(code, table)?;
-        let i = instruction_at(&instrs, f.lasti, table)
-            .ok_or_else(|| ResumeError::NoInstructionInCall { addr: f.addr, qualname: code.qualname.clone(), lasti: f.lasti })?;
+        let i = instruction_at(&instrs, f.lasti, table).ok_or_else(|| ResumeError::NoInstructionInCall {
+            addr: f.addr,
+            qualname: code.qualname.clone(),
+            lasti: f.lasti,
+        })?;
         // The frame resumes after its call, receiving the callee's result.
         let current = &instrs[i];
         let name = opcode_name(table, current.opcode);
         let resume = current.offset + current.size;
         let entries = exception_entries(code)?;
-        let after = depths(code, &entries, table)?
-            .get(resume as usize)
-            .copied()
-            .flatten()
-            .ok_or_else(|| ResumeError::NoDepthAfterCall { qualname: code.qualname.clone(), line: f.line, offset: current.offset })?;
+        let after = depths(code, &entries, table)?.get(resume as usize).copied().flatten().ok_or_else(|| ResumeError::NoDepthAfterCall {
+            qualname: code.qualname.clone(),
+            line: f.line,
+            offset: current.offset,
+        })?;
         let keep = after.checked_sub(1).ok_or_else(|| ResumeError::EmptyAfterCall { qualname: code.qualname.clone() })?;
         if keep as usize > f.stack.len() {
             return Err(ResumeError::ShallowStackInCall { qualname: code.qualname.clone(), line: f.line, op: name, have: f.stack.len(), need: keep });
@@ -247,8 +258,8 @@ fn saved_exception(instrs: &[Instruction], entries: &[ExceptionTableEntry], f: &
         let Some(target) = instrs.iter().position(|i| i.offset == entry.target) else { break };
         // Handler cleanups start COPY 3; POP_EXCEPT: the covering entry's depth counts the
         // saved exception as its top item.
-        let is_cleanup = opcode_name(table, instrs[target].opcode) == "COPY"
-            && instrs.get(target + 1).map(|i| opcode_name(table, i.opcode)) == Some("POP_EXCEPT");
+        let is_cleanup =
+            opcode_name(table, instrs[target].opcode) == "COPY" && instrs.get(target + 1).map(|i| opcode_name(table, i.opcode)) == Some("POP_EXCEPT");
         if is_cleanup && !entering_handler && entry.depth > 0 {
             saved = f.stack.get(entry.depth as usize - 1).copied();
         }

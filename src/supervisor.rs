@@ -7,9 +7,9 @@ use ptrace_tools::memory::ProcessMemory;
 use ptrace_tools::stop::StoppedProcess;
 
 use crate::capture::{carry_everything, describe_threads, main_body_position, opcode_table, read_interpreter_state, CaptureError};
+use crate::decode::{Decoder, Limits};
 use crate::error::{Error, Result};
 use crate::memcopy::BlockCache;
-use crate::decode::{Decoder, Limits};
 use crate::process::PythonProcess;
 use crate::resume::{plan_resume, Stop};
 use crate::snapshot::{FrameInfo, FrameResume, ObjId, ObjectGraph, Snapshot, Value};
@@ -97,7 +97,10 @@ fn uncarriable(graph: &ObjectGraph) -> Vec<ObjId> {
 }
 
 fn type_name(graph: &ObjectGraph, id: ObjId) -> String {
-    graph.type_info(id).map(|t| if t.module == "builtins" { t.qualname.clone() } else { format!("{}.{}", t.module, t.qualname) }).unwrap_or_else(|| "?".into())
+    graph
+        .type_info(id)
+        .map(|t| if t.module == "builtins" { t.qualname.clone() } else { format!("{}.{}", t.module, t.qualname) })
+        .unwrap_or_else(|| "?".into())
 }
 
 /// The frame holding `id` directly, else the innermost frame, as "qualname (file:line)".
@@ -129,8 +132,11 @@ fn read_thread_for_teleport(
     let tstate = tstate.ok_or(Error::NoSuchThread(req.tid as u64))?;
     // Carry it or refuse it: another thread running Python code would not move. (A
     // decoder of its own: what it reads must not end up in the snapshot.)
-    let others: Vec<(i32, String)> =
-        describe_threads(&mut Decoder::new(py, mem, Limits::default()))?.into_iter().filter(|t| t.0 != tstate && t.2 != "no Python frame").map(|t| (t.1, t.2)).collect();
+    let others: Vec<(i32, String)> = describe_threads(&mut Decoder::new(py, mem, Limits::default()))?
+        .into_iter()
+        .filter(|t| t.0 != tstate && t.2 != "no Python frame")
+        .map(|t| (t.1, t.2))
+        .collect();
     if !others.is_empty() {
         return Err(CaptureError::OtherThreads { threads: others }.into());
     }

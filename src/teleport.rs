@@ -150,7 +150,11 @@ fn shared_memory_copy(bytes: &[u8]) -> Option<PathBuf> {
     if bytes.len() < SHM_THRESHOLD || !Path::new("/dev/shm").is_dir() {
         return None;
     }
-    let path = PathBuf::from(format!("/dev/shm/pyteleport-{}-{}.snap", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)));
+    let path = PathBuf::from(format!(
+        "/dev/shm/pyteleport-{}-{}.snap",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    ));
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).ok()?;
     if f.write_all(bytes).is_err() {
         let _ = std::fs::remove_file(&path);
@@ -158,4 +162,3 @@ fn shared_memory_copy(bytes: &[u8]) -> Option<PathBuf> {
     }
     Some(path)
 }
-

@@ -8,8 +8,8 @@ use std::ffi::OsString;
 use clap::{Parser, Subcommand};
 
 use pyteleport::attach::{AttachError, Outcome, Progress};
-use pyteleport::launch::{status_code, LaunchError};
 use pyteleport::decode::Limits;
+use pyteleport::launch::{status_code, LaunchError};
 use pyteleport::Error;
 
 #[derive(Parser)]
@@ -98,7 +98,10 @@ enum Command {
 pub fn main(args: Vec<OsString>) -> i32 {
     let _ = ptrace_tools::stop::install_detach_on_fatal_signals();
     std::panic::set_hook(Box::new(|info| {
-        let msg = info.payload().downcast_ref::<&str>().map(|s| s.to_string())
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
         eprintln!("pyteleport: internal error: {msg} (at {})", info.location().map(|l| l.to_string()).unwrap_or_default());
@@ -171,8 +174,9 @@ fn run(cli: Cli) -> Result<i32, String> {
         Command::Restore { file, python } => {
             let data = read_input(&file)?;
             let snap = pyteleport::snapshot::Snapshot::from_bytes(&data).map_err(|e| format!("{}: {e}", file.display()))?;
-            let (python, site) = pyteleport::launch::interpreter_with_pyteleport(snap.python.major, snap.python.minor, &snap.process.executable, python.as_deref())
-                .map_err(|e| message(&e.into()))?;
+            let (python, site) =
+                pyteleport::launch::interpreter_with_pyteleport(snap.python.major, snap.python.minor, &snap.process.executable, python.as_deref())
+                    .map_err(|e| message(&e.into()))?;
             Err(message(&pyteleport::launch::restore_here(&python, site, &data)))
         }
         Command::Supervise { pid, tid, shim_code, report_fd, reply_fd, python, to_file, to_shell } => {
@@ -244,6 +248,9 @@ mod tests {
             "process 7 runs 1 other Python thread(s), which cannot be carried: thread 8 in worker (w.py:3); pass --main-thread-only to move only the main thread"
         );
         let e: Error = LaunchError::SiteForOtherVersion { installed: "python3.12".into(), major: 3, minor: 11 }.into();
-        assert_eq!(message(&e), "this pyteleport is installed for python3.12, the program runs CPython 3.11: pass --python (a python3.11 that can import pyteleport)");
+        assert_eq!(
+            message(&e),
+            "this pyteleport is installed for python3.12, the program runs CPython 3.11: pass --python (a python3.11 that can import pyteleport)"
+        );
     }
 }

@@ -40,11 +40,11 @@ impl HwBreakpoint {
         put(52, &HW_BREAKPOINT_X.to_le_bytes());
         put(56, &addr.to_le_bytes());
         put(64, &8u64.to_le_bytes()); // bp_len: sizeof(long) for execute breakpoints
-        // SAFETY: `attr` is ATTR_SIZE bytes that live across the call, laid out as a
-        // perf_event_attr whose `size` field says ATTR_SIZE, so the kernel reads exactly
-        // that buffer (copy_from_user: no alignment needed) and writes nothing of ours
-        // (it may write back `size` only on E2BIG, within the same buffer). The other
-        // arguments are integers.
+                                      // SAFETY: `attr` is ATTR_SIZE bytes that live across the call, laid out as a
+                                      // perf_event_attr whose `size` field says ATTR_SIZE, so the kernel reads exactly
+                                      // that buffer (copy_from_user: no alignment needed) and writes nothing of ours
+                                      // (it may write back `size` only on E2BIG, within the same buffer). The other
+                                      // arguments are integers.
         let fd = unsafe { libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), tid, -1i32, -1i32, PERF_FLAG_FD_CLOEXEC) };
         if fd < 0 {
             let errno = nix::errno::Errno::last();

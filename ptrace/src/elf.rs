@@ -114,13 +114,7 @@ fn collect(symtab: &Symtab, strtab: &Strtab) -> HashMap<String, Entry> {
         let Some(name) = strtab.get_at(sym.st_name).filter(|n| !n.is_empty()) else {
             continue;
         };
-        let entry = Entry {
-            sym: ElfSymbol {
-                value: sym.st_value,
-                size: sym.st_size,
-            },
-            local: sym.st_bind() == STB_LOCAL,
-        };
+        let entry = Entry { sym: ElfSymbol { value: sym.st_value, size: sym.st_size }, local: sym.st_bind() == STB_LOCAL };
         // Several static functions may share a name; a global definition wins.
         match out.get(name) {
             Some(old) if !old.local || entry.local => {}
@@ -149,10 +143,7 @@ impl ElfFile {
                 Err(e) => last_err = Some(e),
             }
         }
-        Err(last_err.unwrap_or_else(|| Error::Elf {
-            path: path.to_path_buf(),
-            detail: "no way to open the file".into(),
-        }))
+        Err(last_err.unwrap_or_else(|| Error::Elf { path: path.to_path_buf(), detail: "no way to open the file".into() }))
     }
 
     /// Parse the file behind a mapping of process `pid`. Like
@@ -160,10 +151,10 @@ impl ElfFile {
     /// last resort, which still reaches files deleted or replaced on disk
     /// since they were mapped (needs CAP_SYS_ADMIN).
     pub fn open_mapped(pid: i32, region: &MapRegion) -> Result<Self> {
-        let path = region.path.as_deref().ok_or_else(|| Error::Elf {
-            path: PathBuf::from(&region.pathname),
-            detail: "mapping is not backed by a file".into(),
-        })?;
+        let path = region
+            .path
+            .as_deref()
+            .ok_or_else(|| Error::Elf { path: PathBuf::from(&region.pathname), detail: "mapping is not backed by a file".into() })?;
         let mut last_err = None;
         for candidate in candidates(pid, path, Some(region)) {
             match Self::open_from(path, &candidate) {
@@ -171,22 +162,13 @@ impl ElfFile {
                 Err(e) => last_err = Some(e),
             }
         }
-        Err(last_err.unwrap_or_else(|| Error::Elf {
-            path: path.to_path_buf(),
-            detail: "no way to open the file".into(),
-        }))
+        Err(last_err.unwrap_or_else(|| Error::Elf { path: path.to_path_buf(), detail: "no way to open the file".into() }))
     }
 
     fn open_from(path: &Path, opened_from: &Path) -> Result<Self> {
-        let elf_err = |detail: String| Error::Elf {
-            path: path.to_path_buf(),
-            detail,
-        };
-        let file = std::fs::File::open(opened_from)
-            .map_err(|e| elf_err(format!("cannot open {}: {e}", opened_from.display())))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| elf_err(format!("cannot stat {}: {e}", opened_from.display())))?;
+        let elf_err = |detail: String| Error::Elf { path: path.to_path_buf(), detail };
+        let file = std::fs::File::open(opened_from).map_err(|e| elf_err(format!("cannot open {}: {e}", opened_from.display())))?;
+        let meta = file.metadata().map_err(|e| elf_err(format!("cannot stat {}: {e}", opened_from.display())))?;
         // Refuse devices and directories: reading /dev/zero would never end.
         if !meta.is_file() {
             return Err(elf_err(format!("{} is not a regular file", opened_from.display())));
@@ -223,10 +205,7 @@ impl ElfFile {
 
     /// Look a symbol up: dynamic symbols first, then `.symtab` (if not stripped).
     pub fn symbol(&self, name: &str) -> Option<ElfSymbol> {
-        self.dynsyms
-            .get(name)
-            .or_else(|| self.symtab().get(name))
-            .map(|e| e.sym)
+        self.dynsyms.get(name).or_else(|| self.symtab().get(name)).map(|e| e.sym)
     }
 
     /// Look a symbol up among the dynamic (exported) symbols only: cheap, never parses
@@ -253,9 +232,7 @@ impl ElfFile {
             return true;
         }
         match self.dev_ino {
-            Some((dev, ino)) if region.inode != 0 => {
-                region.inode == ino && (libc::major(dev), libc::minor(dev)) == region.dev
-            }
+            Some((dev, ino)) if region.inode != 0 => region.inode == ino && (libc::major(dev), libc::minor(dev)) == region.dev,
             _ => false,
         }
     }
@@ -263,11 +240,7 @@ impl ElfFile {
     /// Load bias of this file in a process: the start of its offset-0 mapping
     /// minus the lowest PT_LOAD vaddr. `None` when the file is not mapped.
     pub fn load_bias_in_process(&self, maps: &[MapRegion]) -> Option<u64> {
-        let base = maps
-            .iter()
-            .filter(|r| r.offset == 0 && self.is_mapped_by(r))
-            .map(|r| r.start)
-            .min()?;
+        let base = maps.iter().filter(|r| r.offset == 0 && self.is_mapped_by(r)).map(|r| r.start).min()?;
         Some(base.wrapping_sub(self.lowest_load_vaddr))
     }
 }

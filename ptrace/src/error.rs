@@ -33,20 +33,12 @@ pub enum Error {
     },
 
     #[error("ptrace {op} on thread {pid} failed: {errno} ({})", errno.desc())]
-    Ptrace {
-        pid: i32,
-        op: &'static str,
-        errno: Errno,
-    },
+    Ptrace { pid: i32, op: &'static str, errno: Errno },
 
     /// Some threads did not reach a ptrace-stop in time (e.g. stuck in
     /// uninterruptible sleep, or a vfork parent waiting for its child).
     #[error("timed out after {waited_ms} ms waiting for threads {tids:?} of process {pid} to stop")]
-    StopTimeout {
-        pid: i32,
-        tids: Vec<i32>,
-        waited_ms: u64,
-    },
+    StopTimeout { pid: i32, tids: Vec<i32>, waited_ms: u64 },
 
     #[error("ELF file {}: {detail}", path.display())]
     Elf { path: PathBuf, detail: String },
@@ -64,19 +56,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
 
     /// True when the error means the target (or the thread) is gone, as
     /// opposed to a problem with our request.
     pub fn is_gone(&self) -> bool {
-        matches!(
-            self,
-            Error::NoSuchProcess { .. } | Error::ProcessExited { .. }
-        )
+        matches!(self, Error::NoSuchProcess { .. } | Error::ProcessExited { .. })
     }
 }
 
@@ -84,10 +70,7 @@ impl Error {
 pub(crate) fn proc_io_error(pid: i32, context: String, err: std::io::Error) -> Error {
     match err.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ESRCH) => Error::NoSuchProcess { pid },
-        Some(libc::EPERM) | Some(libc::EACCES) => Error::PermissionDenied {
-            pid,
-            detail: format!("{context}: {err}"),
-        },
+        Some(libc::EPERM) | Some(libc::EACCES) => Error::PermissionDenied { pid, detail: format!("{context}: {err}") },
         _ => Error::io(context, err),
     }
 }

@@ -122,8 +122,7 @@ pub fn regions_for_path<'a>(maps: &'a [MapRegion], path: &'a Path) -> impl Itera
 
 /// All regions whose backing file's name is `file_name` (e.g. `libc.so.6`).
 pub fn regions_for_file_name<'a>(maps: &'a [MapRegion], file_name: &'a str) -> impl Iterator<Item = &'a MapRegion> + 'a {
-    maps.iter()
-        .filter(move |r| r.path.as_deref().and_then(Path::file_name).is_some_and(|n| n == file_name))
+    maps.iter().filter(move |r| r.path.as_deref().and_then(Path::file_name).is_some_and(|n| n == file_name))
 }
 
 #[cfg(test)]

@@ -28,11 +28,7 @@ pub const MAX_READ_LEN: usize = 1 << 30;
 const IOV_MAX: usize = 1024;
 
 fn invalid_range(addr: u64, len: usize, why: &str) -> Error {
-    Error::MemoryRead {
-        addr,
-        len,
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_string()),
-    }
+    Error::MemoryRead { addr, len, source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_string()) }
 }
 
 /// Reject ranges that wrap around the address space or are absurdly long.
@@ -216,10 +212,7 @@ impl ProcessMemory {
         if let Some(f) = cell.get() {
             return Ok(f);
         }
-        let f = OpenOptions::new()
-            .read(true)
-            .write(write)
-            .open(format!("/proc/{}/mem", self.pid))?;
+        let f = OpenOptions::new().read(true).write(write).open(format!("/proc/{}/mem", self.pid))?;
         // Another thread may have won the race; either file is fine.
         Ok(cell.get_or_init(|| f))
     }
@@ -235,10 +228,7 @@ impl ProcessMemory {
             Some(libc::EACCES) | Some(libc::EPERM) => match primary {
                 // The syscall already said the address is bad: that is the real story.
                 Some(Errno::EFAULT) => self.mem_error(dir, addr, len, std::io::Error::from_raw_os_error(libc::EFAULT)),
-                _ => Error::PermissionDenied {
-                    pid: self.pid,
-                    detail: format!("cannot open /proc/{}/mem: {err}", self.pid),
-                },
+                _ => Error::PermissionDenied { pid: self.pid, detail: format!("cannot open /proc/{}/mem: {err}", self.pid) },
             },
             _ => self.mem_error(dir, addr, len, err),
         }
@@ -256,9 +246,7 @@ impl ProcessMemory {
             return Err(Error::NoSuchProcess { pid: self.pid });
         }
         let len = buf.len();
-        let file = self
-            .proc_mem(&Dir::Read)
-            .map_err(|e| self.fallback_error(&Dir::Read, addr, len, e, primary))?;
+        let file = self.proc_mem(&Dir::Read).map_err(|e| self.fallback_error(&Dir::Read, addr, len, e, primary))?;
         let mut done = 0;
         while done < len {
             match file.read_at(&mut buf[done..], addr + done as u64) {
@@ -277,9 +265,7 @@ impl ProcessMemory {
 
     fn proc_mem_write(&self, addr: u64, data: &[u8], primary: Option<Errno>) -> Result<()> {
         let len = data.len();
-        let file = self
-            .proc_mem(&Dir::Write)
-            .map_err(|e| self.fallback_error(&Dir::Write, addr, len, e, primary))?;
+        let file = self.proc_mem(&Dir::Write).map_err(|e| self.fallback_error(&Dir::Write, addr, len, e, primary))?;
         let mut done = 0;
         while done < len {
             match file.write_at(&data[done..], addr + done as u64) {
@@ -332,11 +318,10 @@ impl ProcessMemory {
             // Partial: the rest may be on a page only /proc/PID/mem can reach.
             Ok(n) => {
                 self.mark_alive();
-                self.proc_mem_read(addr + n as u64, &mut buf[n..], Some(Errno::EFAULT))
-                    .map_err(|e| match e {
-                        Error::MemoryRead { source, .. } => Error::MemoryRead { addr, len, source },
-                        other => other,
-                    })
+                self.proc_mem_read(addr + n as u64, &mut buf[n..], Some(Errno::EFAULT)).map_err(|e| match e {
+                    Error::MemoryRead { source, .. } => Error::MemoryRead { addr, len, source },
+                    other => other,
+                })
             }
             Err(errno) => {
                 self.vm_failed(errno)?;
@@ -366,10 +351,7 @@ impl ProcessMemory {
             }
             let end = (i + IOV_MAX).min(requests.len());
             let batch = &mut requests[i..end];
-            let remote: Vec<RemoteIoVec> = batch
-                .iter()
-                .map(|(a, b)| RemoteIoVec { base: *a as usize, len: b.len() })
-                .collect();
+            let remote: Vec<RemoteIoVec> = batch.iter().map(|(a, b)| RemoteIoVec { base: *a as usize, len: b.len() }).collect();
             let lens: Vec<usize> = batch.iter().map(|(_, b)| b.len()).collect();
             let res = {
                 let mut local: Vec<IoSliceMut> = batch.iter_mut().map(|(_, b)| IoSliceMut::new(b)).collect();
@@ -503,17 +485,10 @@ impl FakeMemory {
 impl MemoryReader for FakeMemory {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
         check_range(addr, buf.len())?;
-        let fault = || Error::MemoryRead {
-            addr,
-            len: buf.len(),
-            source: std::io::Error::from_raw_os_error(libc::EFAULT),
-        };
+        let fault = || Error::MemoryRead { addr, len: buf.len(), source: std::io::Error::from_raw_os_error(libc::EFAULT) };
         let (&start, data) = self.regions.range(..=addr).next_back().ok_or_else(fault)?;
         let off = usize::try_from(addr - start).map_err(|_| fault())?;
-        let src = off
-            .checked_add(buf.len())
-            .and_then(|end| data.get(off..end))
-            .ok_or_else(fault)?;
+        let src = off.checked_add(buf.len()).and_then(|end| data.get(off..end)).ok_or_else(fault)?;
         buf.copy_from_slice(src);
         Ok(())
     }

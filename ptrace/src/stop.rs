@@ -129,11 +129,7 @@ struct Slot {
 
 impl Slot {
     const fn new() -> Self {
-        Slot {
-            tid: AtomicI32::new(0),
-            tracer: AtomicI32::new(0),
-            sig: AtomicI32::new(0),
-        }
+        Slot { tid: AtomicI32::new(0), tracer: AtomicI32::new(0), sig: AtomicI32::new(0) }
     }
 }
 
@@ -300,10 +296,7 @@ fn permission_detail(pid: i32, tid: i32) -> String {
 /// Thread-group id of a task, from /proc/ID/status.
 fn tgid_of(id: i32) -> Option<i32> {
     let status = std::fs::read_to_string(format!("/proc/{id}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok())
+    status.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse().ok())
 }
 
 impl StoppedProcess {
@@ -320,10 +313,7 @@ impl StoppedProcess {
         check_pid(pid)?;
         // SAFETY: getpid takes no arguments, touches no memory and cannot fail.
         if pid == unsafe { libc::getpid() } {
-            return Err(Error::PermissionDenied {
-                pid,
-                detail: "a process cannot ptrace-stop itself".into(),
-            });
+            return Err(Error::PermissionDenied { pid, detail: "a process cannot ptrace-stop itself".into() });
         }
         // /proc/TID/task exists for non-leader threads too; refuse them rather
         // than silently stopping a different pid's process.
@@ -333,14 +323,7 @@ impl StoppedProcess {
             }
         }
         let deadline = Instant::now() + timeout;
-        let mut sp = StoppedProcess {
-            pid,
-            tids: Vec::new(),
-            tracees: Vec::new(),
-            tracer_tid: gettid(),
-            detached: false,
-            _not_send: PhantomData,
-        };
+        let mut sp = StoppedProcess { pid, tids: Vec::new(), tracees: Vec::new(), tracer_tid: gettid(), detached: false, _not_send: PhantomData };
         let mut seen: HashSet<i32> = HashSet::new();
         let mut first_round = true;
         loop {
@@ -371,9 +354,7 @@ impl StoppedProcess {
     fn attach(&mut self, tid: i32, first_round: bool) -> Result<()> {
         match ptrace_raw(Request::Seize, tid, 0) {
             Ok(()) => {}
-            Err(Errno::ESRCH) if tid == self.pid && first_round => {
-                return Err(Error::NoSuchProcess { pid: self.pid })
-            }
+            Err(Errno::ESRCH) if tid == self.pid && first_round => return Err(Error::NoSuchProcess { pid: self.pid }),
             // A thread that exited between listing and seizing.
             Err(Errno::ESRCH) => return Ok(()),
             Err(Errno::EPERM) => {
@@ -382,34 +363,16 @@ impl StoppedProcess {
                 if matches!(thread_state(self.pid, tid), None | Some('Z') | Some('X')) {
                     return Ok(());
                 }
-                return Err(Error::PermissionDenied {
-                    pid: self.pid,
-                    detail: permission_detail(self.pid, tid),
-                });
+                return Err(Error::PermissionDenied { pid: self.pid, detail: permission_detail(self.pid, tid) });
             }
-            Err(errno) => {
-                return Err(Error::Ptrace {
-                    pid: tid,
-                    op: "PTRACE_SEIZE",
-                    errno,
-                })
-            }
+            Err(errno) => return Err(Error::Ptrace { pid: tid, op: "PTRACE_SEIZE", errno }),
         }
         let slot = register(tid, self.tracer_tid);
-        self.tracees.push(Tracee {
-            tid,
-            stopped: false,
-            pending_signal: None,
-            slot,
-        });
+        self.tracees.push(Tracee { tid, stopped: false, pending_signal: None, slot });
         match ptrace_raw(Request::Interrupt, tid, 0) {
             // ESRCH: it died meanwhile; waitpid will report that.
             Ok(()) | Err(Errno::ESRCH) => Ok(()),
-            Err(errno) => Err(Error::Ptrace {
-                pid: tid,
-                op: "PTRACE_INTERRUPT",
-                errno,
-            }),
+            Err(errno) => Err(Error::Ptrace { pid: tid, op: "PTRACE_INTERRUPT", errno }),
         }
     }
 
@@ -451,13 +414,7 @@ impl StoppedProcess {
                         unregister(t.slot, t.tid);
                         continue;
                     }
-                    Err(errno) => {
-                        return Err(Error::Ptrace {
-                            pid: tid,
-                            op: "waitpid",
-                            errno,
-                        })
-                    }
+                    Err(errno) => return Err(Error::Ptrace { pid: tid, op: "waitpid", errno }),
                 }
                 i += 1;
             }
@@ -495,28 +452,17 @@ impl StoppedProcess {
     /// Signals that arrived while we were stopping the process, as
     /// `(tid, signal)`; they are delivered when the process is resumed.
     pub fn pending_signals(&self) -> Vec<(i32, i32)> {
-        self.tracees
-            .iter()
-            .filter_map(|t| t.pending_signal.map(|s| (t.tid, s)))
-            .collect()
+        self.tracees.iter().filter_map(|t| t.pending_signal.map(|s| (t.tid, s))).collect()
     }
 
     /// General-purpose registers of a stopped thread.
     pub fn registers(&self, tid: i32) -> Result<libc::user_regs_struct> {
         if !self.tids.contains(&tid) {
-            return Err(Error::Ptrace {
-                pid: tid,
-                op: "PTRACE_GETREGS",
-                errno: Errno::ESRCH,
-            });
+            return Err(Error::Ptrace { pid: tid, op: "PTRACE_GETREGS", errno: Errno::ESRCH });
         }
         nix::sys::ptrace::getregs(nix::unistd::Pid::from_raw(tid)).map_err(|errno| match errno {
             Errno::ESRCH if !process_exists(self.pid) => Error::ProcessExited { pid: self.pid },
-            errno => Error::Ptrace {
-                pid: tid,
-                op: "PTRACE_GETREGS",
-                errno,
-            },
+            errno => Error::Ptrace { pid: tid, op: "PTRACE_GETREGS", errno },
         })
     }
 
@@ -548,11 +494,7 @@ impl StoppedProcess {
                     }
                     Ok(WaitResult::Gone) | Err(_) => break,
                     Ok(WaitResult::NothingYet) if Instant::now() >= deadline => {
-                        first_err.get_or_insert(Error::StopTimeout {
-                            pid: self.pid,
-                            tids: vec![t.tid],
-                            waited_ms: DETACH_GRACE.as_millis() as u64,
-                        });
+                        first_err.get_or_insert(Error::StopTimeout { pid: self.pid, tids: vec![t.tid], waited_ms: DETACH_GRACE.as_millis() as u64 });
                         break;
                     }
                     Ok(WaitResult::NothingYet) => std::thread::sleep(Duration::from_micros(500)),
@@ -566,11 +508,7 @@ impl StoppedProcess {
                         let _ = wait_nohang(t.tid);
                     }
                     Err(errno) => {
-                        first_err.get_or_insert(Error::Ptrace {
-                            pid: t.tid,
-                            op: "PTRACE_DETACH",
-                            errno,
-                        });
+                        first_err.get_or_insert(Error::Ptrace { pid: t.tid, op: "PTRACE_DETACH", errno });
                     }
                 }
             }

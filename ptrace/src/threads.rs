@@ -54,11 +54,7 @@ pub fn tracer_pid(pid: i32) -> Option<i32> {
         return None;
     }
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("TracerPid:"))
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&t: &i32| t != 0)
+    status.lines().find_map(|l| l.strip_prefix("TracerPid:")).and_then(|v| v.trim().parse().ok()).filter(|&t: &i32| t != 0)
 }
 
 /// Whether a live (non-zombie) process with this pid exists.

@@ -41,12 +41,7 @@ fn have_python() -> bool {
 
 /// Start python with `code`; returns once it printed its first line.
 fn spawn_python(code: &str) -> (Spawned, String, BufReader<ChildStdout>) {
-    let mut child = Command::new(PYTHON)
-        .arg("-c")
-        .arg(code)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn python");
+    let mut child = Command::new(PYTHON).arg("-c").arg(code).stdout(Stdio::piped()).spawn().expect("spawn python");
     let stdout = child.stdout.take().expect("piped stdout");
     let child = Spawned(child);
     let mut out = BufReader::new(stdout);
@@ -57,10 +52,7 @@ fn spawn_python(code: &str) -> (Spawned, String, BufReader<ChildStdout>) {
 }
 
 fn unique_tmp(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     std::env::temp_dir().join(format!("ptrace-tools-{name}-{}-{nanos}", std::process::id()))
 }
 
@@ -81,11 +73,7 @@ fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// A shell loop appending to `file` forever: easy to see whether it runs.
 fn spawn_writer(file: &Path) -> Spawned {
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("while :; do echo x >> '{}'; sleep 0.01; done", file.display()))
-        .spawn()
-        .expect("spawn sh");
+    let child = Command::new("sh").arg("-c").arg(format!("while :; do echo x >> '{}'; sleep 0.01; done", file.display())).spawn().expect("spawn sh");
     let s = Spawned(child);
     assert!(wait_for(Duration::from_secs(5), || file_len(file) > 0), "writer never wrote");
     s
@@ -93,10 +81,7 @@ fn spawn_writer(file: &Path) -> Spawned {
 
 fn assert_grows(file: &Path, what: &str) {
     let before = file_len(file);
-    assert!(
-        wait_for(Duration::from_secs(5), || file_len(file) > before + 4),
-        "{what}: target did not keep running"
-    );
+    assert!(wait_for(Duration::from_secs(5), || file_len(file) > before + 4), "{what}: target did not keep running");
 }
 
 fn assert_frozen(file: &Path) {
@@ -195,8 +180,7 @@ fn fatal_signal_handler_detaches_and_dies_of_the_signal() {
     let out = unique_tmp("sigterm-out");
     let ready = unique_tmp("sigterm-ready");
     let target = spawn_writer(&out);
-    let mut helper =
-        spawn_helper("fatal_signal_handler_detaches_and_dies_of_the_signal", "signal", target.pid(), &ready);
+    let mut helper = spawn_helper("fatal_signal_handler_detaches_and_dies_of_the_signal", "signal", target.pid(), &ready);
     assert_frozen(&out);
 
     let sent = Instant::now();
@@ -261,9 +245,7 @@ time.sleep(1000)
 
         let tids = sp.threads().to_vec();
         sp.resume().expect("resume");
-        assert!(wait_for(Duration::from_secs(2), || tids
-            .iter()
-            .all(|&t| !matches!(thread_state(pid, t), Some('t') | Some('T')))));
+        assert!(wait_for(Duration::from_secs(2), || tids.iter().all(|&t| !matches!(thread_state(pid, t), Some('t') | Some('T')))));
         assert_eq!(threads::tracer_pid(pid), None);
     }
     // Drop (instead of resume) releases the process too.
@@ -320,8 +302,7 @@ fn spawn_sleep(env: &[(&str, &str)]) -> Spawned {
     }
     let child = Spawned(cmd.spawn().unwrap());
     let pid = child.pid();
-    assert!(wait_for(Duration::from_secs(5), || thread_name(pid, pid).as_deref() == Some("sleep")
-        && env_range(pid).0 != 0));
+    assert!(wait_for(Duration::from_secs(5), || thread_name(pid, pid).as_deref() == Some("sleep") && env_range(pid).0 != 0));
     child
 }
 
@@ -373,11 +354,7 @@ fn read_memory_of_stopped_child() {
     // An unmapped address and a read running off the end of a mapping fail.
     assert!(matches!(mem.read_u64(0x10), Err(Error::MemoryRead { addr: 0x10, len: 8, .. })));
     let maps = read_maps(pid).unwrap();
-    let edge = maps
-        .windows(2)
-        .find(|w| w[0].readable && w[0].end != w[1].start)
-        .map(|w| w[0].end)
-        .expect("a mapping followed by a hole");
+    let edge = maps.windows(2).find(|w| w[0].readable && w[0].end != w[1].start).map(|w| w[0].end).expect("a mapping followed by a hole");
     assert!(mem.read_vec(edge - 8, 16).is_err());
     assert!(mem.read_vec(edge - 8, 8).is_ok());
     sp.resume().unwrap();
@@ -388,9 +365,7 @@ fn read_many_matches_single_reads() {
     let pad = "p".repeat(5000);
     let child = spawn_sleep(&[("PTRACE_TOOLS_PAD", pad.as_str())]);
     let pid = child.pid();
-    assert!(wait_for(Duration::from_secs(5), || std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|e| e.len() > 5000)
-        .unwrap_or(false)));
+    assert!(wait_for(Duration::from_secs(5), || std::fs::read(format!("/proc/{pid}/environ")).map(|e| e.len() > 5000).unwrap_or(false)));
     let (start, end) = env_range(pid);
     let mem = ProcessMemory::new(pid);
     let reference = mem.read_vec(start, (end - start) as usize).unwrap();
@@ -411,11 +386,8 @@ fn read_many_matches_single_reads() {
         .collect();
     let mut bufs: Vec<Vec<u8>> = specs.iter().map(|&(_, l)| vec![0u8; l]).collect();
     {
-        let mut reqs: Vec<(u64, &mut [u8])> = specs
-            .iter()
-            .zip(bufs.iter_mut())
-            .map(|(&(off, _), b)| (start + off as u64, b.as_mut_slice()))
-            .collect();
+        let mut reqs: Vec<(u64, &mut [u8])> =
+            specs.iter().zip(bufs.iter_mut()).map(|(&(off, _), b)| (start + off as u64, b.as_mut_slice())).collect();
         mem.read_many(&mut reqs).expect("read_many");
     }
     for (i, (&(off, len), buf)) in specs.iter().zip(&bufs).enumerate() {

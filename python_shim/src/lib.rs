@@ -184,21 +184,56 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
             let p: Vec<PyObject> = patches.iter().map(|(k, v)| (k.as_str(), *v).into_py_any(py)).collect::<PyResult<_>>()?;
             rec!(py, ModuleValue { name: name.as_str(), dict: *dict, patches: PyList::new(py, p)? })
         }
-        Value::Type(t) => rec!(py, TypeValue {
-            module: t.module.as_str(), qualname: t.qualname.as_str(), name: t.name.as_str(), dict: t.dict, bases: ids(py, &t.bases)?,
-            metaclass: t.metaclass, builtin: t.builtin.as_deref(), mro: ids(py, &t.mro)?,
-        }),
-        Value::Function { code, name, qualname, module_name, globals_module, globals, defaults, kwdefaults, closure, dict, .. } => rec!(py, FunctionValue {
-            code: *code, name: *name, qualname: *qualname, module_name: module_name.as_deref(), globals_module: globals_module.as_deref(),
-            globals: *globals, defaults: *defaults, kwdefaults: *kwdefaults, closure: *closure, dict: *dict,
-        }),
-        Value::Code(c) => rec!(py, CodeValue {
-            name: c.name.as_str(), qualname: c.qualname.as_str(), filename: c.filename.as_str(), first_line: c.first_line, flags: c.flags,
-            argcount: c.argcount, posonlyargcount: c.posonlyargcount, kwonlyargcount: c.kwonlyargcount, stacksize: c.stacksize,
-            nlocals: c.nlocals, localsplus_names: c.localsplus_names.clone(), localsplus_kinds: bytes(py, &c.localsplus_kinds),
-            code: bytes(py, &c.code), linetable: bytes(py, &c.linetable), exceptiontable: bytes(py, &c.exceptiontable),
-            consts: ids(py, &c.consts)?, names: c.names.clone(),
-        }),
+        Value::Type(t) => rec!(
+            py,
+            TypeValue {
+                module: t.module.as_str(),
+                qualname: t.qualname.as_str(),
+                name: t.name.as_str(),
+                dict: t.dict,
+                bases: ids(py, &t.bases)?,
+                metaclass: t.metaclass,
+                builtin: t.builtin.as_deref(),
+                mro: ids(py, &t.mro)?,
+            }
+        ),
+        Value::Function { code, name, qualname, module_name, globals_module, globals, defaults, kwdefaults, closure, dict, .. } => rec!(
+            py,
+            FunctionValue {
+                code: *code,
+                name: *name,
+                qualname: *qualname,
+                module_name: module_name.as_deref(),
+                globals_module: globals_module.as_deref(),
+                globals: *globals,
+                defaults: *defaults,
+                kwdefaults: *kwdefaults,
+                closure: *closure,
+                dict: *dict,
+            }
+        ),
+        Value::Code(c) => rec!(
+            py,
+            CodeValue {
+                name: c.name.as_str(),
+                qualname: c.qualname.as_str(),
+                filename: c.filename.as_str(),
+                first_line: c.first_line,
+                flags: c.flags,
+                argcount: c.argcount,
+                posonlyargcount: c.posonlyargcount,
+                kwonlyargcount: c.kwonlyargcount,
+                stacksize: c.stacksize,
+                nlocals: c.nlocals,
+                localsplus_names: c.localsplus_names.clone(),
+                localsplus_kinds: bytes(py, &c.localsplus_kinds),
+                code: bytes(py, &c.code),
+                linetable: bytes(py, &c.linetable),
+                exceptiontable: bytes(py, &c.exceptiontable),
+                consts: ids(py, &c.consts)?,
+                names: c.names.clone(),
+            }
+        ),
         Value::Method { func, self_ } => rec!(py, MethodValue { func: *func, self_: *self_ }),
         Value::BuiltinFunction { name, self_, module } => rec!(py, BuiltinValue { name: name.as_str(), self_: *self_, module: module.as_deref() }),
         Value::Generator { kind, name, qualname, state, frame, exc_state, .. } => {
@@ -206,7 +241,10 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
                 Some(f) => frame_to_py(py, f)?,
                 None => py.None(),
             };
-            rec!(py, GeneratorValue { gen_kind: kind.as_str(), name: *name, qualname: *qualname, state: *state as i64, frame: f, exc_state: *exc_state })
+            rec!(
+                py,
+                GeneratorValue { gen_kind: kind.as_str(), name: *name, qualname: *qualname, state: *state as i64, frame: f, exc_state: *exc_state }
+            )
         }
         Value::Range { start, stop, step } => rec!(py, RangeValue { start: *start, stop: *stop, step: *step }),
         Value::Rebuilt { type_name, args, dict } => rec!(py, RebuiltValue { type_name: type_name.as_str(), args: args.clone(), dict: *dict }),
@@ -215,9 +253,10 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
         Value::Enumerate { iter, index, long_index } => rec!(py, EnumerateValue { iter: *iter, index: *index, long_index: *long_index }),
         Value::Zip { iters, strict } => rec!(py, ZipValue { iters: *iters, strict: *strict }),
         Value::DictIter { dict, pos, len } => rec!(py, DictIterValue { dict: *dict, pos: *pos, len: *len }),
-        Value::Exception { args, dict, context, cause, suppress_context, notes } => rec!(py, ExceptionValue {
-            args: *args, dict: *dict, context: *context, cause: *cause, suppress_context: *suppress_context, notes: *notes,
-        }),
+        Value::Exception { args, dict, context, cause, suppress_context, notes } => rec!(
+            py,
+            ExceptionValue { args: *args, dict: *dict, context: *context, cause: *cause, suppress_context: *suppress_context, notes: *notes }
+        ),
         Value::Instance { dict, slots, base } => {
             let sl: Vec<PyObject> = slots.iter().map(|(k, v)| (k.as_str(), *v).into_py_any(py)).collect::<PyResult<_>>()?;
             let base = match base {
@@ -229,9 +268,9 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
         Value::Object => rec!(py, ObjectValue {}),
         Value::Stdio(name) => rec!(py, StdioValue { name: name.as_str() }),
         Value::Global { module, name, state } => rec!(py, GlobalValue { module: module.as_str(), name: name.as_str(), state: *state }),
-        Value::Reduce { callable, args, state, listitems, dictitems } => rec!(py, ReduceValue {
-            callable: *callable, args: *args, state: *state, listitems: *listitems, dictitems: *dictitems,
-        }),
+        Value::Reduce { callable, args, state, listitems, dictitems } => {
+            rec!(py, ReduceValue { callable: *callable, args: *args, state: *state, listitems: *listitems, dictitems: *dictitems })
+        }
         Value::Descriptor { owner, name } => rec!(py, DescriptorValue { owner: *owner, name: name.as_str() }),
         Value::Opaque => rec!(py, OpaqueValue {}),
         Value::Unread(m) => rec!(py, UnreadValue { reason: m.as_str() }),
@@ -239,12 +278,23 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
 }
 
 fn frame_to_py(py: Python<'_>, f: &FrameInfo) -> PyResult<PyObject> {
-    Ok(rec!(py, Frame {
-        code: f.code, lasti: f.lasti, line: f.line, owner: f.owner, localsplus: f.localsplus.clone(), stack: f.stack.clone(),
-        globals: f.globals, locals_mapping: f.locals_mapping, function: f.function, generator: f.generator,
-        // A suspended generator resumes after the instruction it stopped in.
-        instr_start: f.instr_start,
-    }))
+    Ok(rec!(
+        py,
+        Frame {
+            code: f.code,
+            lasti: f.lasti,
+            line: f.line,
+            owner: f.owner,
+            localsplus: f.localsplus.clone(),
+            stack: f.stack.clone(),
+            globals: f.globals,
+            locals_mapping: f.locals_mapping,
+            function: f.function,
+            generator: f.generator,
+            // A suspended generator resumes after the instruction it stopped in.
+            instr_start: f.instr_start,
+        }
+    ))
 }
 
 fn is_scalar(v: &Value) -> bool {
@@ -272,8 +322,12 @@ fn ready_objects(py: Python<'_>, snap: &Snapshot, unset: &Bound<'_, PyAny>) -> P
     };
     for (i, o) in objs.iter().enumerate() {
         let built: Option<PyObject> = match &o.value {
-            Value::Tuple(ids) if scalar(&ready, ids) => Some(PyTuple::new(py, ids.iter().map(|&x| ready[x as usize].as_ref().map(|r| r.clone_ref(py))))?.into_any().unbind()),
-            Value::List(ids) if scalar(&ready, ids) => Some(PyList::new(py, ids.iter().map(|&x| ready[x as usize].as_ref().map(|r| r.clone_ref(py))))?.into_any().unbind()),
+            Value::Tuple(ids) if scalar(&ready, ids) => {
+                Some(PyTuple::new(py, ids.iter().map(|&x| ready[x as usize].as_ref().map(|r| r.clone_ref(py))))?.into_any().unbind())
+            }
+            Value::List(ids) if scalar(&ready, ids) => {
+                Some(PyList::new(py, ids.iter().map(|&x| ready[x as usize].as_ref().map(|r| r.clone_ref(py))))?.into_any().unbind())
+            }
             Value::Dict(items) if items.iter().all(|(k, v)| scalar(&ready, &[*k, *v])) => {
                 let d = PyDict::new(py);
                 for (k, v) in items {
@@ -322,33 +376,54 @@ fn decode_snapshot(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>, unset: Opti
     };
     // One node stands for every built scalar (a million floats make no million nodes).
     let ready_node: PyObject = rec!(py, Node { value: rec!(py, ReadyValue {}), type_id: py.None(), addr: 0u64 });
-    let objects: Vec<PyObject> = snap.graph.objects.iter().enumerate().map(|(i, o)| {
-        // Built scalars need no node; built containers keep theirs, which the engine
-        // reads structurally (class namespaces, __main__'s dict).
-        let is_ready = match (&ready, &unset) {
-            (Some(r), Some(u)) => !r[i].bind(py).is(u) && is_scalar(&o.value),
-            _ => false,
-        };
-        if is_ready {
-            return Ok(ready_node.clone_ref(py));
-        }
-        Ok(rec!(py, Node { value: value_to_py(py, &o.value)?, type_id: o.type_id, addr: o.addr }))
-    }).collect::<PyResult<_>>()?;
+    let objects: Vec<PyObject> = snap
+        .graph
+        .objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            // Built scalars need no node; built containers keep theirs, which the engine
+            // reads structurally (class namespaces, __main__'s dict).
+            let is_ready = match (&ready, &unset) {
+                (Some(r), Some(u)) => !r[i].bind(py).is(u) && is_scalar(&o.value),
+                _ => false,
+            };
+            if is_ready {
+                return Ok(ready_node.clone_ref(py));
+            }
+            Ok(rec!(py, Node { value: value_to_py(py, &o.value)?, type_id: o.type_id, addr: o.addr }))
+        })
+        .collect::<PyResult<_>>()?;
     let frames: Vec<PyObject> = snap.thread.frames.iter().map(|f| frame_to_py(py, f)).collect::<PyResult<_>>()?;
-    let resume: Vec<PyObject> = snap.resume.iter().map(|r| Ok(rec!(py, Plan {
-        resume: r.resume, keep: r.keep, for_iter: r.for_iter, exc_value: r.exc_value, init_self: r.init_self, push: r.push,
-    }))).collect::<PyResult<_>>()?;
+    let resume: Vec<PyObject> = snap
+        .resume
+        .iter()
+        .map(|r| {
+            Ok(rec!(py, Plan { resume: r.resume, keep: r.keep, for_iter: r.for_iter, exc_value: r.exc_value, init_self: r.init_self, push: r.push }))
+        })
+        .collect::<PyResult<_>>()?;
     let ready = match ready {
         Some(r) => PyList::new(py, r)?.into_any().unbind(),
         None => py.None(),
     };
-    Ok(rec!(py, Decoded {
-        objects: PyList::new(py, objects)?, ready: ready, frames: PyList::new(py, frames)?, resume: PyList::new(py, resume)?,
-        main_module: snap.main_module, redirected_streams: snap.redirected_streams.clone(), argv: snap.process.argv.clone(),
-        sys_path: snap.process.sys_path.clone(), recursion_limit: snap.process.recursion_limit,
-        stdin_pending: bytes(py, &snap.process.stdin_pending), cwd: snap.process.cwd.clone(), pid: snap.process.pid,
-        python: format!("{}", snap.python),
-    }))
+    Ok(rec!(
+        py,
+        Decoded {
+            objects: PyList::new(py, objects)?,
+            ready: ready,
+            frames: PyList::new(py, frames)?,
+            resume: PyList::new(py, resume)?,
+            main_module: snap.main_module,
+            redirected_streams: snap.redirected_streams.clone(),
+            argv: snap.process.argv.clone(),
+            sys_path: snap.process.sys_path.clone(),
+            recursion_limit: snap.process.recursion_limit,
+            stdin_pending: bytes(py, &snap.process.stdin_pending),
+            cwd: snap.process.cwd.clone(),
+            pid: snap.process.pid,
+            python: format!("{}", snap.python),
+        }
+    ))
 }
 
 /// The header at the start of `data` (at least `HEADER_LEN` bytes): ValueError when it is
@@ -358,9 +433,16 @@ fn parse_header(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>) -> PyResult<Py
     // SAFETY: only read here, no Python code runs meanwhile.
     let raw = unsafe { buffer_bytes(&data)? };
     let h = Header::parse(raw).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    Ok(rec!(py, SnapshotHeader {
-        format_version: h.format_version, python: h.python, bytecode_magic: bytes(py, &h.bytecode_magic), body_len: h.body_len, crc32: h.crc32,
-    }))
+    Ok(rec!(
+        py,
+        SnapshotHeader {
+            format_version: h.format_version,
+            python: h.python,
+            bytecode_magic: bytes(py, &h.bytecode_magic),
+            body_len: h.body_len,
+            crc32: h.crc32,
+        }
+    ))
 }
 
 /// One report line from the supervisor as a record (`ReduceReport`, `ErrorReport`,
@@ -429,7 +511,9 @@ fn _test_snapshot_with_bad_id(py: Python<'_>, data: &[u8]) -> PyResult<PyObject>
 fn frame_states(py: Python<'_>) -> PyResult<PyObject> {
     let l = running_layout(py)?;
     let d = PyDict::new(py);
-    for (v, name) in [(Some(l.frame_created), "created"), (Some(l.frame_suspended), "suspended"), (l.frame_suspended_yield_from, "suspended_yield_from")] {
+    for (v, name) in
+        [(Some(l.frame_created), "created"), (Some(l.frame_suspended), "suspended"), (l.frame_suspended_yield_from, "suspended_yield_from")]
+    {
         if let Some(v) = v {
             d.set_item(v, name)?;
         }
@@ -439,7 +523,8 @@ fn frame_states(py: Python<'_>) -> PyResult<PyObject> {
 
 fn running_layout(py: Python<'_>) -> PyResult<&'static Layout> {
     let v = py.version_info();
-    layouts::for_version(v.major, v.minor).ok_or_else(|| PyRuntimeError::new_err(format!("pyteleport has no layout for CPython {}.{}", v.major, v.minor)))
+    layouts::for_version(v.major, v.minor)
+        .ok_or_else(|| PyRuntimeError::new_err(format!("pyteleport has no layout for CPython {}.{}", v.major, v.minor)))
 }
 
 /// Put a freshly created generator's frame into the state of a captured frame: locals,
@@ -464,7 +549,8 @@ fn enter_frame(
 ) -> PyResult<()> {
     let l = running_layout(py)?;
     // SAFETY: type checks on a live object.
-    let is_generator = unsafe { ffi::PyGen_Check(gen.as_ptr()) != 0 || ffi::PyCoro_CheckExact(gen.as_ptr()) != 0 || ffi::PyAsyncGen_CheckExact(gen.as_ptr()) != 0 };
+    let is_generator =
+        unsafe { ffi::PyGen_Check(gen.as_ptr()) != 0 || ffi::PyCoro_CheckExact(gen.as_ptr()) != 0 || ffi::PyAsyncGen_CheckExact(gen.as_ptr()) != 0 };
     if !is_generator {
         return Err(PyValueError::new_err("enter_frame needs a generator, coroutine or async generator"));
     }
@@ -531,12 +617,14 @@ fn enter_frame(
         }
         *(frame.add(l.frame_stacktop) as *mut i32) = (nlocalsplus + stack.len()) as i32;
         let code_start = (frame_code as *mut u8).add(l.code_code_adaptive);
-        if let Some(resume) = resume { if let Some(instr_ptr) = l.frame_instr_ptr {
-            *(frame.add(instr_ptr) as *mut *mut u8) = code_start.add(2 * resume as usize);
-        } else if let Some(prev_instr) = l.frame_prev_instr {
-            // prev_instr: the unit before the one that runs next (may be -1 unit).
-            *(frame.add(prev_instr) as *mut *mut u8) = code_start.offset(2 * (resume as isize - 1));
-        } }
+        if let Some(resume) = resume {
+            if let Some(instr_ptr) = l.frame_instr_ptr {
+                *(frame.add(instr_ptr) as *mut *mut u8) = code_start.add(2 * resume as usize);
+            } else if let Some(prev_instr) = l.frame_prev_instr {
+                // prev_instr: the unit before the one that runs next (may be -1 unit).
+                *(frame.add(prev_instr) as *mut *mut u8) = code_start.offset(2 * (resume as isize - 1));
+            }
+        }
         if let Some(m) = &locals_mapping {
             let at = frame.add(l.frame_locals) as *mut *mut ffi::PyObject;
             let old = *at;

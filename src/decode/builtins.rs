@@ -48,7 +48,11 @@ impl<'a> Decoder<'a> {
             BuiltinType::Set | BuiltinType::FrozenSet => {
                 let items = self.set_entries(addr)?;
                 let ids = items.into_iter().filter_map(|k| self.object(k)).collect();
-                if kind == BuiltinType::Set { Value::Set(ids) } else { Value::FrozenSet(ids) }
+                if kind == BuiltinType::Set {
+                    Value::Set(ids)
+                } else {
+                    Value::FrozenSet(ids)
+                }
             }
             BuiltinType::Cell => {
                 let r = self.ptr(addr + l.cell_ref as u64)?;
@@ -143,7 +147,9 @@ impl<'a> Decoder<'a> {
             }
             // Iterators a loop may be consuming; made again as their own pickle forms do
             // (read only for a capture: a dump shows them by type and address).
-            BuiltinType::Map | BuiltinType::Filter | BuiltinType::Reversed | BuiltinType::ListRevIter | BuiltinType::SetIter if !self.limits.deep => Value::Opaque,
+            BuiltinType::Map | BuiltinType::Filter | BuiltinType::Reversed | BuiltinType::ListRevIter | BuiltinType::SetIter if !self.limits.deep => {
+                Value::Opaque
+            }
             BuiltinType::SetIter => {
                 // As its pickle form: an iterator over a list of the items still to come,
                 // in the set's own table order.
@@ -173,7 +179,8 @@ impl<'a> Decoder<'a> {
                 Value::Rebuilt { type_name: "filter".into(), args, dict: None }
             }
             BuiltinType::Reversed | BuiltinType::ListRevIter => {
-                let (index_at, seq_at) = if kind == BuiltinType::Reversed { (l.reversed_index, l.reversed_seq) } else { (l.seq_iter_index, l.seq_iter_seq) };
+                let (index_at, seq_at) =
+                    if kind == BuiltinType::Reversed { (l.reversed_index, l.reversed_seq) } else { (l.seq_iter_index, l.seq_iter_seq) };
                 let v = self.view(addr, &[index_at, seq_at])?;
                 let type_addr = self.py.symbols.type_addr.get(&BuiltinType::Reversed).copied().unwrap_or(0);
                 let callable = self.object(type_addr).ok_or_else(|| Error::corrupt(addr, "no reversed type"))?;
@@ -277,7 +284,8 @@ impl<'a> Decoder<'a> {
             }
             return Ok(PyStr::Text(raw.iter().map(|&b| b as char).collect()));
         }
-        let cps: Vec<u32> = if width == 2 { raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as u32).collect() } else { units32(&raw).collect() };
+        let cps: Vec<u32> =
+            if width == 2 { raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as u32).collect() } else { units32(&raw).collect() };
         if cps.iter().all(|&c| char::from_u32(c).is_some()) {
             Ok(PyStr::Text(cps.iter().filter_map(|&c| char::from_u32(c)).collect()))
         } else {

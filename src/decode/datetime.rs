@@ -23,7 +23,10 @@ pub static DATETIME: CType = CType {
     fields: |l| vec![span(l.datetime_hastzinfo, 1), span(l.datetime_data, 10), span(l.datetime_fold, 1), span(l.datetime_tzinfo, 8)],
     decode: |d, i| {
         let l = d.layout();
-        d.decode_packed_date(i, Packed { data: l.datetime_data, len: 10, fold: Some((l.datetime_fold, 2)), tz: Some((l.datetime_hastzinfo, l.datetime_tzinfo)) })
+        d.decode_packed_date(
+            i,
+            Packed { data: l.datetime_data, len: 10, fold: Some((l.datetime_fold, 2)), tz: Some((l.datetime_hastzinfo, l.datetime_tzinfo)) },
+        )
     },
     shallow: false,
 };

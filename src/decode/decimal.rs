@@ -40,7 +40,11 @@ impl<'a> Decoder<'a> {
             if *w >= 10_000_000_000_000_000_000 {
                 return Err(Error::corrupt(addr, "Decimal word out of range"));
             }
-            if i == 0 { digits.push_str(&w.to_string()) } else { digits.push_str(&format!("{w:019}")) }
+            if i == 0 {
+                digits.push_str(&w.to_string())
+            } else {
+                digits.push_str(&format!("{w:019}"))
+            }
         }
         let sign = if flags & NEGATIVE != 0 { "-" } else { "" };
         Ok(if flags & INFINITE != 0 {

@@ -120,7 +120,8 @@ impl<'a> Decoder<'a> {
         let Value::Code(code) = &self.graph.get(code_id).value else { return Err(Error::corrupt(code_addr, "code")) };
         let nlocalsplus = code.localsplus_names.len();
         let stacksize = code.stacksize as usize;
-        let (code_bytes, linetable, first_line, exc_table) = (code.code.clone(), code.linetable.clone(), code.first_line, code.exceptiontable.clone());
+        let (code_bytes, linetable, first_line, exc_table) =
+            (code.code.clone(), code.linetable.clone(), code.first_line, code.exceptiontable.clone());
         // The instruction: where it is (3.13+) or the one before it (3.11, 3.12).
         let instr_field = l.frame_instr_ptr.or(l.frame_prev_instr);
         let hdr = self.view_spans(
@@ -145,11 +146,7 @@ impl<'a> Decoder<'a> {
         let table = crate::opcodes::table_for(self.py.version.major, self.py.version.minor)
             .ok_or_else(|| Error::NoOpcodeTable { version: self.py.version.to_string() })?;
         let instrs = crate::bytecode::instructions(&code_bytes, table);
-        let instr_start = instrs
-            .iter()
-            .find(|i| (i.offset as i64) <= lasti && lasti < (i.offset + i.size) as i64)
-            .map(|i| i.offset)
-            .unwrap_or(0);
+        let instr_start = instrs.iter().find(|i| (i.offset as i64) <= lasti && lasti < (i.offset + i.size) as i64).map(|i| i.offset).unwrap_or(0);
         let line = if lasti < 0 { Some(first_line) } else { crate::bytecode::line_for_offset(&linetable, first_line, lasti as u32) };
         let slots = self.words_at(frame + l.frame_localsplus as u64, nlocalsplus + stacksize)?;
         let localsplus: Vec<Option<ObjId>> = slots[..nlocalsplus].iter().map(|&p| self.object(p)).collect();
@@ -174,7 +171,9 @@ impl<'a> Decoder<'a> {
         // the call (3.11), during the call those slots hold stale pointers (a temporary
         // such as `f(*range(3))` is already freed). They are not the frame's: leave them empty.
         let stale_top = match instrs.iter().find(|i| i.offset == instr_start) {
-            Some(ins) if stack_from == StackSource::Static && l.call_function_ex_pops_early && table.info(ins.opcode).name == "CALL_FUNCTION_EX" => 1 + (ins.arg & 1) as usize,
+            Some(ins) if stack_from == StackSource::Static && l.call_function_ex_pops_early && table.info(ins.opcode).name == "CALL_FUNCTION_EX" => {
+                1 + (ins.arg & 1) as usize
+            }
             _ => 0,
         };
         let stack = (0..depth).map(|i| if i + stale_top >= depth { None } else { self.object(slots[nlocalsplus + i]) }).collect();
@@ -186,7 +185,22 @@ impl<'a> Decoder<'a> {
         let function = self.object(hdr.ptr(l.frame_funcobj)?);
         let generator = if owner == l.frame_owned_by_generator { self.object(frame - l.gen_iframe as u64) } else { None };
         let through_init_cleanup = self.init_cleanup_inner.contains(&frame);
-        Ok(FrameInfo { addr: frame, code: code_id, owner, lasti, instr_start, line, localsplus, stack, stack_from, globals, locals_mapping, function, generator, through_init_cleanup })
+        Ok(FrameInfo {
+            addr: frame,
+            code: code_id,
+            owner,
+            lasti,
+            instr_start,
+            line,
+            localsplus,
+            stack,
+            stack_from,
+            globals,
+            locals_mapping,
+            function,
+            generator,
+            through_init_cleanup,
+        })
     }
 
     /// Re-read a frame's value stack with a known depth (a frame stopped between

@@ -24,7 +24,9 @@ impl<'a> Decoder<'a> {
                 l.function_module,
             ],
         )?;
-        let (Some(code), Some(name), Some(qualname)) = (self.object(v.ptr(l.function_code)?), self.object(v.ptr(l.function_name)?), self.object(v.ptr(l.function_qualname)?)) else {
+        let (Some(code), Some(name), Some(qualname)) =
+            (self.object(v.ptr(l.function_code)?), self.object(v.ptr(l.function_name)?), self.object(v.ptr(l.function_qualname)?))
+        else {
             return Ok(Value::Opaque);
         };
         let module_addr = v.ptr(l.function_module)?;
@@ -81,11 +83,7 @@ impl<'a> Decoder<'a> {
         }
         .to_string();
         // Executing frames are read from the thread's stack; finished ones have none.
-        let frame = if state < l.frame_executing {
-            Some(Box::new(self.read_frame(addr + l.gen_iframe as u64, true)?))
-        } else {
-            None
-        };
+        let frame = if state < l.frame_executing { Some(Box::new(self.read_frame(addr + l.gen_iframe as u64, true)?)) } else { None };
         let phase = if state == l.frame_created {
             "CREATED"
         } else if state < l.frame_executing {
@@ -95,7 +93,13 @@ impl<'a> Decoder<'a> {
         } else {
             "CLOSED"
         };
-        let prefix = if kind == "coroutine" { "CORO" } else if kind == "async_generator" { "AGEN" } else { "GEN" };
+        let prefix = if kind == "coroutine" {
+            "CORO"
+        } else if kind == "async_generator" {
+            "AGEN"
+        } else {
+            "GEN"
+        };
         let python_state = format!("{prefix}_{phase}");
         match (name, qualname) {
             (Some(name), Some(qualname)) => Ok(Value::Generator { kind, name, qualname, state, python_state, frame, exc_state }),

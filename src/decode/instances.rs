@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::process::BuiltinType;
-use crate::snapshot::{Object, ObjId, Value};
+use crate::snapshot::{ObjId, Object, Value};
 
 use super::{Decoder, TypeShape, TPFLAGS_BASE_EXC_SUBCLASS, TPFLAGS_HEAPTYPE, TPFLAGS_IMMUTABLETYPE, TPFLAGS_MANAGED_DICT, TPFLAGS_TYPE_SUBCLASS};
 
@@ -29,11 +29,19 @@ impl<'a> Decoder<'a> {
             }
         }
         let base = match shape.builtin {
-            Some(b @ (BuiltinType::Int | BuiltinType::Float | BuiltinType::Str | BuiltinType::Bytes | BuiltinType::Tuple
-            | BuiltinType::List | BuiltinType::Dict | BuiltinType::Set | BuiltinType::FrozenSet | BuiltinType::Complex
-            | BuiltinType::ByteArray)) => {
-                Some(Box::new(self.decode_builtin(addr, b)?))
-            }
+            Some(
+                b @ (BuiltinType::Int
+                | BuiltinType::Float
+                | BuiltinType::Str
+                | BuiltinType::Bytes
+                | BuiltinType::Tuple
+                | BuiltinType::List
+                | BuiltinType::Dict
+                | BuiltinType::Set
+                | BuiltinType::FrozenSet
+                | BuiltinType::Complex
+                | BuiltinType::ByteArray),
+            ) => Some(Box::new(self.decode_builtin(addr, b)?)),
             _ => None,
         };
         // Static C types, and heap C types made from a spec (immutable: Python classes

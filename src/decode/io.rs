@@ -54,9 +54,11 @@ fn buffered_fields(l: &Layout) -> Vec<Span> {
     ]
 }
 
-pub static BUFFERED_FILE: CType = CType { names: BUFFERED_NAMES, fields: buffered_fields, decode: |d, i| d.decode_open_file(i, FileKind::Buffered), shallow: false };
+pub static BUFFERED_FILE: CType =
+    CType { names: BUFFERED_NAMES, fields: buffered_fields, decode: |d, i| d.decode_open_file(i, FileKind::Buffered), shallow: false };
 
-pub static RAW_FILE: CType = CType { names: &["_io.FileIO"], fields: |l| vec![span(l.fileio_fd, 4)], decode: |d, i| d.decode_open_file(i, FileKind::Raw), shallow: false };
+pub static RAW_FILE: CType =
+    CType { names: &["_io.FileIO"], fields: |l| vec![span(l.fileio_fd, 4)], decode: |d, i| d.decode_open_file(i, FileKind::Raw), shallow: false };
 
 pub static STRING_IO: CType = CType {
     names: &["_io.StringIO"],
@@ -166,8 +168,20 @@ impl<'a> Decoder<'a> {
             None => {
                 let append = open.flags & libc::O_APPEND as u32 != 0;
                 let base = match (open.flags & libc::O_ACCMODE as u32) as i32 {
-                    libc::O_WRONLY => if append { "a" } else { "w" },
-                    libc::O_RDWR => if append { "a+" } else { "r+" },
+                    libc::O_WRONLY => {
+                        if append {
+                            "a"
+                        } else {
+                            "w"
+                        }
+                    }
+                    libc::O_RDWR => {
+                        if append {
+                            "a+"
+                        } else {
+                            "r+"
+                        }
+                    }
                     _ => "r",
                 };
                 let mode = format!("{base}{}", if kind == "text" { "" } else { "b" });
@@ -180,7 +194,8 @@ impl<'a> Decoder<'a> {
         let mut pending: Vec<u8> = Vec::new();
         let mut pending_at = position;
         if let Some(b) = buffered {
-            let bv = if b == addr { None } else { Some(self.view_spans(b, &buffered_fields(l).into_iter().filter(|s| s.1 > 0).collect::<Vec<_>>())?) };
+            let bv =
+                if b == addr { None } else { Some(self.view_spans(b, &buffered_fields(l).into_iter().filter(|s| s.1 > 0).collect::<Vec<_>>())?) };
             let bv = bv.as_ref().unwrap_or(&inst.view);
             let (raw_pos, pos, read_end) = (bv.i64(l.buffered_raw_pos)?, bv.i64(l.buffered_pos)?, bv.i64(l.buffered_read_end)?);
             let (write_pos, write_end) = (bv.i64(l.buffered_write_pos)?, bv.i64(l.buffered_write_end)?);
@@ -197,7 +212,11 @@ impl<'a> Decoder<'a> {
         if text.is_some() {
             let tv = &inst.view;
             let encoding_addr = tv.ptr(l.textio_encoding)?;
-            let encoding_name = if encoding_addr != 0 && self.is_exact(encoding_addr, BuiltinType::Str)? { self.read_str(encoding_addr)?.as_text().to_lowercase().replace('_', "-") } else { String::new() };
+            let encoding_name = if encoding_addr != 0 && self.is_exact(encoding_addr, BuiltinType::Str)? {
+                self.read_str(encoding_addr)?.as_text().to_lowercase().replace('_', "-")
+            } else {
+                String::new()
+            };
             encoding = self.object(encoding_addr);
             errors = self.object(tv.ptr(l.textio_errors)?);
             newline = match self.object(tv.ptr(l.textio_readnl)?) {

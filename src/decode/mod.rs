@@ -42,11 +42,11 @@ use crate::error::{Error, Result};
 use crate::layouts::Layout;
 use crate::process::{BuiltinType, PythonProcess};
 use crate::snapshot::reducers::{self, Reducer};
-use crate::snapshot::{Object, ObjId, ObjectGraph, Value};
+use crate::snapshot::{ObjId, Object, ObjectGraph, Value};
 use ptrace_tools::memory::MemoryReader;
 
-pub use policy::Environ;
 pub use crate::snapshot::ThreadInfo;
+pub use policy::Environ;
 pub use registry::CType;
 pub use view::{span, At, Span, View};
 
@@ -177,7 +177,22 @@ fn int_value(value: i64) -> Value {
 
 impl<'a> Decoder<'a> {
     pub fn new(py: &'a PythonProcess, mem: &'a dyn MemoryReader, limits: Limits) -> Self {
-        Decoder { py, mem, limits, graph: ObjectGraph::default(), queue: VecDeque::new(), bytes_read: 0, type_cache: FxHashMap::default(), globals_names: FxHashMap::default(), module_dicts_by_name: None, substitutions: FxHashMap::default(), stdio: FxHashMap::default(), open_files: None, init_cleanup_inner: Default::default(), init_cleanup_code: None }
+        Decoder {
+            py,
+            mem,
+            limits,
+            graph: ObjectGraph::default(),
+            queue: VecDeque::new(),
+            bytes_read: 0,
+            type_cache: FxHashMap::default(),
+            globals_names: FxHashMap::default(),
+            module_dicts_by_name: None,
+            substitutions: FxHashMap::default(),
+            stdio: FxHashMap::default(),
+            open_files: None,
+            init_cleanup_inner: Default::default(),
+            init_cleanup_code: None,
+        }
     }
 
     /// The process being read.
@@ -241,7 +256,10 @@ impl<'a> Decoder<'a> {
             match self.decode(id, addr) {
                 Ok(()) => {}
                 Err(e) if std::env::var_os("PYTELEPORT_DEBUG").is_some() => {
-                    eprintln!("decode {addr:#x} (type id {:?}): {e}", self.graph.objects[id as usize].type_id.map(|t| self.graph.objects[t as usize].addr));
+                    eprintln!(
+                        "decode {addr:#x} (type id {:?}): {e}",
+                        self.graph.objects[id as usize].type_id.map(|t| self.graph.objects[t as usize].addr)
+                    );
                     return Err(e);
                 }
                 Err(Error::Limit(m)) => self.graph.objects[id as usize].value = Value::Unread(m),
@@ -363,7 +381,8 @@ impl<'a> Decoder<'a> {
             let name = self.c_string(hdr.ptr(l.type_name)?, 64)?;
             by_name = crate::process::TYPES_BY_NAME.iter().find(|(n, _)| *n == name).map(|&(_, b)| b);
         }
-        let shape = TypeShape { builtin, by_name, c_state, c_base, flags, basicsize: hdr.i64(l.type_basicsize)?, dictoffset: hdr.i64(l.type_dictoffset)? };
+        let shape =
+            TypeShape { builtin, by_name, c_state, c_base, flags, basicsize: hdr.i64(l.type_basicsize)?, dictoffset: hdr.i64(l.type_dictoffset)? };
         self.type_cache.insert(type_addr, shape);
         Ok(shape)
     }

@@ -111,8 +111,12 @@ impl<'a> Decoder<'a> {
             }
             let t = self.ptr(v + l.object_type as u64)?;
             let carried = match self.py.symbols.types.get(&t) {
-                Some(BuiltinType::Int | BuiltinType::Float | BuiltinType::Str | BuiltinType::Bytes | BuiltinType::Bool | BuiltinType::NoneType) => true,
-                Some(BuiltinType::List | BuiltinType::Dict | BuiltinType::Set | BuiltinType::Tuple | BuiltinType::FrozenSet | BuiltinType::ByteArray) => containers,
+                Some(BuiltinType::Int | BuiltinType::Float | BuiltinType::Str | BuiltinType::Bytes | BuiltinType::Bool | BuiltinType::NoneType) => {
+                    true
+                }
+                Some(
+                    BuiltinType::List | BuiltinType::Dict | BuiltinType::Set | BuiltinType::Tuple | BuiltinType::FrozenSet | BuiltinType::ByteArray,
+                ) => containers,
                 Some(BuiltinType::Function) => {
                     let m = self.ptr(v + l.function_module as u64)?;
                     m != 0 && self.is_exact(m, BuiltinType::Str)? && self.read_str(m)?.as_text() == "__main__" && module != "__main__"

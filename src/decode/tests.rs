@@ -83,7 +83,11 @@ impl Heap {
         self.object(
             1024,
             metatype,
-            &[(l.type_name, name_addr.to_le_bytes().to_vec()), (l.type_basicsize, basicsize.to_le_bytes().to_vec()), (l.type_base, base.to_le_bytes().to_vec())],
+            &[
+                (l.type_name, name_addr.to_le_bytes().to_vec()),
+                (l.type_basicsize, basicsize.to_le_bytes().to_vec()),
+                (l.type_base, base.to_le_bytes().to_vec()),
+            ],
         )
     }
 
@@ -99,7 +103,13 @@ impl Heap {
         let mut fields: Vec<(usize, Vec<u8>)> = digits.iter().enumerate().map(|(i, d)| (l.long_digits + 4 * i, d.to_le_bytes().to_vec())).collect();
         match l.long_lv_tag {
             Some(at) => {
-                let sign = if v < 0 { 2 } else if v == 0 { 1 } else { 0 };
+                let sign = if v < 0 {
+                    2
+                } else if v == 0 {
+                    1
+                } else {
+                    0
+                };
                 fields.push((at, (((n as u64) << 3) | sign).to_le_bytes().to_vec()));
             }
             None => fields.push((l.var_object_size, (if v < 0 { -(n as i64) } else { n as i64 }).to_le_bytes().to_vec())),
@@ -114,7 +124,13 @@ impl Heap {
         let cps: Vec<u32> = s.chars().map(|c| c as u32).collect();
         let max = cps.iter().copied().max().unwrap_or(0);
         let ascii = max < 128;
-        let kind: usize = if max < 256 { 1 } else if max < 65536 { 2 } else { 4 };
+        let kind: usize = if max < 256 {
+            1
+        } else if max < 65536 {
+            2
+        } else {
+            4
+        };
         let data_at = if ascii { l.ascii_object_size } else { l.compact_object_size };
         let st = l.unicode_state;
         let state = ((kind as u32) << st.kind.0) | (1 << st.compact.0) | ((ascii as u32) << st.ascii.0);
@@ -140,7 +156,11 @@ impl Heap {
         let l = self.l;
         let array = self.alloc(vec![0u8; 8 * n.max(1)]);
         let ty = self.type_of(BuiltinType::List);
-        let list = self.object(l.list_items + 16, ty, &[(l.var_object_size, (n as i64).to_le_bytes().to_vec()), (l.list_items, array.to_le_bytes().to_vec())]);
+        let list = self.object(
+            l.list_items + 16,
+            ty,
+            &[(l.var_object_size, (n as i64).to_le_bytes().to_vec()), (l.list_items, array.to_le_bytes().to_vec())],
+        );
         (list, array)
     }
 
@@ -183,7 +203,11 @@ fn int_of(v: &Value) -> i128 {
     match v {
         Value::Int { negative, digits } => {
             let mag = digits.iter().rev().fold(0i128, |acc, &d| (acc << 30) | d as i128);
-            if *negative { -mag } else { mag }
+            if *negative {
+                -mag
+            } else {
+                mag
+            }
         }
         other => panic!("not an int: {other:?}"),
     }
@@ -257,7 +281,11 @@ fn timedelta_through_the_registry() {
         let td = h.object(
             l.delta_microseconds + 8,
             td_type,
-            &[(l.delta_days, (-3i32).to_le_bytes().to_vec()), (l.delta_seconds, 4000i32.to_le_bytes().to_vec()), (l.delta_microseconds, 25i32.to_le_bytes().to_vec())],
+            &[
+                (l.delta_days, (-3i32).to_le_bytes().to_vec()),
+                (l.delta_seconds, 4000i32.to_le_bytes().to_vec()),
+                (l.delta_microseconds, 25i32.to_le_bytes().to_vec()),
+            ],
         );
         let (r, g, id) = decode(&h, td, true);
         r.unwrap();

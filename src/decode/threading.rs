@@ -44,4 +44,3 @@ fn new_lock(d: &mut Decoder<'_>, inst: &Instance, kind: &str, held: bool, count:
     let count = d.synthetic_int(addr + 4, count);
     d.call_reducer(addr + 5, Reducer::NewLock, vec![kind, held, count], None)
 }
-

@@ -6,9 +6,14 @@
 //! table against it before reading anything, so a patch release that moved a field is
 //! refused by name instead of being misread.
 
+// Generated files (scripts/gen_layouts.py): kept exactly as the generator writes them.
+#[rustfmt::skip]
 mod fields;
+#[rustfmt::skip]
 mod v3_11;
+#[rustfmt::skip]
 mod v3_12;
+#[rustfmt::skip]
 mod v3_13;
 
 pub use fields::Layout;

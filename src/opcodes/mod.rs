@@ -4,8 +4,12 @@
 //! with the matching interpreter; they are pure data. Only the types and the
 //! small helpers evaluating stack effects live here.
 
+// Generated files (scripts/gen_opcode_tables.py): kept exactly as the generator writes them.
+#[rustfmt::skip]
 mod v3_11;
+#[rustfmt::skip]
 mod v3_12;
+#[rustfmt::skip]
 mod v3_13;
 
 /// How an opcode relates to its base (deoptimized) form.
@@ -59,13 +63,9 @@ impl StackEffect {
     pub fn eval(&self, oparg: u32) -> Option<i32> {
         let v: i64 = match *self {
             StackEffect::Invalid => return None,
-            StackEffect::Linear { base, per_oparg } => {
-                base as i64 + per_oparg as i64 * oparg as i64
-            }
+            StackEffect::Linear { base, per_oparg } => base as i64 + per_oparg as i64 * oparg as i64,
             StackEffect::LowByte(t) => t[(oparg & 0xFF) as usize] as i64,
-            StackEffect::LowBytePlusHigh(t) => {
-                t[(oparg & 0xFF) as usize] as i64 + (oparg >> 8) as i64
-            }
+            StackEffect::LowBytePlusHigh(t) => t[(oparg & 0xFF) as usize] as i64 + (oparg >> 8) as i64,
             StackEffect::TableElse(t, c) => {
                 if oparg <= 0xFF {
                     t[oparg as usize] as i64
@@ -139,10 +139,7 @@ impl OpcodeTable {
 
     /// Opcode value for a name (base or specialized), if defined.
     pub fn opcode_by_name(&self, name: &str) -> Option<u8> {
-        self.opcodes
-            .iter()
-            .position(|i| !i.name.is_empty() && i.name == name)
-            .map(|p| p as u8)
+        self.opcodes.iter().position(|i| !i.name.is_empty() && i.name == name).map(|p| p as u8)
     }
 
     /// Stack effect of (the base of) `opcode` with a full oparg.

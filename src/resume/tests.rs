@@ -24,13 +24,20 @@ use crate::snapshot::{Object, PyStr};
 //         self.a = 1
 // def make():
 //     return [K()]
-const ADD_311: &[u8] = &[151, 0, 124, 0, 116, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 124, 0, 166, 1, 0, 0, 171, 1, 0, 0, 0, 0, 0, 0, 0, 0, 122, 0, 0, 0, 83, 0];
+const ADD_311: &[u8] =
+    &[151, 0, 124, 0, 116, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 124, 0, 166, 1, 0, 0, 171, 1, 0, 0, 0, 0, 0, 0, 0, 0, 122, 0, 0, 0, 83, 0];
 const ADD_311_EXC: &[u8] = &[];
 // dis: 0:RESUME 1:LOAD_FAST 2:LOAD_GLOBAL 8:LOAD_FAST 9:PRECALL 11:CALL 16:BINARY_OP 18:RETURN_VALUE
-const LOOP_311: &[u8] = &[151, 0, 124, 0, 68, 0, 93, 17, 125, 1, 116, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 124, 1, 166, 1, 0, 0, 171, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 140, 18, 100, 1, 83, 0];
+const LOOP_311: &[u8] = &[
+    151, 0, 124, 0, 68, 0, 93, 17, 125, 1, 116, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 124, 1, 166, 1, 0, 0, 171, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 140, 18,
+    100, 1, 83, 0,
+];
 const LOOP_311_EXC: &[u8] = &[];
 // dis: 0:RESUME 1:LOAD_FAST 2:GET_ITER 3:FOR_ITER 4:STORE_FAST 5:LOAD_GLOBAL 11:LOAD_FAST 12:PRECALL 14:CALL 19:POP_TOP 20:JUMP_BACKWARD 21:LOAD_CONST 22:RETURN_VALUE
-const HANDLER_311: &[u8] = &[151, 0, 9, 0, 116, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 130, 1, 35, 0, 116, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 36, 0, 114, 17, 1, 0, 116, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 166, 0, 0, 0, 171, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 89, 0, 110, 4, 119, 0, 120, 3, 89, 0, 119, 1, 100, 1, 83, 0];
+const HANDLER_311: &[u8] = &[
+    151, 0, 9, 0, 116, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 130, 1, 35, 0, 116, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 36, 0, 114, 17, 1, 0, 116, 3, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 166, 0, 0, 0, 171, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 89, 0, 110, 4, 119, 0, 120, 3, 89, 0, 119, 1, 100, 1, 83, 0,
+];
 const HANDLER_311_EXC: &[u8] = &[130, 7, 9, 0, 137, 24, 36, 3, 163, 1, 36, 3];
 // dis: 0:RESUME 1:NOP 2:LOAD_GLOBAL 8:RAISE_VARARGS 9:PUSH_EXC_INFO 10:LOAD_GLOBAL 16:CHECK_EXC_MATCH 17:POP_JUMP_FORWARD_IF_FALSE 18:POP_TOP 19:LOAD_GLOBAL 25:PRECALL 27:CALL 32:POP_TOP 33:POP_EXCEPT 34:JUMP_FORWARD 35:RERAISE 36:COPY 37:POP_EXCEPT 38:RERAISE 39:LOAD_CONST 40:RETURN_VALUE
 const MAKE_311: &[u8] = &[151, 0, 116, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 166, 0, 0, 0, 171, 0, 0, 0, 0, 0, 0, 0, 0, 0, 103, 1, 83, 0];
@@ -39,10 +46,14 @@ const MAKE_311_EXC: &[u8] = &[];
 const ADD_312: &[u8] = &[151, 0, 124, 0, 116, 1, 0, 0, 0, 0, 0, 0, 0, 0, 124, 0, 171, 1, 0, 0, 0, 0, 0, 0, 122, 0, 0, 0, 83, 0];
 const ADD_312_EXC: &[u8] = &[];
 // dis: 0:RESUME 1:LOAD_FAST 2:LOAD_GLOBAL 7:LOAD_FAST 8:CALL 12:BINARY_OP 14:RETURN_VALUE
-const LOOP_312: &[u8] = &[151, 0, 124, 0, 68, 0, 93, 13, 0, 0, 125, 1, 116, 1, 0, 0, 0, 0, 0, 0, 0, 0, 124, 1, 171, 1, 0, 0, 0, 0, 0, 0, 1, 0, 140, 15, 4, 0, 121, 1];
+const LOOP_312: &[u8] =
+    &[151, 0, 124, 0, 68, 0, 93, 13, 0, 0, 125, 1, 116, 1, 0, 0, 0, 0, 0, 0, 0, 0, 124, 1, 171, 1, 0, 0, 0, 0, 0, 0, 1, 0, 140, 15, 4, 0, 121, 1];
 const LOOP_312_EXC: &[u8] = &[];
 // dis: 0:RESUME 1:LOAD_FAST 2:GET_ITER 3:FOR_ITER 5:STORE_FAST 6:LOAD_GLOBAL 11:LOAD_FAST 12:CALL 16:POP_TOP 17:JUMP_BACKWARD 18:END_FOR 19:RETURN_CONST
-const HANDLER_312: &[u8] = &[151, 0, 9, 0, 116, 0, 0, 0, 0, 0, 0, 0, 0, 0, 130, 1, 35, 0, 116, 0, 0, 0, 0, 0, 0, 0, 0, 0, 36, 0, 114, 13, 1, 0, 116, 3, 0, 0, 0, 0, 0, 0, 0, 0, 171, 0, 0, 0, 0, 0, 0, 0, 1, 0, 89, 0, 121, 1, 119, 0, 120, 3, 89, 0, 119, 1];
+const HANDLER_312: &[u8] = &[
+    151, 0, 9, 0, 116, 0, 0, 0, 0, 0, 0, 0, 0, 0, 130, 1, 35, 0, 116, 0, 0, 0, 0, 0, 0, 0, 0, 0, 36, 0, 114, 13, 1, 0, 116, 3, 0, 0, 0, 0, 0, 0, 0,
+    0, 171, 0, 0, 0, 0, 0, 0, 0, 1, 0, 89, 0, 121, 1, 119, 0, 120, 3, 89, 0, 119, 1,
+];
 const HANDLER_312_EXC: &[u8] = &[130, 6, 8, 0, 136, 19, 30, 3, 157, 1, 30, 3];
 // dis: 0:RESUME 1:NOP 2:LOAD_GLOBAL 7:RAISE_VARARGS 8:PUSH_EXC_INFO 9:LOAD_GLOBAL 14:CHECK_EXC_MATCH 15:POP_JUMP_IF_FALSE 16:POP_TOP 17:LOAD_GLOBAL 22:CALL 26:POP_TOP 27:POP_EXCEPT 28:RETURN_CONST 29:RERAISE 30:COPY 31:POP_EXCEPT 32:RERAISE
 const MAKE_312: &[u8] = &[151, 0, 116, 1, 0, 0, 0, 0, 0, 0, 0, 0, 171, 0, 0, 0, 0, 0, 0, 0, 103, 1, 83, 0];
@@ -51,10 +62,16 @@ const MAKE_312_EXC: &[u8] = &[];
 const ADD_313: &[u8] = &[149, 0, 85, 0, 91, 1, 0, 0, 0, 0, 0, 0, 0, 0, 85, 0, 53, 1, 0, 0, 0, 0, 0, 0, 45, 0, 0, 0, 36, 0];
 const ADD_313_EXC: &[u8] = &[];
 // dis: 0:RESUME 1:LOAD_FAST 2:LOAD_GLOBAL 7:LOAD_FAST 8:CALL 12:BINARY_OP 14:RETURN_VALUE
-const LOOP_313: &[u8] = &[149, 0, 85, 0, 19, 0, 72, 14, 0, 0, 110, 1, 91, 1, 0, 0, 0, 0, 0, 0, 0, 0, 85, 1, 53, 1, 0, 0, 0, 0, 0, 0, 32, 0, 77, 16, 0, 0, 11, 0, 32, 0, 103, 1];
+const LOOP_313: &[u8] = &[
+    149, 0, 85, 0, 19, 0, 72, 14, 0, 0, 110, 1, 91, 1, 0, 0, 0, 0, 0, 0, 0, 0, 85, 1, 53, 1, 0, 0, 0, 0, 0, 0, 32, 0, 77, 16, 0, 0, 11, 0, 32, 0,
+    103, 1,
+];
 const LOOP_313_EXC: &[u8] = &[];
 // dis: 0:RESUME 1:LOAD_FAST 2:GET_ITER 3:FOR_ITER 5:STORE_FAST 6:LOAD_GLOBAL 11:LOAD_FAST 12:CALL 16:POP_TOP 17:JUMP_BACKWARD 19:END_FOR 20:POP_TOP 21:RETURN_CONST
-const HANDLER_313: &[u8] = &[149, 0, 30, 0, 91, 0, 0, 0, 0, 0, 0, 0, 0, 0, 101, 1, 33, 0, 91, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 97, 13, 0, 0, 32, 0, 91, 3, 0, 0, 0, 0, 0, 0, 0, 0, 53, 0, 0, 0, 0, 0, 0, 0, 32, 0, 31, 0, 103, 1, 102, 0, 61, 3, 31, 0, 102, 1];
+const HANDLER_313: &[u8] = &[
+    149, 0, 30, 0, 91, 0, 0, 0, 0, 0, 0, 0, 0, 0, 101, 1, 33, 0, 91, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 97, 13, 0, 0, 32, 0, 91, 3, 0, 0, 0, 0, 0, 0,
+    0, 0, 53, 0, 0, 0, 0, 0, 0, 0, 32, 0, 31, 0, 103, 1, 102, 0, 61, 3, 31, 0, 102, 1,
+];
 const HANDLER_313_EXC: &[u8] = &[130, 6, 8, 0, 136, 20, 31, 3, 158, 1, 31, 3];
 // dis: 0:RESUME 1:NOP 2:LOAD_GLOBAL 7:RAISE_VARARGS 8:PUSH_EXC_INFO 9:LOAD_GLOBAL 14:CHECK_EXC_MATCH 15:POP_JUMP_IF_FALSE 17:POP_TOP 18:LOAD_GLOBAL 23:CALL 27:POP_TOP 28:POP_EXCEPT 29:RETURN_CONST 30:RERAISE 31:COPY 32:POP_EXCEPT 33:RERAISE
 const MAKE_313: &[u8] = &[149, 0, 91, 1, 0, 0, 0, 0, 0, 0, 0, 0, 53, 0, 0, 0, 0, 0, 0, 0, 47, 1, 36, 0];

@@ -39,24 +39,27 @@ pub const FORMAT_VERSION: u32 = 4;
 /// magic 8 + format 4 + python 4 + bytecode magic 4 + body length 8 + crc32 4.
 pub const HEADER_LEN: usize = 32;
 
-
 impl Snapshot {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         // Encoded in place after the header (a 100 MB state is not copied again), into a
         // buffer sized for the bulk of it: the byte and text payloads.
-        let payload: usize = self.graph.objects.iter().map(|o| match &o.value {
-            Value::Bytes(b) | Value::ByteArray(b) => b.len(),
-            Value::Str(s) => s.as_text().len(),
-            _ => 32,
-        }).sum();
+        let payload: usize = self
+            .graph
+            .objects
+            .iter()
+            .map(|o| match &o.value {
+                Value::Bytes(b) | Value::ByteArray(b) => b.len(),
+                Value::Str(s) => s.as_text().len(),
+                _ => 32,
+            })
+            .sum();
         let mut out = Vec::with_capacity(HEADER_LEN + payload + payload / 16 + 4096);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&[self.python.major, self.python.minor, self.python.micro, 0]);
         out.extend_from_slice(&self.bytecode_magic);
         out.extend_from_slice(&[0; 12]); // body length and checksum, filled below
-        bincode::serde::encode_into_std_write(self, &mut out, bincode::config::standard())
-            .map_err(|e| FormatError::Encode(e.to_string()))?;
+        bincode::serde::encode_into_std_write(self, &mut out, bincode::config::standard()).map_err(|e| FormatError::Encode(e.to_string()))?;
         let body_len = (out.len() - HEADER_LEN) as u64;
         let crc = crc32fast::hash(&out[HEADER_LEN..]);
         out[HEADER_LEN - 12..HEADER_LEN - 4].copy_from_slice(&body_len.to_le_bytes());
@@ -74,8 +77,8 @@ impl Snapshot {
         if crc32fast::hash(body) != header.crc32 {
             return Err(FormatError::Checksum.into());
         }
-        let (mut snap, used): (Snapshot, usize) = bincode::serde::decode_from_slice(body, bincode::config::standard())
-            .map_err(|e| FormatError::Decode(e.to_string()))?;
+        let (mut snap, used): (Snapshot, usize) =
+            bincode::serde::decode_from_slice(body, bincode::config::standard()).map_err(|e| FormatError::Decode(e.to_string()))?;
         if used != body.len() {
             return Err(FormatError::Trailing.into());
         }
@@ -147,7 +150,15 @@ mod tests {
         Snapshot {
             python: PyVersion { major: 3, minor: 12, micro: 1, level: 0xf, serial: 0 },
             bytecode_magic: [0xcb, 0x0d, 0x0d, 0x0a],
-            process: ProcessInfo { pid: 1, executable: "/usr/bin/python3".into(), argv: vec!["x.py".into()], sys_path: vec![], cwd: "/".into(), recursion_limit: 1000, stdin_pending: vec![] },
+            process: ProcessInfo {
+                pid: 1,
+                executable: "/usr/bin/python3".into(),
+                argv: vec!["x.py".into()],
+                sys_path: vec![],
+                cwd: "/".into(),
+                recursion_limit: 1000,
+                stdin_pending: vec![],
+            },
             graph: ObjectGraph::default(),
             thread: ThreadInfo { tstate: 0, thread_id: 1, native_thread_id: 1, name: None, is_main: true, frames: vec![], handled_exception: None },
             main_module: None,

@@ -117,7 +117,10 @@ pub enum Value {
     NotImplemented,
     Bool(bool),
     /// Sign and base-2**30 digits, least significant first.
-    Int { negative: bool, digits: Vec<u32> },
+    Int {
+        negative: bool,
+        digits: Vec<u32>,
+    },
     Float(f64),
     Complex(f64, f64),
     Str(PyStr),
@@ -132,7 +135,15 @@ pub enum Value {
     /// `spec`: has a `__spec__`; `origin`/`has_location` are the spec's (for repr).
     /// `patches`: names whose value may have been set at run time (scalars, and
     /// functions or classes of `__main__`), re-applied after the import on restore.
-    Module { name: String, file: Option<String>, spec: bool, origin: Option<String>, has_location: bool, dict: Option<ObjId>, patches: Vec<(String, ObjId)> },
+    Module {
+        name: String,
+        file: Option<String>,
+        spec: bool,
+        origin: Option<String>,
+        has_location: bool,
+        dict: Option<ObjId>,
+        patches: Vec<(String, ObjId)>,
+    },
     Type(TypeInfo),
     Function {
         code: ObjId,
@@ -150,38 +161,104 @@ pub enum Value {
         annotations: Option<ObjId>,
     },
     Code(Box<CodeInfo>),
-    Method { func: ObjId, self_: ObjId },
-    BuiltinFunction { name: String, self_: Option<ObjId>, module: Option<String> },
+    Method {
+        func: ObjId,
+        self_: ObjId,
+    },
+    BuiltinFunction {
+        name: String,
+        self_: Option<ObjId>,
+        module: Option<String>,
+    },
     /// `state` is the interpreter's raw frame state; `python_state` what
     /// `inspect.getgeneratorstate` says (GEN_CREATED, GEN_SUSPENDED, GEN_RUNNING, GEN_CLOSED;
     /// CORO_* for coroutines).
-    Generator { kind: String, name: ObjId, qualname: ObjId, state: i32, python_state: String, frame: Option<Box<FrameInfo>>, exc_state: Option<ObjId> },
-    Range { start: ObjId, stop: ObjId, step: ObjId },
+    Generator {
+        kind: String,
+        name: ObjId,
+        qualname: ObjId,
+        state: i32,
+        python_state: String,
+        frame: Option<Box<FrameInfo>>,
+        exc_state: Option<ObjId>,
+    },
+    Range {
+        start: ObjId,
+        stop: ObjId,
+        step: ObjId,
+    },
     /// An object made again by calling the builtin type `type_name` with `args` (NULL
     /// slots as None), then filling its `__dict__`: staticmethod, classmethod, property,
     /// slice.
-    Rebuilt { type_name: String, args: Vec<Option<ObjId>>, dict: Option<ObjId> },
-    RangeIter { start: i64, step: i64, len: i64, index: i64 },
-    SeqIter { seq: Option<ObjId>, index: i64 },
-    Enumerate { iter: ObjId, index: i64, long_index: Option<ObjId> },
-    Zip { iters: ObjId, strict: bool },
-    DictIter { dict: Option<ObjId>, pos: i64, len: i64 },
-    Exception { args: Option<ObjId>, dict: Option<ObjId>, context: Option<ObjId>, cause: Option<ObjId>, suppress_context: bool, notes: Option<ObjId> },
+    Rebuilt {
+        type_name: String,
+        args: Vec<Option<ObjId>>,
+        dict: Option<ObjId>,
+    },
+    RangeIter {
+        start: i64,
+        step: i64,
+        len: i64,
+        index: i64,
+    },
+    SeqIter {
+        seq: Option<ObjId>,
+        index: i64,
+    },
+    Enumerate {
+        iter: ObjId,
+        index: i64,
+        long_index: Option<ObjId>,
+    },
+    Zip {
+        iters: ObjId,
+        strict: bool,
+    },
+    DictIter {
+        dict: Option<ObjId>,
+        pos: i64,
+        len: i64,
+    },
+    Exception {
+        args: Option<ObjId>,
+        dict: Option<ObjId>,
+        context: Option<ObjId>,
+        cause: Option<ObjId>,
+        suppress_context: bool,
+        notes: Option<ObjId>,
+    },
     /// An instance of a Python class: its `__dict__`, its `__slots__`, and the builtin value
     /// underneath when it subclasses one (`class N(int)`).
-    Instance { dict: Option<ObjId>, slots: Vec<(String, Option<ObjId>)>, base: Option<Box<Value>> },
+    Instance {
+        dict: Option<ObjId>,
+        slots: Vec<(String, Option<ObjId>)>,
+        base: Option<Box<Value>>,
+    },
     /// A descriptor a type owns (`str.upper`, a class's `__dict__` or slot): found again
     /// as `vars(owner)[name]`.
-    Descriptor { owner: ObjId, name: String },
+    Descriptor {
+        owner: ObjId,
+        name: String,
+    },
     /// Rebuilt as pickle does: `callable(*args)`, then state, list items, dict items.
-    Reduce { callable: ObjId, args: ObjId, state: Option<ObjId>, listitems: Option<ObjId>, dictitems: Option<ObjId> },
+    Reduce {
+        callable: ObjId,
+        args: ObjId,
+        state: Option<ObjId>,
+        listitems: Option<ObjId>,
+        dictitems: Option<ObjId>,
+    },
     /// One of the standard streams, by its name in `sys`.
     Stdio(String),
     /// `module.name`: an object an installed module holds as a global (a sentinel, a
     /// logger, a default instance), taken from the module in the new process so that
     /// identity checks against it still hold. `state`, when set, is given to its
     /// `__setstate__` there (a `random.Random`: the module's generator goes on where it was).
-    Global { module: String, name: String, state: Option<ObjId> },
+    Global {
+        module: String,
+        name: String,
+        state: Option<ObjId>,
+    },
     /// A bare `object()`.
     Object,
     /// Known only by type and address.
