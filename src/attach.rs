@@ -22,8 +22,9 @@ use ptrace_tools::stop::{RunOutcome, StoppedProcess};
 
 use crate::capture::{carry_everything, describe_threads, main_body_position, opcode_table, read_interpreter_state};
 use crate::decode::{Decoder, Limits};
+pub use crate::error::AttachError;
 use crate::error::{Error, Result};
-use crate::launch::{interpreter_with_pyteleport, status_code, NotReady, Restore};
+use crate::launch::{interpreter_with_pyteleport, status_code, Restore};
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
 use crate::process::PythonProcess;
 use crate::resume::{between_resume, plan_resume, ResumeError, Stop};
@@ -63,41 +64,6 @@ pub enum Outcome {
         new_pid: u32,
         status: ExitStatus,
     },
-}
-
-/// Why an attach did not happen (the target goes on untouched unless said otherwise).
-#[derive(Debug, thiserror::Error)]
-pub enum AttachError {
-    #[error("process {pid} is shutting down: its main thread state is gone; it was left running")]
-    ShuttingDown { pid: i32 },
-    /// No safe point came in time; the main thread is in `place`.
-    #[error("process {pid} reached no safe point within {:.1} s: its main thread is in {place}, probably inside a long call into C (sleep, blocking read, a numeric kernel); it was left running untouched", .timeout.as_secs_f64())]
-    NoSafePoint { pid: i32, timeout: Duration, place: String },
-    #[error("process {pid} has no Python main thread")]
-    NoMainThread { pid: i32 },
-    /// Other Python threads run (`(native id, place)` each); only the main thread can be
-    /// carried, and only when asked to.
-    #[error("process {pid} runs {} other Python thread(s), which cannot be carried: {}", .threads.len(), describe_others(.threads))]
-    OtherThreads { pid: i32, threads: Vec<(i32, String)> },
-    #[error("the main thread runs no Python code")]
-    NoPythonCode,
-    /// An object of a C type only the shim's reduce could carry.
-    #[error("cannot carry the {type_name} object at {addr:#x}: without the pyteleport shim in the process, objects of C types other than the builtin ones cannot be rebuilt")]
-    NeedsShim { type_name: String, addr: u64 },
-    #[error("process {pid} reached no resumable point within {:.1} s: {why}; it was left running untouched", .timeout.as_secs_f64())]
-    NeverResumable { pid: i32, timeout: Duration, why: ResumeError },
-    #[error("process {pid} ended while pyteleport waited for a moment when its stack could be resumed; nothing was moved")]
-    EndedWhileWaiting { pid: i32 },
-    #[error("cannot find _exit in the target's libc")]
-    NoExit,
-    #[error("the new process could not rebuild the state ({why}); process {pid} goes on untouched")]
-    NotRebuilt { pid: i32, why: NotReady },
-    #[error("internal: a migration let the target go before its capture")]
-    ReleasedEarly,
-}
-
-fn describe_others(threads: &[(i32, String)]) -> String {
-    threads.iter().map(|(tid, place)| format!("thread {tid} in {place}")).collect::<Vec<_>>().join("; ")
 }
 
 /// Resume flag: lets a thread stopped on an execute breakpoint run that instruction.

@@ -3,34 +3,11 @@
 //! bounds of a full read, and the errors of a capture.
 
 use crate::decode::{Decoder, Limits};
+pub use crate::error::CaptureError;
 use crate::error::Result;
 use crate::opcodes::{self, OpcodeTable};
 use crate::process::{PyVersion, PythonProcess};
 use crate::snapshot::{FrameInfo, FrameResume, ObjId, ObjectGraph, ProcessInfo, Snapshot, ThreadInfo, Value};
-
-/// Why a capture was refused or failed, other than the memory read itself.
-#[derive(Debug, thiserror::Error)]
-pub enum CaptureError {
-    #[error("bytecode: no opcode table")]
-    NoOpcodeTable { version: PyVersion },
-    #[error("the teleport call was not found on the calling thread's stack")]
-    ShimCallNotFound,
-    #[error("nothing to carry: the teleport call has no Python caller")]
-    NoPythonCaller,
-    /// An object the restore engine cannot rebuild (`reason`), of type `type_name` at
-    /// `addr`, held by the frame `holder` ("qualname (file:line)").
-    #[error("cannot carry the {type_name} object at {addr:#x} reached from {holder}: {reason}")]
-    Uncarriable { type_name: String, addr: u64, holder: String, reason: String },
-    /// The shim could not reduce an object (the pickle protocol failed: `reason`).
-    #[error("cannot carry the {type_name} object reached from {holder}: {reason}")]
-    NotReduced { type_name: String, holder: String, reason: String },
-    /// Other Python threads are running: a teleport moves the calling thread only, and
-    /// leaving them behind silently would lose their work (threads: native id, where).
-    #[error("cannot teleport while other Python threads run (they would be left behind): {}", describe_places(threads))]
-    OtherThreads { threads: Vec<(i32, String)> },
-    #[error("the shim answered a reduce request with the wrong number of results")]
-    ReduceAnswer { asked: usize, answered: usize },
-}
 
 /// Bounds of a capture, which carries everything: only against a corrupt heap.
 pub fn carry_everything() -> Limits {
@@ -39,7 +16,7 @@ pub fn carry_everything() -> Limits {
 
 /// The opcode table of the process's CPython.
 pub fn opcode_table(py: &PythonProcess) -> std::result::Result<&'static OpcodeTable, CaptureError> {
-    opcodes::table_for(py.version.major, py.version.minor).ok_or(CaptureError::NoOpcodeTable { version: py.version })
+    opcodes::table_for(py.version.major, py.version.minor).ok_or_else(|| CaptureError::NoOpcodeTable { version: py.version.to_string() })
 }
 
 /// Where `__main__`'s module body is among the frames (innermost first): the outermost
@@ -171,8 +148,4 @@ pub fn describe_threads(d: &mut Decoder<'_>) -> Result<Vec<(u64, i32, String)>> 
         out.push((ts, native, place));
     }
     Ok(out)
-}
-
-fn describe_places(threads: &[(i32, String)]) -> String {
-    threads.iter().map(|(tid, place)| format!("thread {tid} in {place}")).collect::<Vec<_>>().join(", ")
 }

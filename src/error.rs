@@ -4,10 +4,9 @@
 
 use thiserror::Error;
 
-pub use crate::attach::AttachError;
-pub use crate::capture::CaptureError;
-pub use crate::launch::LaunchError;
-pub use crate::resume::ResumeError;
+use std::time::Duration;
+
+use crate::bytecode::BytecodeError;
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -37,7 +36,7 @@ pub enum Error {
     NoOpcodeTable { version: String },
 
     #[error(transparent)]
-    Format(#[from] crate::snapshot::FormatError),
+    Format(#[from] FormatError),
 
     /// A frame the planner cannot resume (bytecode it cannot follow, or a frame called
     /// back from C code: a later moment may do).
@@ -89,4 +88,185 @@ impl From<ResumeError> for Error {
             e => Error::Resume(e),
         }
     }
+}
+
+// Error kinds of each part of the library, defined here (this module depends on no
+// other of the crate but the pure bytecode analyses) and re-exported where they belong.
+
+/// Why a file is not a snapshot this pyteleport can restore.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("too short to be a snapshot ({0} bytes)")]
+    TooShort(usize),
+    #[error("not a pyteleport snapshot (bad magic)")]
+    BadMagic,
+    #[error("snapshot format {found}, this pyteleport reads format {expected}")]
+    Version { found: u32, expected: u32 },
+    #[error("truncated or padded: body is {actual} bytes, header says {declared}")]
+    Length { actual: u64, declared: u64 },
+    #[error("checksum mismatch: the file is corrupt")]
+    Checksum,
+    #[error("cannot decode body: {0}")]
+    Decode(String),
+    #[error("trailing bytes after the body")]
+    Trailing,
+    #[error("cannot encode: {0}")]
+    Encode(String),
+    #[error("inconsistent snapshot: {0}")]
+    Invalid(#[from] Invalid),
+}
+
+/// What is wrong with a snapshot whose bytes decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("{place} refers to object {id}, but the snapshot holds only {count} objects")]
+    IdOutOfRange { place: String, id: u32, count: usize },
+    #[error("{place} must be a code object, but object {id} is not one")]
+    NotCode { place: String, id: u32 },
+    #[error("the thread has {frames} frames but {plans} resume plans")]
+    PlanCount { frames: usize, plans: usize },
+    #[error("frame {frame}: {what}")]
+    Frame { frame: usize, what: String },
+}
+
+/// Why a capture was refused or failed, other than the memory read itself.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("bytecode: no opcode table")]
+    NoOpcodeTable { version: String },
+    #[error("the teleport call was not found on the calling thread's stack")]
+    ShimCallNotFound,
+    #[error("nothing to carry: the teleport call has no Python caller")]
+    NoPythonCaller,
+    /// An object the restore engine cannot rebuild (`reason`), of type `type_name` at
+    /// `addr`, held by the frame `holder` ("qualname (file:line)").
+    #[error("cannot carry the {type_name} object at {addr:#x} reached from {holder}: {reason}")]
+    Uncarriable { type_name: String, addr: u64, holder: String, reason: String },
+    /// The shim could not reduce an object (the pickle protocol failed: `reason`).
+    #[error("cannot carry the {type_name} object reached from {holder}: {reason}")]
+    NotReduced { type_name: String, holder: String, reason: String },
+    /// Other Python threads are running: a teleport moves the calling thread only, and
+    /// leaving them behind silently would lose their work (threads: native id, where).
+    #[error("cannot teleport while other Python threads run (they would be left behind): {}", describe_places(threads))]
+    OtherThreads { threads: Vec<(i32, String)> },
+    #[error("the shim answered a reduce request with the wrong number of results")]
+    ReduceAnswer { asked: usize, answered: usize },
+}
+
+/// Why a frame cannot be planned. Most are bytecode the planner cannot follow; the
+/// last is a stack that cannot be resumed as it stands (a later moment may do).
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    /// The frame's code object is not a code object in the graph.
+    #[error("inconsistent interpreter memory at {addr:#x}: frame without code (the process may have changed while being read)")]
+    FrameWithoutCode { addr: u64 },
+    /// A frame inside a call whose `lasti` is not in its bytecode.
+    #[error(
+        "inconsistent interpreter memory at {addr:#x}: {qualname}: no instruction at offset {lasti} (the process may have changed while being read)"
+    )]
+    NoInstructionInCall { addr: u64, qualname: String, lasti: i64 },
+    #[error("bytecode: {qualname}: {source}")]
+    Bytecode { qualname: String, source: BytecodeError },
+    #[error("bytecode: {source}")]
+    ExceptionTable { source: BytecodeError },
+    #[error("bytecode: {qualname}: no instruction at offset {lasti}")]
+    NoInstruction { qualname: String, lasti: i64 },
+    #[error("bytecode: {qualname}: backward jump without a target")]
+    NoJumpTarget { qualname: String },
+    #[error("bytecode: {qualname}: no stack depth at {offset}")]
+    NoDepth { qualname: String, offset: u32 },
+    #[error("bytecode: {qualname} line {line:?}: no stack depth after offset {}", 2 * .offset)]
+    NoDepthAfterCall { qualname: String, line: Option<i32>, offset: u32 },
+    #[error("bytecode: {qualname}: empty stack after the call")]
+    EmptyAfterCall { qualname: String },
+    #[error("bytecode: {qualname}: value stack of {have} entries, needs {need}")]
+    ShallowStack { qualname: String, have: usize, need: u32 },
+    #[error("bytecode: {qualname} line {line:?}: stopped in {op} with {have} stack entries, needs {need}")]
+    ShallowStackInCall { qualname: String, line: Option<i32>, op: &'static str, have: usize, need: u32 },
+    /// `inner` (a frame, as "qualname (file:line)") was called by C code (`callee`, the
+    /// repr of what `outer` called) and cannot be resumed.
+    #[error("{inner} is called from C code ({callee}) in {outer}: a frame called back from C cannot be resumed")]
+    CalledFromC { inner: String, callee: String, outer: String },
+}
+
+impl ResumeError {
+    /// The stack is fine as bytecode but cannot be resumed now (waiting may help).
+    pub fn is_called_from_c(&self) -> bool {
+        matches!(self, ResumeError::CalledFromC { .. })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// This binary is installed in the site-packages of `installed` ("pythonX.Y"), the
+    /// program runs CPython `major.minor`: another interpreter has to be named.
+    #[error("this pyteleport is installed for {installed}, the program runs CPython {major}.{minor}")]
+    SiteForOtherVersion { installed: String, major: u8, minor: u8 },
+    #[error("pipe: {0}")]
+    Pipe(nix::Error),
+    #[error("cannot create a temporary snapshot file")]
+    NoTemporaryFile,
+    #[error("cannot start {python}: {source}")]
+    Spawn { python: String, source: std::io::Error },
+    #[error("cannot run {python}: {source}")]
+    Exec { python: String, source: std::io::Error },
+    #[error("starting the new process: {0}")]
+    Go(std::io::Error),
+}
+
+/// Why an attach did not happen (the target goes on untouched unless said otherwise).
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("process {pid} is shutting down: its main thread state is gone; it was left running")]
+    ShuttingDown { pid: i32 },
+    /// No safe point came in time; the main thread is in `place`.
+    #[error("process {pid} reached no safe point within {:.1} s: its main thread is in {place}, probably inside a long call into C (sleep, blocking read, a numeric kernel); it was left running untouched", .timeout.as_secs_f64())]
+    NoSafePoint { pid: i32, timeout: Duration, place: String },
+    #[error("process {pid} has no Python main thread")]
+    NoMainThread { pid: i32 },
+    /// Other Python threads run (`(native id, place)` each); only the main thread can be
+    /// carried, and only when asked to.
+    #[error("process {pid} runs {} other Python thread(s), which cannot be carried: {}", .threads.len(), describe_others(.threads))]
+    OtherThreads { pid: i32, threads: Vec<(i32, String)> },
+    #[error("the main thread runs no Python code")]
+    NoPythonCode,
+    /// An object of a C type only the shim's reduce could carry.
+    #[error("cannot carry the {type_name} object at {addr:#x}: without the pyteleport shim in the process, objects of C types other than the builtin ones cannot be rebuilt")]
+    NeedsShim { type_name: String, addr: u64 },
+    #[error("process {pid} reached no resumable point within {:.1} s: {why}; it was left running untouched", .timeout.as_secs_f64())]
+    NeverResumable { pid: i32, timeout: Duration, why: ResumeError },
+    #[error("process {pid} ended while pyteleport waited for a moment when its stack could be resumed; nothing was moved")]
+    EndedWhileWaiting { pid: i32 },
+    #[error("cannot find _exit in the target's libc")]
+    NoExit,
+    #[error("the new process could not rebuild the state ({why}); process {pid} goes on untouched")]
+    NotRebuilt { pid: i32, why: NotReady },
+    #[error("internal: a migration let the target go before its capture")]
+    ReleasedEarly,
+}
+
+/// Why a restore process waiting for the handshake did not say it was ready.
+#[derive(Debug, Clone)]
+pub enum NotReady {
+    /// It said why (`e MESSAGE`).
+    Refused(String),
+    /// It ended without a word (status as a shell reports it, -1 if unknown).
+    Exited(i32),
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReady::Refused(msg) => f.write_str(msg),
+            NotReady::Exited(code) => write!(f, "it exited with status {code}"),
+        }
+    }
+}
+
+fn describe_others(threads: &[(i32, String)]) -> String {
+    threads.iter().map(|(tid, place)| format!("thread {tid} in {place}")).collect::<Vec<_>>().join("; ")
+}
+
+fn describe_places(threads: &[(i32, String)]) -> String {
+    threads.iter().map(|(tid, place)| format!("thread {tid} in {place}")).collect::<Vec<_>>().join(", ")
 }

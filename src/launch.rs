@@ -17,51 +17,16 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
+pub use crate::error::{LaunchError, NotReady};
 use crate::snapshot::report::{self, Readiness};
-
-/// The new interpreter's entry point; its arguments follow on the command line.
-pub const RESTORE_MAIN: &str = "import sys; from pyteleport.restore import main; sys.exit(main(sys.argv[1:]))";
-
-#[derive(Debug, thiserror::Error)]
-pub enum LaunchError {
-    /// This binary is installed in the site-packages of `installed` ("pythonX.Y"), the
-    /// program runs CPython `major.minor`: another interpreter has to be named.
-    #[error("this pyteleport is installed for {installed}, the program runs CPython {major}.{minor}")]
-    SiteForOtherVersion { installed: String, major: u8, minor: u8 },
-    #[error("pipe: {0}")]
-    Pipe(nix::Error),
-    #[error("cannot create a temporary snapshot file")]
-    NoTemporaryFile,
-    #[error("cannot start {python}: {source}")]
-    Spawn { python: String, source: std::io::Error },
-    #[error("cannot run {python}: {source}")]
-    Exec { python: String, source: std::io::Error },
-    #[error("starting the new process: {0}")]
-    Go(std::io::Error),
-}
-
-/// Why a restore process waiting for the handshake did not say it was ready.
-#[derive(Debug, Clone)]
-pub enum NotReady {
-    /// It said why (`e MESSAGE`).
-    Refused(String),
-    /// It ended without a word (status as a shell reports it, -1 if unknown).
-    Exited(i32),
-}
-
-impl std::fmt::Display for NotReady {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NotReady::Refused(msg) => f.write_str(msg),
-            NotReady::Exited(code) => write!(f, "it exited with status {code}"),
-        }
-    }
-}
 
 /// Exit status as a shell reports it (128 + signal for a killed process).
 pub fn status_code(status: ExitStatus) -> i32 {
     status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
+
+/// The new interpreter's entry point; its arguments follow on the command line.
+pub const RESTORE_MAIN: &str = "import sys; from pyteleport.restore import main; sys.exit(main(sys.argv[1:]))";
 
 /// The interpreter a snapshot of CPython `major.minor` is resumed in, and a directory to
 /// put first on `PYTHONPATH`. `explicit` (`--python`) when given. Otherwise the program's

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use num_bigint::{BigInt, BigUint, Sign};
 
-use crate::decode::{TPFLAGS_HEAPTYPE, TPFLAGS_IMMUTABLETYPE};
+use crate::layouts::tpflags::{TPFLAGS_HEAPTYPE, TPFLAGS_IMMUTABLETYPE};
 use crate::snapshot::{ObjId, ObjectGraph, PyStr, TypeInfo, Value};
 
 /// Longest repr produced; past this the text ends with "...".

@@ -4,7 +4,8 @@
 //! program's CPython go in, one `FrameResume` per frame comes out. Nothing here reads
 //! memory; the teleport supervisor and attach both call it on what they captured.
 
-use crate::bytecode::{self, BytecodeError, ExceptionTableEntry, Instruction};
+use crate::bytecode::{self, ExceptionTableEntry, Instruction};
+pub use crate::error::ResumeError;
 use crate::opcodes::OpcodeTable;
 use crate::snapshot::{CodeInfo, FrameInfo, FrameResume, ObjId, ObjectGraph, StackSource, Value};
 
@@ -16,49 +17,6 @@ pub enum Stop {
     /// Between two instructions, at the eval loop's pending-work check (attach): it
     /// resumes with its value stack as it is.
     BetweenInstructions,
-}
-
-/// Why a frame cannot be planned. Most are bytecode the planner cannot follow; the
-/// last is a stack that cannot be resumed as it stands (a later moment may do).
-#[derive(Debug, thiserror::Error)]
-pub enum ResumeError {
-    /// The frame's code object is not a code object in the graph.
-    #[error("inconsistent interpreter memory at {addr:#x}: frame without code (the process may have changed while being read)")]
-    FrameWithoutCode { addr: u64 },
-    /// A frame inside a call whose `lasti` is not in its bytecode.
-    #[error(
-        "inconsistent interpreter memory at {addr:#x}: {qualname}: no instruction at offset {lasti} (the process may have changed while being read)"
-    )]
-    NoInstructionInCall { addr: u64, qualname: String, lasti: i64 },
-    #[error("bytecode: {qualname}: {source}")]
-    Bytecode { qualname: String, source: BytecodeError },
-    #[error("bytecode: {source}")]
-    ExceptionTable { source: BytecodeError },
-    #[error("bytecode: {qualname}: no instruction at offset {lasti}")]
-    NoInstruction { qualname: String, lasti: i64 },
-    #[error("bytecode: {qualname}: backward jump without a target")]
-    NoJumpTarget { qualname: String },
-    #[error("bytecode: {qualname}: no stack depth at {offset}")]
-    NoDepth { qualname: String, offset: u32 },
-    #[error("bytecode: {qualname} line {line:?}: no stack depth after offset {}", 2 * .offset)]
-    NoDepthAfterCall { qualname: String, line: Option<i32>, offset: u32 },
-    #[error("bytecode: {qualname}: empty stack after the call")]
-    EmptyAfterCall { qualname: String },
-    #[error("bytecode: {qualname}: value stack of {have} entries, needs {need}")]
-    ShallowStack { qualname: String, have: usize, need: u32 },
-    #[error("bytecode: {qualname} line {line:?}: stopped in {op} with {have} stack entries, needs {need}")]
-    ShallowStackInCall { qualname: String, line: Option<i32>, op: &'static str, have: usize, need: u32 },
-    /// `inner` (a frame, as "qualname (file:line)") was called by C code (`callee`, the
-    /// repr of what `outer` called) and cannot be resumed.
-    #[error("{inner} is called from C code ({callee}) in {outer}: a frame called back from C cannot be resumed")]
-    CalledFromC { inner: String, callee: String, outer: String },
-}
-
-impl ResumeError {
-    /// The stack is fine as bytecode but cannot be resumed now (waiting may help).
-    pub fn is_called_from_c(&self) -> bool {
-        matches!(self, ResumeError::CalledFromC { .. })
-    }
 }
 
 pub type Result<T> = std::result::Result<T, ResumeError>;

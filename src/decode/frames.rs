@@ -399,7 +399,8 @@ impl<'a> Decoder<'a> {
         let Some(active) = self.lookup_str_key(tdict, "_active")? else { return Ok(out) };
         for (k, v) in self.dict_entries(active)? {
             let ident = match self.read_int(k)? {
-                Value::Int { digits, .. } => crate::repr::int_value(false, &digits).to_string().parse::<u64>().unwrap_or(0),
+                // Base 2**30 digits, least significant first; a thread ident fits in 64 bits.
+                Value::Int { digits, .. } => digits.iter().rev().fold(0u64, |acc, &d| (acc << 30) | d as u64),
                 _ => continue,
             };
             // (its type is read as for any object: a thread whose object is gone fails here)

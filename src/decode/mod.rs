@@ -50,18 +50,7 @@ pub use policy::Environ;
 pub use registry::CType;
 pub use view::{span, At, Span, View};
 
-pub const TPFLAGS_HEAPTYPE: u64 = 1 << 9;
-pub const TPFLAGS_IMMUTABLETYPE: u64 = 1 << 8;
-
-pub const TPFLAGS_LONG_SUBCLASS: u64 = 1 << 24;
-pub const TPFLAGS_LIST_SUBCLASS: u64 = 1 << 25;
-pub const TPFLAGS_TUPLE_SUBCLASS: u64 = 1 << 26;
-pub const TPFLAGS_BYTES_SUBCLASS: u64 = 1 << 27;
-pub const TPFLAGS_UNICODE_SUBCLASS: u64 = 1 << 28;
-pub const TPFLAGS_DICT_SUBCLASS: u64 = 1 << 29;
-pub const TPFLAGS_BASE_EXC_SUBCLASS: u64 = 1 << 30;
-pub const TPFLAGS_TYPE_SUBCLASS: u64 = 1 << 31;
-pub const TPFLAGS_MANAGED_DICT: u64 = 1 << 4;
+pub use crate::layouts::tpflags::*;
 
 /// Bounds on what one read may cost.
 #[derive(Debug, Clone)]

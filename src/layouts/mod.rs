@@ -18,6 +18,22 @@ mod v3_13;
 
 pub use fields::Layout;
 
+/// `tp_flags` bits pyteleport tests (the same in every supported version).
+pub mod tpflags {
+    pub const TPFLAGS_HEAPTYPE: u64 = 1 << 9;
+    pub const TPFLAGS_IMMUTABLETYPE: u64 = 1 << 8;
+
+    pub const TPFLAGS_LONG_SUBCLASS: u64 = 1 << 24;
+    pub const TPFLAGS_LIST_SUBCLASS: u64 = 1 << 25;
+    pub const TPFLAGS_TUPLE_SUBCLASS: u64 = 1 << 26;
+    pub const TPFLAGS_BYTES_SUBCLASS: u64 = 1 << 27;
+    pub const TPFLAGS_UNICODE_SUBCLASS: u64 = 1 << 28;
+    pub const TPFLAGS_DICT_SUBCLASS: u64 = 1 << 29;
+    pub const TPFLAGS_BASE_EXC_SUBCLASS: u64 = 1 << 30;
+    pub const TPFLAGS_TYPE_SUBCLASS: u64 = 1 << 31;
+    pub const TPFLAGS_MANAGED_DICT: u64 = 1 << 4;
+}
+
 /// (bit position, bit width) of the fields of `PyASCIIObject.state`.
 #[derive(Debug, Clone, Copy)]
 pub struct UnicodeStateBits {

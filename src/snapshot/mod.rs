@@ -8,31 +8,9 @@ pub mod reducers;
 pub mod report;
 pub mod validate;
 
+pub use crate::error::{FormatError, Invalid};
 pub use model::*;
-pub use validate::{validate, Invalid};
-
-/// Why a file is not a snapshot this pyteleport can restore.
-#[derive(Debug, thiserror::Error)]
-pub enum FormatError {
-    #[error("too short to be a snapshot ({0} bytes)")]
-    TooShort(usize),
-    #[error("not a pyteleport snapshot (bad magic)")]
-    BadMagic,
-    #[error("snapshot format {found}, this pyteleport reads format {expected}")]
-    Version { found: u32, expected: u32 },
-    #[error("truncated or padded: body is {actual} bytes, header says {declared}")]
-    Length { actual: u64, declared: u64 },
-    #[error("checksum mismatch: the file is corrupt")]
-    Checksum,
-    #[error("cannot decode body: {0}")]
-    Decode(String),
-    #[error("trailing bytes after the body")]
-    Trailing,
-    #[error("cannot encode: {0}")]
-    Encode(String),
-    #[error("inconsistent snapshot: {0}")]
-    Invalid(#[from] Invalid),
-}
+pub use validate::validate;
 
 pub const MAGIC: &[u8; 8] = b"PYTELEPT";
 pub const FORMAT_VERSION: u32 = 4;

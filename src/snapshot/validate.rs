@@ -4,19 +4,7 @@
 //! file is refused with a message before any of it runs.
 
 use super::model::{CodeInfo, FrameInfo, ObjId, ObjectGraph, Snapshot, TypeInfo, Value};
-
-/// What is wrong with a snapshot whose bytes decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Invalid {
-    #[error("{place} refers to object {id}, but the snapshot holds only {count} objects")]
-    IdOutOfRange { place: String, id: ObjId, count: usize },
-    #[error("{place} must be a code object, but object {id} is not one")]
-    NotCode { place: String, id: ObjId },
-    #[error("the thread has {frames} frames but {plans} resume plans")]
-    PlanCount { frames: usize, plans: usize },
-    #[error("frame {frame}: {what}")]
-    Frame { frame: usize, what: String },
-}
+use super::Invalid;
 
 impl Value {
     /// Every object id this value refers to, in no particular order.
