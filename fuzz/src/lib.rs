@@ -4,7 +4,7 @@
 
 use pyteleport::process::PyVersion;
 use pyteleport::snapshot::{
-    CodeInfo, FrameInfo, FrameResume, Object, ObjectGraph, ObjId, ProcessInfo, PyStr, Snapshot, StackSource, ThreadInfo, TypeInfo, Value,
+    CodeInfo, FrameInfo, FrameResume, ObjId, Object, ObjectGraph, ProcessInfo, PyStr, Snapshot, StackSource, ThreadInfo, TypeInfo, Value,
     FORMAT_VERSION, HEADER_LEN, MAGIC,
 };
 
@@ -17,10 +17,7 @@ pub fn with_header(body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&[0xcb, 0x0d, 0x0d, 0x0a]);
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
-    out
-        .into_iter()
-        .chain(body.iter().copied())
-        .collect()
+    out.into_iter().chain(body.iter().copied()).collect()
 }
 
 /// `Snapshot::from_bytes(data)`, except for inputs of the one known crash class below
@@ -37,9 +34,7 @@ pub fn from_bytes(data: &[u8]) -> Option<Snapshot> {
     static ALL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if !*ALL.get_or_init(|| std::env::var_os("PYTELEPORT_FUZZ_ALL").is_some_and(|v| v == "1")) && data.len() >= HEADER_LEN {
         let limited = bincode::config::standard().with_limit::<{ 1 << 30 }>();
-        if let Err(bincode::error::DecodeError::LimitExceeded) =
-            bincode::serde::decode_from_slice::<Snapshot, _>(&data[HEADER_LEN..], limited)
-        {
+        if let Err(bincode::error::DecodeError::LimitExceeded) = bincode::serde::decode_from_slice::<Snapshot, _>(&data[HEADER_LEN..], limited) {
             return None;
         }
     }
@@ -257,14 +252,22 @@ pub fn rich(minor: u8) -> Snapshot {
         Object { addr: 0x3b0, type_id: None, value: Value::Method { func: FUNC, self_: INSTANCE } },
         Object { addr: 0x3c0, type_id: None, value: Value::BuiltinFunction { name: "len".into(), self_: None, module: Some("builtins".into()) } },
         Object { addr: 0x3d0, type_id: None, value: Value::Range { start: FORTY_TWO, stop: FORTY_TWO, step: FORTY_TWO } },
-        Object { addr: 0x3e0, type_id: None, value: Value::Rebuilt { type_name: "slice".into(), args: vec![Some(FORTY_TWO), None, None], dict: None } },
+        Object {
+            addr: 0x3e0,
+            type_id: None,
+            value: Value::Rebuilt { type_name: "slice".into(), args: vec![Some(FORTY_TWO), None, None], dict: None },
+        },
         Object { addr: 0x3f0, type_id: None, value: Value::RangeIter { start: 0, step: 2, len: 5, index: 1 } },
         Object { addr: 0x400, type_id: None, value: Value::SeqIter { seq: Some(LIST), index: 1 } },
         Object { addr: 0x410, type_id: None, value: Value::Enumerate { iter: 32, index: 3, long_index: None } },
         Object { addr: 0x420, type_id: None, value: Value::Zip { iters: TUPLE, strict: true } },
         Object { addr: 0x430, type_id: None, value: Value::DictIter { dict: Some(GLOBALS), pos: 0, len: 2 } },
         Object { addr: 0x440, type_id: None, value: Value::Descriptor { owner: STR, name: "upper".into() } },
-        Object { addr: 0x450, type_id: None, value: Value::Reduce { callable: FUNC, args: TUPLE, state: Some(GLOBALS), listitems: None, dictitems: None } },
+        Object {
+            addr: 0x450,
+            type_id: None,
+            value: Value::Reduce { callable: FUNC, args: TUPLE, state: Some(GLOBALS), listitems: None, dictitems: None },
+        },
         Object { addr: 0x460, type_id: None, value: Value::Global { module: "random".into(), name: "_inst".into(), state: Some(TUPLE) } },
         Object { addr: 0x470, type_id: None, value: Value::Stdio("stdout".into()) },
         // 40: the generator whose frame is `gen_frame`.
@@ -287,13 +290,8 @@ pub fn rich(minor: u8) -> Snapshot {
     ];
     let mut graph = ObjectGraph::default();
     graph.objects = objects;
-    let func_frame = FrameInfo {
-        addr: 0x8000,
-        stack: vec![Some(LIST), None, Some(40)],
-        stack_from: StackSource::Static,
-        generator: None,
-        ..gen_frame
-    };
+    let func_frame =
+        FrameInfo { addr: 0x8000, stack: vec![Some(LIST), None, Some(40)], stack_from: StackSource::Static, generator: None, ..gen_frame };
     let module_frame = FrameInfo {
         addr: 0x7000,
         code: CODE_MOD,
