@@ -17,7 +17,8 @@ pub fn with_header(body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&[0xcb, 0x0d, 0x0d, 0x0a]);
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
-    out.into_iter().chain(body.iter().copied()).collect()
+    out.extend_from_slice(body);
+    out
 }
 
 /// `Snapshot::from_bytes(data)`, except for inputs of the one known crash class below
