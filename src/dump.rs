@@ -176,6 +176,24 @@ fn short(s: &str) -> String {
 
 fn source_line(file: &str, line: Option<i32>) -> Option<String> {
     let line = line? as usize;
-    let text = std::fs::read_to_string(file).ok()?;
+    let text = read_source(file)?;
     text.lines().nth(line.checked_sub(1)?).map(|l| l.trim().to_string())
+}
+
+/// A source file's text, read only when it is a regular file of a sane size: a snapshot
+/// names its files, and `inspect` must not hang on a FIFO, read a device forever or load
+/// a huge file because a (possibly crafted) snapshot says so.
+fn read_source(file: &str) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    const MAX_SOURCE: u64 = 16 << 20;
+    // O_NONBLOCK: opening a FIFO does not wait for a writer (and it is refused below).
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(file).ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_SOURCE {
+        return None;
+    }
+    let mut text = String::new();
+    f.take(MAX_SOURCE).read_to_string(&mut text).ok()?;
+    Some(text)
 }

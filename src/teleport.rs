@@ -23,17 +23,35 @@ pub enum Destination {
 
 /// Capture `req`, then deliver. Every outcome is reported to the shim, failures too
 /// (then also returned).
-pub fn supervise(req: &CaptureRequest, report_fd: i32, reply_fd: Option<i32>, python: &str, dest: &Destination) -> Result<(), Error> {
-    // SAFETY: the fds were handed over by the shim for this purpose only; nothing else
-    // in this process owns them, so each becomes one File that closes it once.
-    let report = std::cell::RefCell::new(unsafe { std::fs::File::from_raw_fd(report_fd) });
+/// A descriptor this process inherited for one purpose (the shim's report and reply
+/// pipes), taken over once its number is checked to be open.
+pub fn inherited_fd(fd: i32) -> Result<std::os::unix::io::OwnedFd, Error> {
+    // SAFETY: fcntl(F_GETFD) only queries the descriptor table.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(Error::Io {
+            context: format!("descriptor {fd} handed to the supervisor"),
+            source: std::io::Error::from_raw_os_error(libc::EBADF),
+        });
+    }
+    // SAFETY: the descriptor is open (checked above) and was handed to this process for
+    // this use only: nothing else here owns it, so it is closed exactly once.
+    Ok(unsafe { std::os::unix::io::OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn supervise(
+    req: &CaptureRequest,
+    report: std::os::unix::io::OwnedFd,
+    reply: Option<std::os::unix::io::OwnedFd>,
+    python: &str,
+    dest: &Destination,
+) -> Result<(), Error> {
+    let report = std::cell::RefCell::new(std::fs::File::from(report));
     let say = |message: Report| {
         let mut r = report.borrow_mut();
         let _ = writeln!(r, "{}", message.encode());
         let _ = r.flush();
     };
-    // SAFETY: as for `report_fd` above.
-    let mut replies = reply_fd.map(|fd| std::io::BufReader::new(unsafe { std::fs::File::from_raw_fd(fd) }));
+    let mut replies = reply.map(|fd| std::io::BufReader::new(std::fs::File::from(fd)));
     // `reduce ADDR...` asks the shim to reduce objects; it answers with the address of a
     // list of reduce tuples (kept alive until it is told the outcome), or `error MESSAGE`.
     let mut reducer = |addrs: &[u64]| -> std::result::Result<u64, String> {

@@ -187,7 +187,9 @@ fn run(cli: Cli) -> Result<i32, String> {
             };
             let req = pyteleport::supervisor::CaptureRequest { pid, tid, shim_code };
             // Every outcome, failures too, went to the shim over the report pipe.
-            Ok(match pyteleport::teleport::supervise(&req, report_fd, reply_fd, &python, &dest) {
+            let report = pyteleport::teleport::inherited_fd(report_fd).map_err(|e| e.to_string())?;
+            let reply = reply_fd.map(pyteleport::teleport::inherited_fd).transpose().map_err(|e| e.to_string())?;
+            Ok(match pyteleport::teleport::supervise(&req, report, reply, &python, &dest) {
                 Ok(()) => 0,
                 Err(_) => 1,
             })

@@ -21,24 +21,9 @@ pub fn with_header(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `Snapshot::from_bytes(data)`, except for inputs of the one known crash class below
-/// (skipped, `None`), unless `PYTELEPORT_FUZZ_ALL=1`.
-///
-/// Known crash (reported, not fixed in `src/` yet): `from_bytes` decodes with bincode's
-/// unlimited configuration, and bincode allocates a `String` or byte buffer of the
-/// length the body declares before reading it; a few bytes declaring an 0xfd.. length
-/// make the allocation fail, which aborts the process (ASan: allocation-size-too-big)
-/// instead of returning `FormatError::Decode`. Inputs where a decode limited to 1 GiB
-/// of claimed memory fails with `LimitExceeded` are that case; they are left out so
-/// the bounded runs look for other bugs.
+/// `Snapshot::from_bytes(data)`: header, checksum, a decode whose allocations are bounded
+/// by the body's length, and validation. Must never panic or abort.
 pub fn from_bytes(data: &[u8]) -> Option<Snapshot> {
-    static ALL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if !*ALL.get_or_init(|| std::env::var_os("PYTELEPORT_FUZZ_ALL").is_some_and(|v| v == "1")) && data.len() >= HEADER_LEN {
-        let limited = bincode::config::standard().with_limit::<{ 1 << 30 }>();
-        if let Err(bincode::error::DecodeError::LimitExceeded) = bincode::serde::decode_from_slice::<Snapshot, _>(&data[HEADER_LEN..], limited) {
-            return None;
-        }
-    }
     Snapshot::from_bytes(data).ok()
 }
 

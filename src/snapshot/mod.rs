@@ -55,8 +55,7 @@ impl Snapshot {
         if crc32fast::hash(body) != header.crc32 {
             return Err(FormatError::Checksum.into());
         }
-        let (mut snap, used): (Snapshot, usize) =
-            bincode::serde::decode_from_slice(body, bincode::config::standard()).map_err(|e| FormatError::Decode(e.to_string()))?;
+        let (mut snap, used) = decode_body(body)?;
         if used != body.len() {
             return Err(FormatError::Trailing.into());
         }
@@ -70,6 +69,33 @@ impl Snapshot {
         write_atomically(path, &bytes)
     }
 }
+
+/// Decode a body whose allocations are bounded by its own length: a crafted length
+/// prefix (a string "of" 2^57 bytes) must be refused, not allocated. bincode charges every
+/// allocation at its in-memory size, which is larger than the encoded one (an object of a
+/// few encoded bytes is a ~100-byte node), so the budget is a generous multiple of the
+/// body, rounded up to one of a few tiers (the limit is a type parameter).
+fn decode_body(body: &[u8]) -> std::result::Result<(Snapshot, usize), FormatError> {
+    fn with_limit<const LIMIT: usize>(body: &[u8]) -> std::result::Result<(Snapshot, usize), FormatError> {
+        bincode::serde::decode_from_slice(body, bincode::config::standard().with_limit::<LIMIT>()).map_err(|e| match e {
+            bincode::error::DecodeError::LimitExceeded => {
+                FormatError::Decode(format!("it declares more data than a {}-byte body can hold", body.len()))
+            }
+            e => FormatError::Decode(e.to_string()),
+        })
+    }
+    let budget = (body.len() as u64).saturating_mul(ALLOCATION_PER_BODY_BYTE).saturating_add(64 << 20);
+    match budget {
+        b if b <= 1 << 28 => with_limit::<{ 1 << 28 }>(body),
+        b if b <= 1 << 32 => with_limit::<{ 1 << 32 }>(body),
+        b if b <= 1 << 36 => with_limit::<{ 1 << 36 }>(body),
+        _ => with_limit::<{ 1 << 40 }>(body),
+    }
+}
+
+/// In-memory bytes a snapshot may need per encoded byte (measured: ~10 for a graph of
+/// small objects; 64 leaves room).
+const ALLOCATION_PER_BODY_BYTE: u64 = 64;
 
 /// Write to a temporary file beside `path`, fsync, rename: a crash mid-write leaves the
 /// previous file intact.
@@ -183,6 +209,26 @@ mod tests {
         let mut snap = sample();
         snap.main_module = Some(0);
         assert!(Snapshot::from_bytes(&snap.to_bytes().unwrap()).unwrap_err().to_string().contains("__main__"));
+    }
+
+    #[test]
+    fn a_declared_length_beyond_the_body_is_refused_not_allocated() {
+        // A str node whose length prefix claims ~2^57 bytes, behind a correct header.
+        let mut snap = sample();
+        snap.graph.objects.push(Object { addr: 16, type_id: None, value: Value::Str(PyStr::Text("abcdefgh".into())) });
+        let bytes = snap.to_bytes().unwrap();
+        let at = bytes.windows(8).rposition(|w| w == b"abcdefgh").unwrap();
+        let mut body = bytes[HEADER_LEN..].to_vec();
+        let at = at - HEADER_LEN;
+        // bincode varint: 0xfd then a u64 length; here it replaces the one-byte length 8.
+        assert_eq!(body[at - 1], 8);
+        body.splice(at - 1..at, [0xfd, 0, 0, 0, 0, 0, 0, 0, 2]);
+        let mut crafted = bytes[..HEADER_LEN].to_vec();
+        crafted[HEADER_LEN - 12..HEADER_LEN - 4].copy_from_slice(&(body.len() as u64).to_le_bytes());
+        crafted[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        crafted.extend_from_slice(&body);
+        let err = Snapshot::from_bytes(&crafted).unwrap_err().to_string();
+        assert!(err.contains("declares more data"), "{err}");
     }
 
     #[test]
