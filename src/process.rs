@@ -144,6 +144,10 @@ const TYPE_SYMBOLS: &[(&str, BuiltinType)] = &[
     ("PyFilter_Type", BuiltinType::Filter),
     ("PyReversed_Type", BuiltinType::Reversed),
     ("PyUnicodeIter_Type", BuiltinType::StrIter),
+    // Iterators over bytes and bytearray: the same (index, sequence) struct as a str
+    // iterator's, rebuilt the same way (iter(seq), advanced).
+    ("PyBytesIter_Type", BuiltinType::StrIter),
+    ("PyByteArrayIter_Type", BuiltinType::StrIter),
     ("PySetIter_Type", BuiltinType::SetIter),
     ("PyDictIterKey_Type", BuiltinType::DictKeyIter),
     ("PyDictIterValue_Type", BuiltinType::DictValueIter),
