@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
+use ptrace_tools::code::{direct_branch_targets, range_containing};
 use ptrace_tools::elf::{symbol_address_in_process, ElfFile};
 use ptrace_tools::memory::{MemoryReader, ProcessMemory};
 use ptrace_tools::stop::{RunOutcome, StoppedProcess};
@@ -93,17 +94,47 @@ fn locate(pid: i32) -> Result<Target> {
     let py = PythonProcess::open(pid, &live)?;
     let elf = ElfFile::open(&py.binary)?;
     let name = safe_point_function(py.version.minor);
-    let safe_point = symbol_address_in_process(&py.maps, &elf, name).ok_or_else(|| Error::NotPython {
-        pid,
-        detail: format!("{} has no symbol {name} (a stripped build?): no safe point can be reached from outside", py.binary.display()),
-    })?;
-    let mut eval_ranges = Vec::new();
+    let no_safe_point =
+        |why: &str| Error::NotPython { pid, detail: format!("{} {why}: no safe point can be reached from outside", py.binary.display()) };
+    let handler = elf.symbol(name).ok_or_else(|| no_safe_point(&format!("has no symbol {name} (a stripped build?)")))?;
+    let bias = elf.load_bias_in_process(&py.maps).ok_or_else(|| no_safe_point("is not mapped where expected"))?;
+    // Link-time ranges of the eval loop: its symbols, and the unwind table's ranges
+    // holding them (a stripped binary has no symbol for the cold part).
+    let functions = elf.function_ranges();
+    let mut eval = Vec::new();
     for sym in ["_PyEval_EvalFrameDefault", "_PyEval_EvalFrameDefault.cold"] {
-        if let (Some(addr), Some(s)) = (symbol_address_in_process(&py.maps, &elf, sym), elf.symbol(sym)) {
-            eval_ranges.push((addr, addr + s.size.max(1)));
+        if let Some(s) = elf.symbol(sym) {
+            eval.push(s.value..s.value + s.size.max(1));
+            eval.extend(range_containing(&functions, s.value));
         }
     }
-    Ok(Target { py, live, safe_point, eval_ranges, main_tstate: 0 })
+    let stop_at = pending_check_entry(&elf, &functions, &eval, handler.value);
+    let eval_ranges = eval.iter().map(|r| (bias.wrapping_add(r.start), bias.wrapping_add(r.end))).collect();
+    Ok(Target { py, live, safe_point: bias.wrapping_add(stop_at), eval_ranges, main_tstate: 0 })
+}
+
+/// Where to stop: the pending-work handler when the eval loop calls it, else the small
+/// function the eval loop calls that calls it. (Debian's LTO-built 3.11 inlines the
+/// handler's callers into the eval loop except `handle_signals`, which it keeps out of
+/// line: a stop in the handler would then never look called from the eval loop.)
+fn pending_check_entry(elf: &ElfFile, functions: &[std::ops::Range<u64>], eval: &[std::ops::Range<u64>], handler: u64) -> u64 {
+    let mut called = std::collections::BTreeSet::new();
+    for r in eval {
+        if let Some(code) = elf.bytes_at(r.clone()) {
+            called.extend(direct_branch_targets(code, r.start));
+        }
+    }
+    if functions.is_empty() || called.contains(&handler) {
+        return handler;
+    }
+    for &f in &called {
+        // A whole function starting there, and a small one: a helper, not a subsystem.
+        let Some(r) = range_containing(functions, f).filter(|r| r.start == f && r.end - r.start < 4096) else { continue };
+        if elf.bytes_at(r.clone()).is_some_and(|code| direct_branch_targets(code, r.start).contains(&handler)) {
+            return f;
+        }
+    }
+    handler
 }
 
 /// Fails once the command this tracer works for was killed (see `guardian`): up to the

@@ -451,3 +451,54 @@ def test_program_of_the_bare_interpreter_moves_and_restores(version, tmp_path):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+DEBIAN_PYTHON = "/usr/bin/python3.11"  # Debian 12's own: stripped, LTO-built (scripts/setup installs it)
+
+
+@pytest.mark.parametrize("script", ["busy.py", "gen_sleep.py", "while_loops.py", "wrapped_generators.py"])
+def test_debian_lto_interpreter_reaches_safe_points(script, tmp_path):
+    """Debian's python3.11 keeps the signal handler's caller out of line and inlines the
+    rest of the pending-work check into the eval loop: attach must still find its safe
+    point there (it once waited out its timeout even on pure-Python loops), move the
+    script and checkpoint it."""
+    if not os.access(DEBIAN_PYTHON, os.X_OK):
+        pytest.fail(f"{DEBIAN_PYTHON} is missing: run scripts/setup (Debian's python3.11 is required)")
+    plain = subprocess.run([DEBIAN_PYTHON, str(TARGETS / script)], capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0, plain.stderr
+    expected = PID.sub("", plain.stdout)
+
+    def start(out):
+        p = subprocess.Popen([DEBIAN_PYTHON, str(TARGETS / script)], stdout=open(out, "w"), stderr=subprocess.DEVNULL,
+                             stdin=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while "started" not in out.read_text():
+            assert time.time() < deadline and p.poll() is None
+            time.sleep(0.01)
+        time.sleep(0.1)
+        return p
+
+    out = tmp_path / "moved.out"
+    p = start(out)
+    try:
+        res = attach("3.11", p.pid, "--timeout", "20")
+        assert res.returncode == 0, res.stderr
+        assert p.wait(timeout=60) == 0
+        assert PID.sub("", out.read_text()) == expected
+        assert pids(out.read_text())[-1] != p.pid
+    finally:
+        if p.poll() is None:
+            p.kill()
+    out = tmp_path / "checkpointed.out"
+    p = start(out)
+    try:
+        snap = tmp_path / "deb.snap"
+        res = attach("3.11", p.pid, "--timeout", "20", "--checkpoint", str(snap), "--exit")
+        assert res.returncode == 0, res.stderr
+        assert p.wait(timeout=60) == 0
+        restored = subprocess.run([venv("3.11", "pyteleport"), "restore", str(snap)], capture_output=True, text=True, timeout=60)
+        assert restored.returncode == 0, restored.stderr
+        assert PID.sub("", out.read_text() + restored.stdout) == expected
+    finally:
+        if p.poll() is None:
+            p.kill()

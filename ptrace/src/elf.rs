@@ -45,6 +45,8 @@ pub struct ElfFile {
     syms: std::sync::Arc<std::sync::OnceLock<HashMap<String, Entry>>>,
     file: std::sync::Arc<Mapped>,
     lowest_load_vaddr: u64,
+    /// `(p_vaddr, p_filesz, p_offset)` of each PT_LOAD segment.
+    loads: Vec<(u64, u64, u64)>,
 }
 
 /// A read-only private mapping of a whole file (no copy of a 30 MB library).
@@ -183,6 +185,7 @@ impl ElfFile {
             .map(|ph| ph.p_vaddr & !(PAGE_SIZE - 1))
             .min()
             .ok_or_else(|| elf_err("no PT_LOAD segment".into()))?;
+        let loads = elf.program_headers.iter().filter(|ph| ph.p_type == PT_LOAD).map(|ph| (ph.p_vaddr, ph.p_filesz, ph.p_offset)).collect();
         let dynsyms = collect(&elf.dynsyms, &elf.dynstrtab);
         drop(elf);
         Ok(ElfFile {
@@ -193,6 +196,7 @@ impl ElfFile {
             syms: Default::default(),
             file: std::sync::Arc::new(mapped),
             lowest_load_vaddr,
+            loads,
         })
     }
 
@@ -217,6 +221,15 @@ impl ElfFile {
     /// Whether the file still has a `.symtab` (i.e. is not stripped).
     pub fn has_symtab(&self) -> bool {
         !self.symtab().is_empty()
+    }
+
+    /// The whole file, as mapped.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.file.bytes()
+    }
+
+    pub(crate) fn loads(&self) -> &[(u64, u64, u64)] {
+        &self.loads
     }
 
     /// Lowest `p_vaddr` of the PT_LOAD segments, rounded down to a page.
