@@ -50,9 +50,19 @@ impl ElfFile {
     /// The file's bytes loaded at link-time addresses `range`, when one loadable segment
     /// holds all of them from the file.
     pub fn bytes_at(&self, range: Range<u64>) -> Option<&[u8]> {
-        let &(vaddr, _, offset) = self.loads().iter().find(|&&(vaddr, filesz, _)| vaddr <= range.start && range.end <= vaddr + filesz)?;
+        let &(vaddr, _, offset, _) = self.loads().iter().find(|&&(vaddr, filesz, _, _)| vaddr <= range.start && range.end <= vaddr + filesz)?;
         let from = (offset + (range.start - vaddr)) as usize;
         self.bytes().get(from..from + (range.end - range.start) as usize)
+    }
+}
+
+impl ElfFile {
+    /// Link-time address of the first occurrence of `pattern` in an executable segment.
+    pub fn find_in_code(&self, pattern: &[u8]) -> Option<u64> {
+        self.loads().iter().filter(|l| l.3).find_map(|&(vaddr, filesz, offset, _)| {
+            let code = self.bytes().get(offset as usize..(offset + filesz) as usize)?;
+            code.windows(pattern.len()).position(|w| w == pattern).map(|i| vaddr + i as u64)
+        })
     }
 }
 

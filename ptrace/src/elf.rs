@@ -45,8 +45,8 @@ pub struct ElfFile {
     syms: std::sync::Arc<std::sync::OnceLock<HashMap<String, Entry>>>,
     file: std::sync::Arc<Mapped>,
     lowest_load_vaddr: u64,
-    /// `(p_vaddr, p_filesz, p_offset)` of each PT_LOAD segment.
-    loads: Vec<(u64, u64, u64)>,
+    /// `(p_vaddr, p_filesz, p_offset, executable)` of each PT_LOAD segment.
+    loads: Vec<(u64, u64, u64, bool)>,
 }
 
 /// A read-only private mapping of a whole file (no copy of a 30 MB library).
@@ -185,7 +185,12 @@ impl ElfFile {
             .map(|ph| ph.p_vaddr & !(PAGE_SIZE - 1))
             .min()
             .ok_or_else(|| elf_err("no PT_LOAD segment".into()))?;
-        let loads = elf.program_headers.iter().filter(|ph| ph.p_type == PT_LOAD).map(|ph| (ph.p_vaddr, ph.p_filesz, ph.p_offset)).collect();
+        let loads = elf
+            .program_headers
+            .iter()
+            .filter(|ph| ph.p_type == PT_LOAD)
+            .map(|ph| (ph.p_vaddr, ph.p_filesz, ph.p_offset, ph.is_executable()))
+            .collect();
         let dynsyms = collect(&elf.dynsyms, &elf.dynstrtab);
         drop(elf);
         Ok(ElfFile {
@@ -228,7 +233,7 @@ impl ElfFile {
         self.file.bytes()
     }
 
-    pub(crate) fn loads(&self) -> &[(u64, u64, u64)] {
+    pub(crate) fn loads(&self) -> &[(u64, u64, u64, bool)] {
         &self.loads
     }
 

@@ -6,6 +6,7 @@
 //! live in the layers above it.
 
 pub mod breakpoint;
+pub mod call;
 pub mod code;
 pub mod elf;
 pub mod error;

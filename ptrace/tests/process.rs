@@ -587,3 +587,40 @@ fn a_process_stopped_by_sigstop_stays_stopped_after_resume() {
     drop(target);
     let _ = std::fs::remove_file(&out);
 }
+
+#[test]
+fn substitute_call_returns_and_leaves_the_thread_as_it_was() {
+    use ptrace_tools::call::{CallOutcome, SubstituteCall, POP_RSP_RET};
+    assert!(Path::new(PYTHON).exists(), "{PYTHON} is required");
+    let code = "import time\nprint('ready', flush=True)\nn = 0\nwhile True:\n    time.monotonic()\n    n += 1\n    if n % 20000 == 0:\n        print(n, flush=True)\n";
+    let (child, _, mut out) = spawn_python(code);
+    let pid = child.pid();
+    let maps = read_maps(pid).unwrap();
+    let libc_map = maps
+        .iter()
+        .find(|m| m.offset == 0 && m.path.as_ref().and_then(|p| p.file_name()).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libc.so")))
+        .expect("libc is mapped");
+    let libc = ElfFile::open_mapped(pid, libc_map).unwrap();
+    let at = symbol_address_in_process(&maps, &libc, "clock_gettime").unwrap();
+    let atoi = symbol_address_in_process(&maps, &libc, "atoi").unwrap();
+    let gadget = libc.find_in_code(&POP_RSP_RET).unwrap() + libc.load_bias_in_process(&maps).unwrap();
+    let mut sp = StoppedProcess::stop(pid).unwrap();
+    let bp = HwBreakpoint::on_execute(pid, at).unwrap();
+    assert!(matches!(sp.run_until_breakpoint(pid, Duration::from_secs(5), || true).unwrap(), RunOutcome::Hit));
+    drop(bp);
+    let before = sp.registers(pid).unwrap();
+    assert_eq!(before.rip, at);
+    let call = SubstituteCall { function: atoi, data: Some(b"12345\0"), args: &[], pop_rsp_ret: gadget };
+    let outcome = sp.call_instead(pid, &call, Duration::from_secs(5), || true).unwrap();
+    assert_eq!(outcome, CallOutcome::Returned(12345));
+    let after = sp.registers(pid).unwrap();
+    assert_eq!((after.rip, after.rsp, after.rdi, after.rbx, after.rbp), (before.rip, before.rsp, before.rdi, before.rbx, before.rbp));
+    sp.resume().unwrap();
+    // The program goes on as before.
+    let mut line = String::new();
+    for _ in 0..2 {
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        assert!(line.trim().parse::<u64>().is_ok(), "unexpected output {line:?}");
+    }
+}
