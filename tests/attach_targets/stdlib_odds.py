@@ -15,7 +15,7 @@ seen = 0
 for n in numbers:
     seen += n
     if n % 9 == 0:
-        time.sleep(0.01)
+        time.sleep(0.04)  # long enough for a loaded machine's attach to arrive
         print(f"n {n} {seen} pid={os.getpid()}", flush=True)
 config.retries -= 1
 print(config, epoch.tm_year, epoch[0:3], type(epoch).__name__, stat.st_size == os.stat(__file__).st_size, stat.st_mtime == os.stat(__file__).st_mtime, epoch.tm_zone, flush=True)

@@ -131,6 +131,33 @@ class Rebuilder:
             self.fill(i)
         return o
 
+    def deep(self, i):
+        """An object handed to `__setstate__` and the like: every container it reaches
+        through tuples, lists, dicts and sets filled, and objects rebuilt by reduce found
+        there given their state (numpy's bit generators take `({...}, SeedSequence)`)."""
+        if i is None:
+            return None
+        seen, todo, reduced = {i}, [i], []
+        while todo:
+            j = todo.pop()
+            node = self.nodes[j].value
+            if node.kind in ("list", "dict", "set"):
+                self.get(j)
+                self.fill(j)
+            elif node.kind == "reduce":
+                reduced.append(j)
+                continue
+            elif node.kind != "tuple":
+                continue
+            for c in node.items:
+                if c is not None and c not in seen:
+                    seen.add(c)
+                    todo.append(c)
+        for j in reduced:
+            if self.get(j) is not NULL:
+                self.fill(j)
+        return self.get(i)
+
     def full_tuple(self, i):
         """A tuple of arguments about to be used, not just referenced: items filled."""
         if i is None:
@@ -174,7 +201,7 @@ class Rebuilder:
         if kind == "object":
             return object()
         if kind == "reduce":
-            obj = self.get(v.callable)(*self.full_tuple(v.args))
+            obj = self.get(v.callable)(*self.deep(v.args))
             if v.state is not None or v.listitems is not None or v.dictitems is not None:
                 self.queue_fill(i)
             return obj
@@ -442,7 +469,7 @@ class Rebuilder:
         elif kind == "reduce":
             state, listitems, dictitems = v.state, v.listitems, v.dictitems
             if state is not None:
-                state = self.full(state)
+                state = self.deep(state)
                 setstate = getattr(o, "__setstate__", None)
                 if setstate is not None:
                     setstate(state)
@@ -455,9 +482,9 @@ class Rebuilder:
                     for k, val in (slots or {}).items():
                         setattr(o, k, val)
             if listitems is not None:
-                o.extend(self.full(listitems))
+                o.extend(self.deep(listitems))
             if dictitems is not None:
-                for k, val in self.full(dictitems):
+                for k, val in self.deep(dictitems):
                     o[k] = val
         elif kind == "rebuilt":
             o.__dict__.update(self.full(v.dict))

@@ -7,6 +7,8 @@ import os
 import sys
 import types
 
+from ._reduce_core import reduce_generic
+
 STDIO = ("stdin", "stdout", "stderr", "__stdin__", "__stdout__", "__stderr__")
 
 
@@ -237,7 +239,6 @@ def _reduce_lock(obj):
 
 
 def reduce_object(obj):
-    import copyreg
     import types
     # The process's own streams only: `sys.stdout` may be redirected to an object that is
     # carried like any other (a StringIO under contextlib.redirect_stdout).
@@ -262,18 +263,13 @@ def reduce_object(obj):
         return _reduce_lock(obj)
     if isinstance(obj, types.MappingProxyType):
         return (types.MappingProxyType, (dict(obj),), None, None, None)
-    reducer = copyreg.dispatch_table.get(type(obj))
-    rv = reducer(obj) if reducer is not None else obj.__reduce_ex__(4)
+    rv = reduce_generic(obj)
     if isinstance(rv, str):
         module = getattr(obj, "__module__", None)
         if isinstance(module, str) and module != "__main__":
             return (global_name, (module, getattr(obj, "__qualname__", rv)), None, None, None)
         raise TypeError(f"{type(obj).__qualname__} reduces to the global name {rv!r}")
-    rv = tuple(rv) + (None,) * (5 - len(rv))
-    callable_, args, state, listitems, dictitems = rv[:5]
-    return (callable_, tuple(args), state,
-            list(listitems) if listitems is not None else None,
-            list(dictitems) if dictitems is not None else None)
+    return rv
 
 
 def from_address(addr):
