@@ -4,7 +4,7 @@
 
 use crate::decode::{Decoder, Limits};
 pub use crate::error::CaptureError;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::opcodes::{self, OpcodeTable};
 use crate::process::{PyVersion, PythonProcess};
 use crate::snapshot::{FrameInfo, FrameResume, ObjId, ObjectGraph, ProcessInfo, Snapshot, ThreadInfo, Value};
@@ -31,6 +31,92 @@ pub fn main_body_position(d: &mut Decoder<'_>, frames: &[FrameInfo]) -> Result<O
     }))
 }
 
+/// In a process that is itself a restore (by `pyteleport restore`, an attach-move or a
+/// teleport), the program's frames outside the running one wait as entered generators in
+/// the restore driver's `pending` list, and the driver and what is below it are
+/// pyteleport's: cut them off `chain` (innermost first) and return those generators,
+/// innermost first. Nothing when the process is no restore.
+pub fn split_off_restore_driver(d: &mut Decoder<'_>, chain: &mut Vec<u64>) -> Result<Vec<u64>> {
+    let Some(pos) = find_restore_driver(d, chain)? else { return Ok(vec![]) };
+    let pending = driver_pending(d, chain[pos])?;
+    chain.truncate(pos);
+    Ok(pending)
+}
+
+/// Make `frames` end where the program does: at its `__main__` module body (what calls it,
+/// runpy for `python -m`, is the interpreter's start-up), or else, in a restored process,
+/// with the frames of the `pending` generators waiting outside the running ones.
+pub fn end_with_the_program(d: &mut Decoder<'_>, frames: &mut Vec<FrameInfo>, pending: &[u64]) -> Result<()> {
+    if let Some(pos) = main_body_position(d, frames)? {
+        frames.truncate(pos + 1);
+        return Ok(());
+    }
+    let l = d.py.layout;
+    for &gen in pending {
+        let mut f = d.read_frame(gen + l.gen_iframe as u64, true)?;
+        // Entered frames point at their next instruction: 3.11/3.12 keep the unit before
+        // it (prev_instr), 3.13 the instruction itself. Plan from the unit before.
+        if l.frame_instr_ptr.is_some() {
+            f.lasti -= 1;
+        }
+        frames.push(f);
+    }
+    Ok(())
+}
+
+/// Position of pyteleport's restore driver among the frames, innermost first: the frame
+/// running the code object a restored process registers as `sys.<RESTORE_DRIVER_KEY>`
+/// (`crate::snapshot::report`; pyteleport/restore.py registers its `_drive`).
+fn find_restore_driver(d: &mut Decoder<'_>, frames: &[u64]) -> Result<Option<usize>> {
+    use crate::process::BuiltinType;
+    use crate::snapshot::report::RESTORE_DRIVER_KEY;
+    let l = d.py.layout;
+    let interp = d.ptr(d.py.runtime_addr + l.runtime_interpreters_head as u64)?;
+    let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
+    let mut driver = None;
+    for (k, v) in d.dict_entries(sysdict)? {
+        if d.is_exact(k, BuiltinType::Str)? && d.read_str(k)?.as_text() == RESTORE_DRIVER_KEY {
+            driver = Some(v);
+        }
+    }
+    let Some(driver) = driver else { return Ok(None) };
+    for (i, &f) in frames.iter().enumerate() {
+        if d.ptr(f + l.frame_executable as u64)? == driver {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+/// The generators in the driver's `pending` list: `[(generator, frame, plan, shift), ...]`.
+fn driver_pending(d: &mut Decoder<'_>, frame: u64) -> Result<Vec<u64>> {
+    let l = d.py.layout;
+    // The local's slot from the code's names, read without decoding the code: nothing of
+    // the driver may enter the snapshot.
+    let code = d.ptr(frame + l.frame_executable as u64)?;
+    let names = d.ptr(code + l.code_localsplusnames as u64)?;
+    let count = d.ptr(names + l.var_object_size as u64)?.min(1 << 16);
+    let mut slot = None;
+    for i in 0..count {
+        let name = d.ptr(names + l.tuple_items as u64 + 8 * i)?;
+        if d.read_str(name)?.as_text() == crate::snapshot::report::DRIVER_PENDING_LOCAL {
+            slot = Some(i);
+        }
+    }
+    let Some(slot) = slot else {
+        return Err(Error::corrupt(frame, "restore driver frame without its pending list"));
+    };
+    let list = d.ptr(frame + l.frame_localsplus as u64 + 8 * slot)?;
+    let n = d.ptr(list + l.var_object_size as u64)?.min(1 << 20);
+    let items = d.ptr(list + l.list_items as u64)?;
+    let mut out = Vec::new();
+    for i in 0..n {
+        let entry = d.ptr(items + 8 * i)?;
+        out.push(d.ptr(entry + l.tuple_items as u64)?);
+    }
+    Ok(out)
+}
+
 /// Interpreter-wide state a resumed program needs besides its frames.
 pub struct InterpreterState {
     pub argv: Vec<String>,
@@ -41,6 +127,8 @@ pub struct InterpreterState {
     pub stdin_pending: Vec<u8>,
     /// Standard streams rebound to other objects (decoded into the graph).
     pub redirected_streams: Vec<(String, ObjId)>,
+    /// `sys.executable`: a venv's `bin/python` stays the venv's (not the binary it links to).
+    pub executable: Option<String>,
 }
 
 impl InterpreterState {
@@ -56,12 +144,19 @@ impl InterpreterState {
         resume: Vec<FrameResume>,
     ) -> Snapshot {
         let path_text = |p: std::io::Result<std::path::PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
+        // The program's own interpreter as it was started (a venv's python keeps the venv's
+        // prefix and packages, and `subprocess.run([sys.executable, ...])` works after a
+        // move), else the binary that runs.
+        let executable = self
+            .executable
+            .filter(|e| std::path::Path::new(e).is_file())
+            .unwrap_or_else(|| path_text(ptrace_tools::threads::exe_path(pid).map_err(|e| std::io::Error::other(e.to_string()))));
         Snapshot {
             python,
             bytecode_magic,
             process: ProcessInfo {
                 pid,
-                executable: path_text(ptrace_tools::threads::exe_path(pid).map_err(|e| std::io::Error::other(e.to_string()))),
+                executable,
                 argv: self.argv,
                 sys_path: self.sys_path,
                 cwd: path_text(std::fs::read_link(format!("/proc/{pid}/cwd"))),
@@ -84,10 +179,20 @@ pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
     let l = py.layout;
     let interp = d.ptr(py.runtime_addr + l.runtime_interpreters_head as u64)?;
     let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
-    let mut state =
-        InterpreterState { argv: vec![], sys_path: vec![], main_module: None, recursion_limit: 0, stdin_pending: vec![], redirected_streams: vec![] };
+    let mut state = InterpreterState {
+        argv: vec![],
+        sys_path: vec![],
+        main_module: None,
+        recursion_limit: 0,
+        stdin_pending: vec![],
+        redirected_streams: vec![],
+        executable: None,
+    };
     for (k, v) in d.dict_entries(sysdict)? {
         let key = d.read_str(k)?.as_text().into_owned();
+        if key == "executable" && d.is_exact(v, crate::process::BuiltinType::Str)? {
+            state.executable = Some(d.read_str(v)?.as_text().into_owned()).filter(|e| !e.is_empty());
+        }
         if key == "argv" || key == "path" {
             let id = d.object(v);
             d.drain()?;

@@ -6,7 +6,9 @@
 use ptrace_tools::memory::ProcessMemory;
 use ptrace_tools::stop::StoppedProcess;
 
-use crate::capture::{carry_everything, describe_threads, main_body_position, opcode_table, read_interpreter_state, CaptureError};
+use crate::capture::{
+    carry_everything, describe_threads, end_with_the_program, opcode_table, read_interpreter_state, split_off_restore_driver, CaptureError,
+};
 use crate::decode::{Decoder, Limits};
 use crate::error::{Error, Result};
 use crate::memcopy::BlockCache;
@@ -84,7 +86,7 @@ pub fn capture(req: &CaptureRequest, mut reducer: Option<Reducer<'_>>) -> Result
 }
 
 /// Item addresses of a list object.
-fn read_list(py: &PythonProcess, mem: &dyn ptrace_tools::memory::MemoryReader, list: u64) -> Result<Vec<u64>> {
+pub(crate) fn read_list(py: &PythonProcess, mem: &dyn ptrace_tools::memory::MemoryReader, list: u64) -> Result<Vec<u64>> {
     let l = py.layout;
     let n = mem.read_u64(list + l.var_object_size as u64)?.min(1 << 24);
     let items = mem.read_u64(list + l.list_items as u64)?;
@@ -154,30 +156,12 @@ fn read_thread_for_teleport(
     // In a process that is itself a restore, the frames outside the running one wait as
     // entered generators in the restore driver's `pending` list; the driver and what is
     // below it are pyteleport's.
-    let mut pending_gens = Vec::new();
-    if let Some(pos) = find_restore_driver(&mut d, &user_frames)? {
-        pending_gens = driver_pending(&mut d, user_frames[pos])?;
-        user_frames.truncate(pos);
-    }
+    let pending_gens = split_off_restore_driver(&mut d, &mut user_frames)?;
     if user_frames.is_empty() {
         return Err(CaptureError::NoPythonCaller.into());
     }
     let mut thread = d.read_thread_frames(tstate, &user_frames)?;
-    // The program ends with its `__main__` module body: what calls it (runpy for
-    // `python -m`) is the interpreter's start-up, not part of the program.
-    if let Some(pos) = main_body_position(&mut d, &thread.frames)? {
-        thread.frames.truncate(pos + 1);
-        pending_gens.clear();
-    }
-    for gen in pending_gens {
-        let mut f = d.read_frame(gen + l.gen_iframe as u64, true)?;
-        // Entered frames point at their next instruction: 3.11/3.12 keep the unit before
-        // it (prev_instr), 3.13 the instruction itself. Plan from the unit before.
-        if l.frame_instr_ptr.is_some() {
-            f.lasti -= 1;
-        }
-        thread.frames.push(f);
-    }
+    end_with_the_program(&mut d, &mut thread.frames, &pending_gens)?;
     let carried = read_interpreter_state(&mut d)?;
     let graph = d.finish()?;
     refuse_uncarriable(&graph, &thread.frames, false)?;
@@ -200,47 +184,4 @@ fn refuse_uncarriable(graph: &ObjectGraph, frames: &[FrameInfo], opaque_too: boo
         return Err(CaptureError::Uncarriable { type_name: type_name(graph, id), addr: obj.addr, holder: holder(graph, frames, id), reason }.into());
     }
     Ok(())
-}
-
-/// Position of pyteleport's restore driver among the frames, innermost first: the frame
-/// running the code object a restored process registers as `sys.<RESTORE_DRIVER_KEY>`
-/// (`crate::snapshot::report`; pyteleport/restore.py registers its `_drive`).
-fn find_restore_driver(d: &mut Decoder<'_>, frames: &[u64]) -> Result<Option<usize>> {
-    use crate::process::BuiltinType;
-    use crate::snapshot::report::RESTORE_DRIVER_KEY;
-    let l = d.py.layout;
-    let interp = d.ptr(d.py.runtime_addr + l.runtime_interpreters_head as u64)?;
-    let sysdict = d.ptr(interp + l.interp_sysdict as u64)?;
-    let mut driver = None;
-    for (k, v) in d.dict_entries(sysdict)? {
-        if d.is_exact(k, BuiltinType::Str)? && d.read_str(k)?.as_text() == RESTORE_DRIVER_KEY {
-            driver = Some(v);
-        }
-    }
-    let Some(driver) = driver else { return Ok(None) };
-    for (i, &f) in frames.iter().enumerate() {
-        if d.ptr(f + l.frame_executable as u64)? == driver {
-            return Ok(Some(i));
-        }
-    }
-    Ok(None)
-}
-
-/// The generators in the driver's `pending` list: `[(generator, frame, plan, shift), ...]`.
-fn driver_pending(d: &mut Decoder<'_>, frame: u64) -> Result<Vec<u64>> {
-    let l = d.py.layout;
-    let Some((_, code)) = d.frame_code(frame)? else { return Ok(vec![]) };
-    let Value::Code(c) = &d.graph.get(code).value else { return Ok(vec![]) };
-    let Some(slot) = c.localsplus_names.iter().position(|n| n == crate::snapshot::report::DRIVER_PENDING_LOCAL) else {
-        return Err(Error::corrupt(frame, "restore driver frame without its pending list"));
-    };
-    let list = d.ptr(frame + l.frame_localsplus as u64 + 8 * slot as u64)?;
-    let n = d.ptr(list + l.var_object_size as u64)?.min(1 << 20);
-    let items = d.ptr(list + l.list_items as u64)?;
-    let mut out = Vec::new();
-    for i in 0..n {
-        let entry = d.ptr(items + 8 * i)?;
-        out.push(d.ptr(entry + l.tuple_items as u64)?);
-    }
-    Ok(out)
 }

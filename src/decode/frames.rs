@@ -295,7 +295,9 @@ impl<'a> Decoder<'a> {
                 if let Some(&inner) = out.last() {
                     self.init_cleanup_inner.insert(inner);
                 }
-            } else if l.frame_owned_by_cstack != Some(owner) && self.frame_code(f)?.is_some() {
+            } else if l.frame_owned_by_cstack != Some(owner) && code_addr != 0 && self.is_exact(code_addr, BuiltinType::Code)? {
+                // (Not `frame_code`: frames the caller leaves out, such as a restore's
+                // own, must not bring their code into the snapshot.)
                 out.push(f);
             }
             f = self.ptr(f + l.frame_previous as u64)?;
@@ -312,7 +314,8 @@ impl<'a> Decoder<'a> {
 
     /// Read one thread completely.
     pub fn read_thread(&mut self, tstate: u64, is_main: bool) -> Result<ThreadInfo> {
-        self.read_thread_with(tstate, is_main, true)
+        let chain = self.frame_chain(tstate)?;
+        self.read_thread_with(tstate, is_main, true, &chain)
     }
 
     /// As [`Self::read_thread`], but the innermost frame's value stack is left empty: a
@@ -320,12 +323,18 @@ impl<'a> Decoder<'a> {
     /// lies above the real depth (arguments of a call that just returned) is freed memory
     /// that must not be decoded. [`Self::restack`] reads it once the depth is known.
     pub fn read_thread_between_instructions(&mut self, tstate: u64, is_main: bool) -> Result<ThreadInfo> {
-        self.read_thread_with(tstate, is_main, false)
+        let chain = self.frame_chain(tstate)?;
+        self.read_thread_with(tstate, is_main, false, &chain)
     }
 
-    fn read_thread_with(&mut self, tstate: u64, is_main: bool, innermost_stack: bool) -> Result<ThreadInfo> {
+    /// As [`Self::read_thread_between_instructions`], with only the innermost frames of its
+    /// chain (`chain`, innermost first, from [`Self::frame_chain`]).
+    pub fn read_thread_part_between_instructions(&mut self, tstate: u64, is_main: bool, chain: &[u64]) -> Result<ThreadInfo> {
+        self.read_thread_with(tstate, is_main, false, chain)
+    }
+
+    fn read_thread_with(&mut self, tstate: u64, is_main: bool, innermost_stack: bool, chain: &[u64]) -> Result<ThreadInfo> {
         let (thread_id, native_thread_id) = self.thread_ids(tstate)?;
-        let chain = self.frame_chain(tstate)?;
         let mut frames = Vec::with_capacity(chain.len());
         for (i, f) in chain.iter().enumerate() {
             // Only the innermost frame is executing; callers of Python functions saved
