@@ -21,10 +21,11 @@ use ptrace_tools::elf::{symbol_address_in_process, ElfFile};
 use ptrace_tools::memory::{MemoryReader, ProcessMemory};
 use ptrace_tools::stop::{RunOutcome, StoppedProcess};
 
-use crate::capture::{carry_everything, describe_threads, main_body_position, opcode_table, read_interpreter_state};
+use crate::capture::{carry_everything, describe_threads, end_with_the_program, opcode_table, read_interpreter_state, split_off_restore_driver};
 use crate::decode::{Decoder, Limits};
 pub use crate::error::AttachError;
 use crate::error::{Error, Result};
+use crate::intarget::InTarget;
 use crate::launch::{interpreter_with_pyteleport, status_code, Restore};
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
 use crate::process::PythonProcess;
@@ -247,8 +248,12 @@ fn reach_safe_point(
 /// The main thread stopped between instructions: its stack pointer is in a register, so
 /// the innermost frame's stack is read only as deep as it is where the frame resumes
 /// (deeper slots may hold a call's arguments, already freed).
+/// The frames end where the program does (a restored process's restore driver and what
+/// is below it are left out, the frames it keeps waiting put in their place).
 fn read_main_thread(d: &mut Decoder<'_>, t: &Target) -> Result<crate::snapshot::ThreadInfo> {
-    let mut thread = d.read_thread_between_instructions(t.main_tstate, true)?;
+    let mut chain = d.frame_chain(t.main_tstate)?;
+    let pending = split_off_restore_driver(d, &mut chain)?;
+    let mut thread = d.read_thread_part_between_instructions(t.main_tstate, true, &chain)?;
     let Some(innermost) = thread.frames.first_mut() else {
         return Err(AttachError::NoPythonCode.into());
     };
@@ -259,6 +264,7 @@ fn read_main_thread(d: &mut Decoder<'_>, t: &Target) -> Result<crate::snapshot::
     };
     let (_, depth) = between_resume(&code, innermost.lasti, table)?;
     d.restack(innermost, depth as usize)?;
+    end_with_the_program(d, &mut thread.frames, &pending)?;
     Ok(thread)
 }
 
@@ -268,10 +274,7 @@ fn read_main_thread(d: &mut Decoder<'_>, t: &Target) -> Result<crate::snapshot::
 fn not_resumable_here(t: &Target) -> Option<ResumeError> {
     let limits = Limits { max_objects: 20_000, ..Limits::default() };
     let mut d = Decoder::new(&t.py, &t.live, limits);
-    let mut thread = read_main_thread(&mut d, t).ok()?;
-    if let Some(pos) = main_body_position(&mut d, &thread.frames).ok()? {
-        thread.frames.truncate(pos + 1);
-    }
+    let thread = read_main_thread(&mut d, t).ok()?;
     let table = crate::opcodes::table_for(t.py.version.major, t.py.version.minor)?;
     let graph = d.finish().ok()?;
     if graph.objects.iter().any(|o| matches!(o.value, Value::Unread(_))) {
@@ -280,25 +283,78 @@ fn not_resumable_here(t: &Target) -> Option<ResumeError> {
     plan_resume(&graph, &thread.frames, table, None, Stop::BetweenInstructions).err().filter(ResumeError::is_called_from_c)
 }
 
+/// What a read of the stopped target gave.
+enum Read {
+    /// The main thread as a snapshot, and the environment `os.environ` holds.
+    Done(Box<Snapshot>, Option<Environ>),
+    /// Objects of C types that only their own `__reduce_ex__` can carry: their
+    /// addresses, and the first one's type.
+    NeedsReduce { addrs: Vec<u64>, type_name: String },
+}
+
 /// The main thread as a snapshot, and the environment `os.environ` holds at that moment.
-fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>) -> Result<(Snapshot, Option<Environ>)> {
+/// `substitutions`: reduce tuples (in the target) standing for objects of C types.
+fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>, substitutions: &rustc_hash::FxHashMap<u64, u64>) -> Result<Read> {
     let mut d = Decoder::new(&t.py, mem, carry_everything());
     d.open_files = open_files.clone();
+    d.substitutions = substitutions.clone();
     d.learn_stdio()?;
-    let mut thread = read_main_thread(&mut d, t)?;
+    let thread = read_main_thread(&mut d, t)?;
     let table = opcode_table(&t.py)?;
-    if let Some(pos) = main_body_position(&mut d, &thread.frames)? {
-        thread.frames.truncate(pos + 1);
-    }
     let carried = read_interpreter_state(&mut d)?;
     let environ = d.current_environ().unwrap_or(None);
     let graph = d.finish()?;
-    if let Some((id, obj)) = graph.objects.iter().enumerate().find(|(_, o)| matches!(o.value, Value::Opaque | Value::Unread(_))) {
-        let type_name = graph.type_info(id as ObjId).map(|t| format!("{}.{}", t.module, t.qualname)).unwrap_or_default();
-        return Err(AttachError::NeedsShim { type_name, addr: obj.addr }.into());
+    let type_name = |id: usize| graph.type_info(id as ObjId).map(|t| format!("{}.{}", t.module, t.qualname)).unwrap_or_default();
+    if let Some((id, obj)) = graph.objects.iter().enumerate().find(|(_, o)| matches!(o.value, Value::Unread(_))) {
+        return Err(AttachError::NeedsShim { type_name: type_name(id), addr: obj.addr }.into());
+    }
+    let opaque: Vec<usize> = (0..graph.objects.len()).filter(|&i| matches!(graph.objects[i].value, Value::Opaque)).collect();
+    if let Some(&first) = opaque.first() {
+        return Ok(Read::NeedsReduce { addrs: opaque.iter().map(|&i| graph.objects[i].addr).collect(), type_name: type_name(first) });
     }
     let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, Stop::BetweenInstructions)?;
-    Ok((carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, thread, resume), environ))
+    Ok(Read::Done(Box::new(carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, thread, resume)), environ))
+}
+
+/// Rounds of in-target reduction: a reduce result may hold objects needing their own
+/// (a numpy array's dtype).
+const MAX_REDUCE_ROUNDS: usize = 8;
+
+/// Read the target stopped at its safe point, having it reduce (in itself) the objects of
+/// C types memory reading cannot carry, and clean up after that before it runs again.
+fn capture_with_reduce(t: &Target, stopped: &mut StoppedProcess, first: Read, open_files: &Option<OpenFiles>, timeout: Duration) -> Result<Read> {
+    let mut read = first;
+    let mut substitutions = rustc_hash::FxHashMap::default();
+    let mut worker = None;
+    let mut rounds = 0;
+    let outcome = loop {
+        let Read::NeedsReduce { addrs, type_name } = &read else { break Ok(read) };
+        let addr = addrs[0];
+        if rounds == MAX_REDUCE_ROUNDS {
+            break Err(AttachError::NeedsShim { type_name: type_name.clone(), addr }.into());
+        }
+        if worker.is_none() {
+            worker = InTarget::locate(&t.py, t.py.pid);
+        }
+        let Some(w) = worker.as_mut() else {
+            break Err(AttachError::NeedsShim { type_name: type_name.clone(), addr }.into());
+        };
+        let reduced = w.reduce(&t.py, stopped, addrs, timeout).and_then(|list| crate::supervisor::read_list(&t.py, &t.live, list));
+        match reduced {
+            Ok(results) if results.len() == addrs.len() => substitutions.extend(addrs.iter().copied().zip(results)),
+            Ok(_) => break Err(AttachError::InTargetFailed { what: "reducing objects of C types".into(), why: "a short answer".into() }.into()),
+            Err(e) => break Err(e),
+        }
+        rounds += 1;
+        match capture(t, &t.live, open_files, &substitutions) {
+            Ok(next) => read = next,
+            Err(e) => break Err(e),
+        }
+    };
+    if let Some(w) = worker.as_mut() {
+        w.clean_up(stopped, timeout)?;
+    }
+    outcome
 }
 
 /// A duplicate of the target's file descriptor `fd`, sharing its open file (and offset):
@@ -340,19 +396,7 @@ fn restore_python(t: &Target, snap: &Snapshot, explicit: Option<&str>) -> Result
 
 /// Make the stopped main thread call `_exit(code)` when it runs again.
 fn exit_target(t: &Target, stopped: &StoppedProcess, code: i32) -> Result<()> {
-    let libc_map = t.py.maps.iter().find(|m| {
-        m.offset == 0
-            && m.path
-                .as_ref()
-                .and_then(|p| p.file_name())
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("libc.so") || n.starts_with("libc-"))
-    });
-    let exit_addr = libc_map
-        .and_then(|m| m.path.as_ref())
-        .and_then(|p| ElfFile::open(p).ok())
-        .and_then(|elf| symbol_address_in_process(&t.py.maps, &elf, "_exit"))
-        .ok_or(AttachError::NoExit)?;
+    let exit_addr = libc_function(t, "_exit").ok_or(AttachError::NoExit)?;
     let mut regs = stopped.registers(t.py.pid)?;
     regs.rip = exit_addr;
     regs.rdi = code as u64;
@@ -379,6 +423,7 @@ struct Captured {
 /// resumable moment comes or the deadline passes.
 fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, progress: &mut dyn FnMut(Progress)) -> Result<Captured> {
     let (mut told, mut announced) = (false, false);
+    let mut hold_for_reduce = false;
     loop {
         let prepared = PreparedBuffers::for_maps(&t.py.maps, 8 << 30);
         let mut stopped = StoppedProcess::stop(opts.pid).map_err(|e| ended_while_waiting(e.into(), told, opts.pid))?;
@@ -400,18 +445,40 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
         let open_files = ptrace_tools::open_files(opts.pid).ok();
         let mut held = Some(stopped);
         let mut paused = None;
-        if opts.checkpoint.is_some() && !opts.exit_after_checkpoint && copy.is_some() {
+        if opts.checkpoint.is_some() && !opts.exit_after_checkpoint && copy.is_some() && !hold_for_reduce {
             if let Some(s) = held.take() {
                 s.resume()?;
             }
             paused = Some(started.elapsed());
         }
-        let captured = match &copy {
-            Some(c) => capture(t, c, &open_files),
-            None => capture(t, &t.live, &open_files),
+        let mut captured = match &copy {
+            Some(c) => capture(t, c, &open_files, &Default::default()),
+            None => capture(t, &t.live, &open_files, &Default::default()),
         };
+        if let Ok(Read::NeedsReduce { .. }) = &captured {
+            match held.as_mut() {
+                // In-target work needs the target at its safe point: take the next one
+                // and hold the target through the capture this time.
+                None => {
+                    hold_for_reduce = true;
+                    continue;
+                }
+                Some(stopped) => {
+                    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(5));
+                    let first = captured?;
+                    captured = capture_with_reduce(t, stopped, first, &open_files, left);
+                    if opts.checkpoint.is_some() && !opts.exit_after_checkpoint {
+                        if let Some(s) = held.take() {
+                            s.resume()?;
+                        }
+                        paused = Some(started.elapsed());
+                    }
+                }
+            }
+        }
         match captured {
-            Ok((snap, environ)) => return Ok(Captured { stopped: held, snap, environ, started, paused }),
+            Ok(Read::Done(snap, environ)) => return Ok(Captured { stopped: held, snap: *snap, environ, started, paused }),
+            Ok(Read::NeedsReduce { .. }) => unreachable!("capture_with_reduce reduces or fails"),
             Err(Error::Resume(why)) if why.is_called_from_c() && Instant::now() + Duration::from_millis(20) < deadline => {
                 drop(held); // runs on
                 check_cancelled(opts.pid)?;
@@ -441,6 +508,13 @@ fn ended_while_waiting(e: Error, waited: bool, pid: i32) -> Error {
 }
 
 /// Whether `pid` leaves signal `sig` to its default action (neither caught nor ignored).
+/// Make the stopped original's disposition of `sig` the default one (`signal(sig,
+/// SIG_DFL)` called by its main thread, which stands at the pending-work handler's entry).
+fn reset_disposition(t: &Target, stopped: &mut StoppedProcess, sig: i32) -> bool {
+    let (Some(signal), Some(mut worker)) = (libc_function(t, "signal"), InTarget::locate(&t.py, t.py.pid)) else { return false };
+    worker.call_c(stopped, signal, &[sig as u64, 0], Duration::from_secs(2)).is_ok() && default_disposition(t.py.pid, sig)
+}
+
 fn default_disposition(pid: i32, sig: i32) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
     let mask = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
@@ -469,7 +543,7 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
         }
         return Ok(Outcome::Checkpointed);
     }
-    let stopped = stopped.ok_or(AttachError::ReleasedEarly)?;
+    let mut stopped = stopped.ok_or(AttachError::ReleasedEarly)?;
     // Migration: the original stays stopped until the new process ends, then exits with
     // its status.
     check_cancelled(opts.pid)?;
@@ -495,7 +569,12 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
     // Before that it rebuilds everything and says "ready" on a second pipe, or why it
     // cannot, while the original stays stopped: a state that fails to rebuild costs the
     // original nothing.
-    let mut restore = Restore::from_file(python, &snap_path).wait_for_go().stdio(stdin, stdout, stderr).site_first(site);
+    let mut restore = Restore::from_file(python, &snap_path)
+        .wait_for_go()
+        .original(opts.pid)
+        .named_as_process(opts.pid)
+        .stdio(stdin, stdout, stderr)
+        .site_first(site);
     // The environment as the program holds it now (`os.environ`), else as it started.
     if let Some(vars) = environment_of(opts.pid, environ) {
         restore = restore.environment(vars);
@@ -519,18 +598,28 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
         let _ = std::fs::remove_file(&snap_path);
         return Err(e);
     }
-    child.go()?;
+    // Committed: from here the original must never run on. Were this tracer killed now,
+    // the kernel kills the original (EXITKILL), and the new process, seeing no go but
+    // the original's end, runs the program: once, whenever we die.
     stopped.kill_if_tracer_dies()?;
+    child.go()?;
     let new_pid = child.id();
     progress(Progress::Moved { pid: opts.pid, new_pid, paused: started.elapsed() });
-    let status =
-        crate::guardian::wait_child(&mut child.child).map_err(|source| Error::Io { context: "waiting for the new process".into(), source })?;
+    let waited = forward_signals_until_exit(&t, &mut stopped, &mut child.child, new_pid as i32);
     let _ = std::fs::remove_file(&snap_path);
+    let (status, original_gone) = waited?;
+    if original_gone {
+        // Killed from outside meanwhile (SIGKILL cannot be caught): the program ran on.
+        return Ok(Outcome::Moved { new_pid, status });
+    }
     // Killed by a signal: the original dies of the same one (when it does not catch or
     // ignore it), so its parent sees exactly what a plain run would have shown.
     if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        // A handler of the original's own (Python's for SIGINT) must not catch it: the
+        // program's handlers ran in the new process, which still died of it.
+        let defaulted = default_disposition(opts.pid, sig) || reset_disposition(&t, &mut stopped, sig);
         // SAFETY: kill(2) on the target we are tracing; no memory is involved.
-        if default_disposition(opts.pid, sig) && unsafe { libc::kill(opts.pid, sig) } == 0 {
+        if defaulted && unsafe { libc::kill(opts.pid, sig) } == 0 {
             stopped.resume()?;
             return Ok(Outcome::Moved { new_pid, status });
         }
@@ -538,6 +627,82 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
     exit_target(&t, &stopped, status_code(status))?;
     stopped.resume()?;
     Ok(Outcome::Moved { new_pid, status })
+}
+
+/// Signals the original passes on to the new process after a move: what a job's
+/// supervisor (Slurm, Kubernetes, systemd), a terminal or a user sends to the pid it knows.
+const FORWARDED_SIGNALS: [i32; 12] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGTERM,
+    libc::SIGALRM,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+];
+
+/// Wait for the new process to end while the original stays the job's face: its main
+/// thread is parked in libc's `pause()` (the others stay stopped), where every signal
+/// sent to the original lands; each is swallowed and, if forwarded, sent on to the new
+/// process. Returns the new process's status, and whether the original itself is gone
+/// (killed meanwhile by SIGKILL). Without `pause` in the target, signals are not passed on.
+fn forward_signals_until_exit(
+    t: &Target,
+    stopped: &mut StoppedProcess,
+    child: &mut std::process::Child,
+    new_pid: i32,
+) -> Result<(std::process::ExitStatus, bool)> {
+    let pid = t.py.pid;
+    let waiting = |e: std::io::Error| Error::Io { context: "waiting for the new process".into(), source: e };
+    let Some(pause) = libc_function(t, "pause") else {
+        return Ok((crate::guardian::wait_child(child).map_err(waiting)?, false));
+    };
+    let saved = stopped.registers(pid)?;
+    let mut parked = saved;
+    parked.rip = pause;
+    // As if called, below the stack in use; `pause` only returns after a handler runs,
+    // and no handler of the program runs while parked (every signal is swallowed).
+    parked.rsp = ((saved.rsp - 4096) & !0xf) - 8;
+    parked.orig_rax = u64::MAX;
+    parked.eflags |= EFLAGS_RF;
+    stopped.set_registers(pid, parked)?;
+    let outcome = loop {
+        if let Some(status) = child.try_wait().map_err(waiting)? {
+            break (status, false);
+        }
+        crate::guardian::release_output_if_orphaned();
+        match stopped.run_alone_until_signal(pid, Duration::from_millis(100))? {
+            ptrace_tools::AloneOutcome::Signal(sig) if FORWARDED_SIGNALS.contains(&sig) => {
+                // SAFETY: kill(2) on the new process we started and are waiting for.
+                unsafe { libc::kill(new_pid, sig) };
+            }
+            ptrace_tools::AloneOutcome::Signal(_) | ptrace_tools::AloneOutcome::TimedOut => {}
+            ptrace_tools::AloneOutcome::Gone => break (crate::guardian::wait_child(child).map_err(waiting)?, true),
+        }
+    };
+    if !outcome.1 {
+        stopped.set_registers(pid, saved)?;
+    }
+    Ok(outcome)
+}
+
+/// The address of a libc function in the target.
+fn libc_function(t: &Target, name: &str) -> Option<u64> {
+    let libc_map = t.py.maps.iter().find(|m| {
+        m.offset == 0
+            && m.path
+                .as_ref()
+                .and_then(|p| p.file_name())
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libc.so") || n.starts_with("libc-"))
+    })?;
+    let elf = ElfFile::open(libc_map.path.as_ref()?).ok()?;
+    symbol_address_in_process(&t.py.maps, &elf, name)
 }
 
 /// The environment for the new process: `os.environ` as read from the program, else the

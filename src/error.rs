@@ -10,6 +10,9 @@ use crate::bytecode::BytecodeError;
 
 #[derive(Debug, Error)]
 pub enum Error {
+    /// The snapshot did not reach a new process that rebuilt it; the program goes on.
+    #[error("{0}")]
+    Delivery(String),
     #[error(transparent)]
     Process(#[from] ptrace_tools::Error),
 
@@ -233,6 +236,9 @@ pub enum AttachError {
     /// An object of a C type only the shim's reduce could carry.
     #[error("cannot carry the {type_name} object at {addr:#x}: without the pyteleport shim in the process, objects of C types other than the builtin ones cannot be rebuilt")]
     NeedsShim { type_name: String, addr: u64 },
+    /// Python work done inside the target at its safe point failed (the target goes on).
+    #[error("the target could not finish {what}: {why}")]
+    InTargetFailed { what: String, why: String },
     #[error("process {pid} reached no resumable point within {:.1} s: {why}; it was left running untouched", .timeout.as_secs_f64())]
     NeverResumable { pid: i32, timeout: Duration, why: ResumeError },
     #[error("process {pid} ended while pyteleport waited for a moment when its stack could be resumed; nothing was moved")]

@@ -102,6 +102,13 @@ pub struct Restore {
     env: Option<Vec<(OsString, OsString)>>,
     cwd: Option<PathBuf>,
     handshake: bool,
+    /// Confirm on stdout and wait for the go on stdin (a shell destination's restore).
+    confirm_on_stdio: bool,
+    /// The process the program leaves: no go but its end means the go was lost with the
+    /// sender (`Restore::original`).
+    original: Option<i32>,
+    /// The program's command line, shown after `--` (`Restore::named_as`).
+    program_args: Vec<OsString>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
@@ -121,7 +128,18 @@ impl Restore {
     }
 
     fn new(python: String, source: Source) -> Restore {
-        Restore { python, source, site: None, stdio: None, env: None, cwd: None, handshake: false }
+        Restore {
+            python,
+            source,
+            site: None,
+            stdio: None,
+            env: None,
+            cwd: None,
+            handshake: false,
+            confirm_on_stdio: false,
+            original: None,
+            program_args: Vec::new(),
+        }
     }
 
     /// Put `site` (pyteleport's site-packages) first on PYTHONPATH, in front of the
@@ -155,6 +173,38 @@ impl Restore {
         self
     }
 
+    /// The process the program is moved from. When the sender dies between committing the
+    /// move and the go, the new process sees the end of the go pipe and then that
+    /// process ending (ended by the kernel or by the shim, never running on): it runs
+    /// then, so the program runs exactly once.
+    pub fn original(mut self, pid: i32) -> Restore {
+        self.original = Some(pid);
+        self
+    }
+
+    /// Show the program's command line (`script.py ARGS`) at the end of the new process's
+    /// own, after `--` (the restore engine ignores it): `ps` and `pgrep -f script.py` find
+    /// the job where it now runs.
+    pub fn named_as(mut self, args: Vec<OsString>) -> Restore {
+        self.program_args = args;
+        self
+    }
+
+    /// The same, from the command line of process `pid` (its interpreter left out).
+    pub fn named_as_process(self, pid: i32) -> Restore {
+        use std::os::unix::ffi::OsStringExt;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<OsString> = cmdline.split(|&b| b == 0).skip(1).filter(|a| !a.is_empty()).map(|a| OsString::from_vec(a.to_vec())).collect();
+        self.named_as(args)
+    }
+
+    /// Say on stdout that everything is rebuilt and run once stdin says go: the sender
+    /// of a snapshot through a shell command waits for it (`report::CONFIRM_PREAMBLE`).
+    pub fn confirm_on_stdio(mut self) -> Restore {
+        self.confirm_on_stdio = true;
+        self
+    }
+
     /// The command line and environment; `fds`: the restore engine's pipe ends in the
     /// child (go, ready, snapshot), kept open across exec.
     fn command(&mut self, go_ready: Option<(RawFd, RawFd)>, snapshot_fd: Option<RawFd>) -> Command {
@@ -167,6 +217,12 @@ impl Restore {
         if let Some((go, ready)) = go_ready {
             cmd.arg("--wait-fd").arg(go.to_string()).arg("--ready-fd").arg(ready.to_string());
         }
+        if self.confirm_on_stdio {
+            cmd.arg("--confirm-stdio");
+        }
+        if let Some(pid) = self.original {
+            cmd.arg("--original-pid").arg(pid.to_string());
+        }
         match (&self.source, snapshot_fd) {
             (Source::File(path), _) => {
                 cmd.arg(path);
@@ -175,6 +231,9 @@ impl Restore {
                 cmd.arg("--snapshot-fd").arg(fd.to_string());
             }
             (Source::Pipe, None) => unreachable!("a pipe source has a pipe"),
+        }
+        if !self.program_args.is_empty() {
+            cmd.arg("--").args(&self.program_args);
         }
         let inherit: Vec<RawFd> = go_ready.into_iter().flat_map(|(g, r)| [g, r]).chain(snapshot_fd).collect();
         if !inherit.is_empty() {
@@ -297,12 +356,18 @@ impl Launched {
 
 /// `pyteleport restore`: replace this process by an interpreter resuming `snapshot_bytes`
 /// (through a private temporary file it removes once read). Returns only on failure.
-pub fn restore_here(python: &str, site: Option<PathBuf>, snapshot_bytes: &[u8]) -> crate::Error {
+/// `confirm`: the sender waits for a confirmation on stdout (`report::CONFIRM_PREAMBLE`).
+/// `program_args`: the program's `sys.argv`, shown on the new process's command line.
+pub fn restore_here(python: &str, site: Option<PathBuf>, snapshot_bytes: &[u8], confirm: bool, program_args: &[String]) -> crate::Error {
     let path = match temp_snapshot(snapshot_bytes) {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let err = Restore::from_file(python, &path).site_first(site).exec();
+    let mut restore = Restore::from_file(python, &path).site_first(site).named_as(program_args.iter().map(OsString::from).collect());
+    if confirm {
+        restore = restore.confirm_on_stdio();
+    }
+    let err = restore.exec();
     let _ = std::fs::remove_file(&path);
     err.into()
 }

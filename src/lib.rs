@@ -7,16 +7,19 @@
 //! `bytecode` and `opcodes` (bytecode analysis), `repr`, `inspect` (stop/copy/resume), `dump`.
 //! Moving a process: `capture` (what teleport and attach both read), `resume` (the
 //! resume planner), `supervisor` + `teleport` (a teleport asked for by the shim),
-//! `attach` (an unmodified process), `launch` (starting the restore process).
+//! `attach` (an unmodified process; `intarget`: Python work it has the target do at the
+//! safe point), `launch` (starting the restore process).
 
 pub mod attach;
 pub mod bytecode;
 pub mod capture;
 pub mod decode;
+pub mod delivery;
 pub mod dump;
 pub mod error;
 pub mod guardian;
 pub mod inspect;
+pub mod intarget;
 pub mod launch;
 pub mod layouts;
 pub mod memcopy;

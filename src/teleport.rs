@@ -2,13 +2,14 @@
 //! new interpreter there, reporting to the shim over a pipe.
 //!
 //! Report protocol (one line each, on `--report-fd`): `error MESSAGE`, `saved PATH`,
-//! `started PID`, then `exit CODE` when the new process ends.
+//! `started PID`, then `exit CODE` when the new process ends. `started` comes only once
+//! the new side has confirmed that it has the whole snapshot and has rebuilt it
+//! (`snapshot::report`); before that, any failure is an `error` and the program goes on.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::FromRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use crate::error::Error;
 use crate::launch::{status_code, LaunchError, Restore};
@@ -70,7 +71,7 @@ pub fn supervise(
     // milliseconds) overlaps the capture instead of following it. It reads the snapshot
     // from a pipe; if the capture fails it reads nothing and exits quietly.
     let mut early = match dest {
-        Destination::Local => match Restore::from_pipe(python).spawn() {
+        Destination::Local => match Restore::from_pipe(python).wait_for_go().original(req.pid).named_as_process(req.pid).spawn() {
             Ok(x) => Some(x),
             Err(e) => {
                 say(Report::Error(format!("cannot start the new process: {}", spawn_failure(&e))));
@@ -93,7 +94,10 @@ pub fn supervise(
             return Err(e);
         }
     };
-    let child = match dest {
+    // Threads passing a shell destination's output on, joined once it ends.
+    let mut relays = Vec::new();
+    let mut announced = false;
+    let mut child = match dest {
         Destination::File(path) => {
             return match crate::snapshot::write_atomically(path, &bytes) {
                 Ok(()) => {
@@ -116,38 +120,56 @@ pub fn supervise(
                 Some(path) => pipe.write_all(format!("{SHM_MARKER}{}", path.display()).as_bytes()),
                 None => pipe.write_all(&bytes),
             };
-            match sent {
-                Ok(()) => {
-                    drop(pipe);
-                    // Removed by the new process once read; by us if it never gets there.
-                    Ok((launched.child, shm))
-                }
-                Err(e) => Err(e),
+            drop(pipe);
+            // The original lets go only once the new process has everything rebuilt.
+            let confirmed = match sent {
+                Ok(()) => launched.wait_ready().map_err(|why| format!("the new process could not rebuild the program: {why}")),
+                Err(e) => Err(format!("cannot send the snapshot to the new process: {e}")),
+            };
+            if let Some(path) = &shm {
+                // Removed by the new process once read; by us if it never got there.
+                let _ = std::fs::remove_file(path);
             }
-        }
-        Destination::Shell(cmd) => Command::new("/bin/sh").arg("-c").arg(cmd).stdin(Stdio::piped()).spawn().map(|mut c| {
-            if let Some(mut stdin) = c.stdin.take() {
-                let _ = stdin.write_all(&bytes);
+            if let Err(why) = confirmed {
+                let _ = launched.child.wait();
+                say(Report::Error(why.clone()));
+                return Err(Error::Delivery(why));
             }
-            (c, None)
-        }),
-    };
-    let (mut child, temp) = match child {
-        Ok(c) => c,
-        Err(e) => {
-            say(Report::Error(format!("cannot start the new process: {e}")));
-            return Err(Error::Io { context: "cannot start the new process".into(), source: e });
+            // The shim is told first: once told, the original only waits to exit (also
+            // if we die now: it then exits, and the new process, seeing no go but the
+            // original's end, runs). Told after the go, our death in between would let
+            // both run.
+            say(Report::Started(launched.id()));
+            // A failure means it died after rebuilding: its status is the original's.
+            let _ = launched.go();
+            announced = true;
+            launched.child
         }
+        Destination::Shell(cmd) => match crate::delivery::through_shell(cmd, &bytes) {
+            Ok(delivered) => {
+                relays = delivered.relays;
+                delivered.child
+            }
+            Err(why) => {
+                say(Report::Error(why.clone()));
+                return Err(Error::Delivery(why));
+            }
+        },
     };
     clock.mark("new process started");
-    say(Report::Started(child.id()));
+    if !announced {
+        say(Report::Started(child.id()));
+    }
     let code = match child.wait() {
         Ok(status) => status_code(status),
         Err(_) => 1,
     };
-    if let Some(p) = temp {
-        // The new process deletes it once read; this covers one that died before.
-        let _ = std::fs::remove_file(p);
+    // Its output passed on to the end (bounded: a process it left behind may hold it).
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for relay in relays {
+        while !relay.is_finished() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
     say(Report::Exit(code));
     Ok(())

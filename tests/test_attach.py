@@ -94,7 +94,7 @@ def pids(text):
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
-@pytest.mark.parametrize("script", ["busy.py", "gen_sleep.py", "objects.py", "while_loops.py", "collections_state.py", "seeded_random.py", "iterators.py", "dates_and_decimals.py", "memoized.py", "open_files.py", "in_memory_files.py", "callbacks_from_c.py", "init_heavy.py", "environment.py", "stdlib_odds.py", "logging_job.py", "itertools_loops.py", "wrapped_generators.py", "call_temporaries.py", "bytes_loops.py"])
+@pytest.mark.parametrize("script", ["busy.py", "gen_sleep.py", "objects.py", "while_loops.py", "collections_state.py", "seeded_random.py", "iterators.py", "dates_and_decimals.py", "memoized.py", "open_files.py", "in_memory_files.py", "callbacks_from_c.py", "init_heavy.py", "environment.py", "stdlib_odds.py", "logging_job.py", "itertools_loops.py", "wrapped_generators.py", "call_temporaries.py", "bytes_loops.py", "numpy_state.py"])
 def test_migrated_script_finishes_like_a_plain_run(version, script, target):
     expected = plain_output(version, script)
     t = target(version, script)
@@ -324,24 +324,29 @@ def test_not_ours_to_trace(tmp_path):
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
-def test_killing_the_attacher_at_any_moment_loses_nothing(version, target):
-    """SIGKILL the attacher at 50 random moments; each run must still end with the full
+@pytest.mark.parametrize("script,args,last_line,trials,within", [
+    ("gen_sleep.py", (25,), "sum ", 50, 0.3),
+    # Its numpy objects are reduced by code run inside the target: kills land in that too.
+    ("numpy_state.py", (), "done ", 25, 0.6),
+])
+def test_killing_the_attacher_at_any_moment_loses_nothing(version, target, script, args, last_line, trials, within):
+    """SIGKILL the attacher at random moments; each run must still end with the full
     output of a plain run, no line lost and none printed twice."""
-    expected = plain_output(version, "gen_sleep.py", 25)
+    expected = plain_output(version, script, *args)
     rng = random.Random(1234)
     outcomes = {"original finished": 0, "new process finished": 0}
-    for trial in range(50):
-        t = target(version, "gen_sleep.py", 25)
+    for trial in range(trials):
+        t = target(version, script, *args)
         attacher = subprocess.Popen([venv(version, "pyteleport-attach"), "-q", str(t.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0, 0.3))
+        time.sleep(rng.uniform(0, within))
         attacher.kill()
         attacher.wait()
         # Cancelled, or (once the new process was told to go) completed by the tracer,
         # which outlives the attacher: either way the original ends as a plain run does.
         status = t.proc.wait(timeout=60)
         try:
-            t.wait_for_line("sum ", timeout=30)
+            t.wait_for_line(last_line, timeout=30)
         except AssertionError as e:
             raise AssertionError(f"trial {trial}: original exited with {status}\n{e}") from None
         assert status == 0, f"trial {trial}: original exited with {status}\n{t.output()}"
@@ -350,8 +355,8 @@ def test_killing_the_attacher_at_any_moment_loses_nothing(version, target):
             time.sleep(0.05)
         assert PID.sub("", t.output()) == expected, f"trial {trial}:\n{t.output()}"
         outcomes["new process finished" if pids(t.output())[-1] != t.pid else "original finished"] += 1
-    print(f"{version}: {outcomes}")
-    assert sum(outcomes.values()) == 50
+    print(f"{version} {script}: {outcomes}")
+    assert sum(outcomes.values()) == trials
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
@@ -502,3 +507,139 @@ def test_debian_lto_interpreter_reaches_safe_points(script, tmp_path):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_objects_of_c_types_are_reduced_inside_the_target(version, target, tmp_path):
+    """numpy arrays and generators are carried by having the target run their reduce at
+    the safe point: a checkpoint that lets the target go on leaves nothing behind in it,
+    and restores (twice) into the plain run's remaining output."""
+    expected = plain_output(version, "numpy_state.py")
+    t = target(version, "numpy_state.py")
+    t.wait_for_line("step 5 ")
+    snap = tmp_path / "np.snap"
+    res = attach(version, t.pid, "--checkpoint", str(snap))
+    assert res.returncode == 0, res.stderr
+    assert t.proc.wait(timeout=60) == 0
+    assert PID.sub("", t.output()) == expected, "the checkpointed target must run on unchanged"
+    tails = []
+    for _ in range(2):
+        r = subprocess.run([venv(version, "pyteleport"), "restore", str(snap)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        tails.append(PID.sub("", r.stdout))
+    assert tails[0] == tails[1] and "left behind: []" in tails[0] and expected.endswith(tails[0])
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_a_reduce_failing_inside_the_target_is_refused_and_the_target_goes_on(version, target, tmp_path):
+    expected = plain_output(version, "unreducible.py")
+    t = target(version, "unreducible.py")
+    res = attach(version, t.pid)
+    assert res.returncode != 0
+    assert "cannot reduce __main__.Stubborn: RuntimeError: not today" in res.stderr, res.stderr
+    assert "panicked" not in res.stderr and "Traceback" not in res.stderr
+    assert t.proc.wait(timeout=60) == 0
+    assert PID.sub("", t.output()) == expected
+    assert set(pids(t.output())) == {t.pid}
+    assert "Traceback" not in t.err_path.read_text()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_a_restored_process_is_checkpointed_again_ten_times(version, tmp_path):
+    """Checkpoint, end, restore, and checkpoint the restored process again, ten rounds:
+    each capture must take the program's frames (not the restore's own) so the snapshot
+    keeps its size and the program ends as a plain run does."""
+    expected = plain_output(version, "again_and_again.py", 400)
+    out_path, err_path = tmp_path / "out.txt", tmp_path / "err.txt"
+    sizes = []
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        running = subprocess.Popen([venv(version, "python"), str(TARGETS / "again_and_again.py"), "400"], stdout=out, stderr=err)
+        for round in range(10):
+            # The process to checkpoint: the one that printed the last step.
+            deadline = time.time() + 30
+            while True:
+                lines = [l for l in out_path.read_text().splitlines() if l.startswith("step ")]
+                seen = pids("\n".join(lines))
+                if seen and (round == 0 or len(set(seen[-3:])) == 1 and seen[-1] != sizes[-1][0]):
+                    break
+                assert running.poll() is None and time.time() < deadline, (round, out_path.read_text(), err_path.read_text())
+                time.sleep(0.02)
+            pid = seen[-1]
+            snap = tmp_path / f"round{round}.snap"
+            res = attach(version, pid, "--checkpoint", str(snap), "--exit")
+            assert res.returncode == 0, (round, res.stderr, err_path.read_text())
+            assert running.wait(timeout=30) == 0, (round, err_path.read_text())
+            sizes.append((pid, snap.stat().st_size))
+            running = subprocess.Popen([venv(version, "pyteleport"), "restore", str(snap)], stdout=out, stderr=err)
+        assert running.wait(timeout=120) == 0, err_path.read_text()
+    assert PID.sub("", out_path.read_text()) == expected, err_path.read_text()
+    assert len(set(pids(out_path.read_text()))) == 11
+    first, last = sizes[0][1], max(s for _, s in sizes)
+    assert last < first * 1.3, f"snapshot sizes grow: {[s for _, s in sizes]}"
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_killing_the_tracer_at_any_moment_runs_the_program_exactly_once(version, target):
+    """SIGKILL the tracing child itself (not the command) at random moments of a move:
+    the program's output must be a plain run's, never a line twice (both processes running
+    on) and never one missing (neither). The original then ends normally or, once the move
+    was committed, killed by the kernel while the new process runs the program."""
+    expected = plain_output(version, "gen_sleep.py", 25)
+    rng = random.Random(99)
+    outcomes = {}
+    for trial in range(30):
+        t = target(version, "gen_sleep.py", 25)
+        attacher = subprocess.Popen([venv(version, "pyteleport-attach"), "-q", str(t.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while tracer_of(t.pid) in (0, attacher.pid):
+            assert time.time() < deadline and t.proc.poll() is None, f"trial {trial}: never traced"
+            time.sleep(0.002)
+        tracer = tracer_of(t.pid)
+        time.sleep(rng.uniform(0, 0.12))
+        try:
+            os.kill(tracer, signal.SIGKILL)  # a child of the attacher this test started
+        except ProcessLookupError:
+            pass
+        attacher.wait(timeout=30)
+        status = t.proc.wait(timeout=60)
+        assert status in (0, -signal.SIGKILL), f"trial {trial}: original exited with {status}\n{t.output()}"
+        deadline = time.time() + 10
+        while PID.sub("", t.output()) != expected and time.time() < deadline:
+            time.sleep(0.05)
+        assert PID.sub("", t.output()) == expected, f"trial {trial} (original {status}):\n{t.output()}"
+        key = ("killed" if status else "ended") + (" / moved" if pids(t.output())[-1] != t.pid else " / stayed")
+        outcomes[key] = outcomes.get(key, 0) + 1
+    print(f"{version}: {outcomes}")
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1], ids=["TERM", "INT", "USR1"])
+def test_signals_to_the_original_reach_the_moved_program(version, sig, target):
+    """After a move the original's pid stays the job's face (what Slurm, Kubernetes,
+    systemd and a terminal signal): a signal sent to it acts on the program as in a
+    plain run, and `pgrep -f script` finds the new process."""
+    plain = target(version, "gen_sleep.py", 400)
+    plain.wait_for_line("item 20 ")
+    os.kill(plain.pid, sig)
+    plain_status = plain.proc.wait(timeout=30)
+
+    t = target(version, "gen_sleep.py", 400)
+    t.wait_for_line("item 5 ")
+    attacher = subprocess.Popen([venv(version, "pyteleport-attach"), "-q", str(t.pid)], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while not [p for p in pids(t.output()) if p != t.pid]:
+        assert time.time() < deadline and attacher.poll() is None, (t.output(), attacher.stderr.read() if attacher.poll() is not None else "")
+        time.sleep(0.02)
+    new_pid = [p for p in pids(t.output()) if p != t.pid][-1]
+    cmdline = Path(f"/proc/{new_pid}/cmdline").read_bytes().split(b"\0")
+    assert str(TARGETS / "gen_sleep.py").encode() in cmdline, cmdline
+    os.kill(t.pid, sig)
+    status = t.proc.wait(timeout=30)
+    attacher.wait(timeout=30)
+    assert status == plain_status, (status, plain_status, t.output(), t.err_path.read_text())
+    deadline = time.time() + 5
+    while Path(f"/proc/{new_pid}").exists() and b"zombie" not in Path(f"/proc/{new_pid}/status").read_bytes().lower():
+        assert time.time() < deadline, "the new process outlived the signal"
+        time.sleep(0.02)
+    assert "sum " not in t.output()  # ended by the signal, as the plain run was

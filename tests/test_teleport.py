@@ -212,19 +212,40 @@ def test_shell_destination_and_original_api(version, tmp_path):
     )
     code, out, err = run([py, str(script)])
     assert (code, out) == (0, "moved True\n"), err
-    snap = tmp_path / "orig.snap"
+    # As the original's: the shell arguments first, the restore command last.
     script.write_text(
-        "import pyteleport\n"
+        "import os\n"
+        "from pyteleport import tp_bash, tp_shell\n"
         "def f():\n"
-        "    x = [1, 2]\n"
-        f"    pyteleport.dump({str(snap)!r})\n"
-        "    print('resumed', x)\n"
+        "    before = os.getpid()\n"
+        "    tp_bash('sh', '-c')\n"
+        "    print('moved', before != os.getpid())\n"
+        "    middle = os.getpid()\n"
+        "    tp_shell('env', 'sh', '-c')\n"
+        "    print('again', middle != os.getpid())\n"
         "f()\n"
     )
     code, out, err = run([py, str(script)])
-    assert (code, out) == (0, ""), err
+    assert (code, out) == (0, "moved True\nagain True\n"), err
+    # dump() as the original's: False where the program goes on, True where it resumes.
+    snap = tmp_path / "orig.snap"
+    script.write_text(
+        "import io, pyteleport\n"
+        "def f():\n"
+        "    x = [1, 2]\n"
+        f"    if pyteleport.dump({str(snap)!r}):\n"
+        "        print('resumed', x)\n"
+        "    else:\n"
+        "        print('saved', x)\n"
+        "    buffer = io.BytesIO()\n"
+        "    if not pyteleport.dump(buffer):\n"
+        "        print('into a file object', buffer.getvalue()[:4] == open(" + repr(str(snap)) + ", 'rb').read()[:4])\n"
+        "f()\n"
+    )
+    code, out, err = run([py, str(script)])
+    assert (code, out) == (0, "saved [1, 2]\ninto a file object True\n"), err
     code, out, err = run([str(ROOT / "target" / "release" / "pyteleport"), "restore", str(snap), "--python", py])
-    assert (code, out) == (0, "resumed [1, 2]\n"), err
+    assert code == 0 and out.startswith("resumed [1, 2]\n"), err
 
 
 def test_snapshot_from_another_python_version_is_refused(tmp_path):
@@ -235,3 +256,63 @@ def test_snapshot_from_another_python_version_is_refused(tmp_path):
     assert code == 0, err
     code, out, err = run([str(ROOT / "target" / "release" / "pyteleport"), "restore", str(snap), "--python", venv_python("3.12")])
     assert code != 0 and out == "" and "3.11" in err and "3.12" in err, err
+
+
+DELIVERY_PROGRAM = (
+    "import os, sys\n"
+    "from pyteleport import teleport, TeleportError\n"
+    "def job():\n"
+    "    before = os.getpid()\n"
+    "    total = sum(range(10))\n"
+    "    try:\n"
+    "        teleport(to_shell=sys.argv[1])\n"
+    "    except TeleportError as e:\n"
+    "        print('went on in the original:', before == os.getpid(), file=sys.stderr)\n"
+    "        print('reason:', e, file=sys.stderr)\n"
+    "        print('still here', total)\n"
+    "        return 5\n"
+    "    print('moved', before != os.getpid(), total)\n"
+    "    return 0\n"
+    "sys.exit(job())\n"
+)
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+@pytest.mark.parametrize("command,said", [
+    ("exit 255", "without confirming"),                      # ssh refused
+    ("no-such-pyteleport-command -", "not found"),           # pyteleport missing there
+    ("cat > /dev/null", "no confirmation within"),           # reads it all, never answers
+    ("true", "without confirming"),                          # never reads, exits 0
+    ("head -c 100 > /dev/null", "without confirming"),       # reads half, exits 0
+    ("OTHER -m pyteleport.restore -", "refused"),            # another Python minor there
+])
+def test_a_failed_shell_delivery_raises_and_the_program_goes_on(version, command, said, tmp_path):
+    """The original lets go only once the far end has confirmed the whole snapshot and its
+    rebuild: every other outcome is a TeleportError naming the command, and the
+    program goes on in the original."""
+    py = venv_python(version)
+    other = next(v for v in VERSIONS if v != version)
+    command = command.replace("OTHER", venv_python(other))
+    script = tmp_path / "deliver.py"
+    script.write_text(DELIVERY_PROGRAM)
+    p = subprocess.run([py, str(script), command], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                       env={**os.environ, "PYTELEPORT_CONFIRM_TIMEOUT": "3"})
+    assert p.returncode == 5, p.stderr
+    assert p.stdout == "still here 45\n", p.stderr
+    assert "went on in the original: True" in p.stderr
+    assert f"`{command}`" in p.stderr and said in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+@pytest.mark.parametrize("how", ["cli", "module"])
+def test_a_confirmed_shell_delivery_runs_the_program_there(version, how, tmp_path):
+    """Through `pyteleport restore -` and `python -m pyteleport.restore -`, with the
+    program's output coming back through the command's and its exit status the original's."""
+    py = venv_python(version)
+    binary = str(ROOT / ".venvs" / f"py{version}" / "bin" / "pyteleport")
+    command = f"{binary} restore -" if how == "cli" else f"{py} -m pyteleport.restore -"
+    script = tmp_path / "deliver.py"
+    script.write_text(DELIVERY_PROGRAM.replace("    return 0\n", "    print('to stderr', file=sys.stderr)\n    return 3\n"))
+    p = subprocess.run([py, str(script), command], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert (p.returncode, p.stdout) == (3, "moved True 45\n"), p.stderr
+    assert "to stderr" in p.stderr and "PYTELEPORT" not in p.stdout + p.stderr

@@ -172,12 +172,19 @@ fn run(cli: Cli) -> Result<i32, String> {
             Ok(0)
         }
         Command::Restore { file, python } => {
-            let data = read_input(&file)?;
-            let snap = pyteleport::snapshot::Snapshot::from_bytes(&data).map_err(|e| format!("{}: {e}", file.display()))?;
+            let (data, confirm) = if file.as_os_str() == "-" { read_standard_input()? } else { (read_input(&file)?, false) };
+            // A sender waiting for a confirmation learns why not, before anything runs.
+            let refuse = |why: String| {
+                if confirm {
+                    confirm_on_stdout(&pyteleport::snapshot::report::Readiness::Failed(why.clone()));
+                }
+                why
+            };
+            let snap = pyteleport::snapshot::Snapshot::from_bytes(&data).map_err(|e| refuse(format!("{}: {e}", file.display())))?;
             let (python, site) =
                 pyteleport::launch::interpreter_with_pyteleport(snap.python.major, snap.python.minor, &snap.process.executable, python.as_deref())
-                    .map_err(|e| message(&e.into()))?;
-            Err(message(&pyteleport::launch::restore_here(&python, site, &data)))
+                    .map_err(|e| refuse(message(&e.into())))?;
+            Err(refuse(message(&pyteleport::launch::restore_here(&python, site, &data, confirm, &snap.process.argv))))
         }
         Command::Supervise { pid, tid, shim_code, report_fd, reply_fd, python, to_file, to_shell } => {
             let dest = match (to_file, to_shell) {
@@ -204,6 +211,54 @@ fn read_input(file: &std::path::Path) -> Result<Vec<u8>, String> {
         return Ok(buf);
     }
     std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
+}
+
+/// The snapshot on stdin, and whether its sender waits for a confirmation: then it sent
+/// `report::CONFIRM_PREAMBLE` and the length first, and exactly that much is read (stdin
+/// stays open for the go).
+fn read_standard_input() -> Result<(Vec<u8>, bool), String> {
+    use std::io::{BufRead, Read};
+    let preamble = pyteleport::snapshot::report::CONFIRM_PREAMBLE.as_bytes();
+    let failed = |e: std::io::Error| format!("cannot read standard input: {e}");
+    let mut stdin = std::io::stdin().lock();
+    let mut head = vec![0u8; preamble.len()];
+    let mut got = 0;
+    while got < head.len() {
+        match stdin.read(&mut head[got..]).map_err(failed)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    head.truncate(got);
+    if head != preamble {
+        stdin.read_to_end(&mut head).map_err(failed)?;
+        return Ok((head, false));
+    }
+    let mut line = String::new();
+    (&mut stdin).take(32).read_line(&mut line).map_err(failed)?;
+    let length: u64 = line.trim().parse().map_err(|_| {
+        let why = "the snapshot's length on standard input is not a number".to_string();
+        confirm_on_stdout(&pyteleport::snapshot::report::Readiness::Failed(why.clone()));
+        why
+    })?;
+    let mut data = Vec::new();
+    (&mut stdin).take(length).read_to_end(&mut data).map_err(failed)?;
+    if data.len() as u64 != length {
+        let why = format!("standard input ended after {} of the snapshot's {length} bytes", data.len());
+        confirm_on_stdout(&pyteleport::snapshot::report::Readiness::Failed(why.clone()));
+        return Err(why);
+    }
+    Ok((data, true))
+}
+
+/// The confirmation a snapshot's sender through a shell command waits for.
+fn confirm_on_stdout(readiness: &pyteleport::snapshot::report::Readiness) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(pyteleport::snapshot::report::READY_MARKER.as_bytes());
+    let _ = out.write_all(&readiness.encode());
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
 }
 
 fn load_snapshot(file: &std::path::Path) -> Result<pyteleport::snapshot::Snapshot, String> {

@@ -22,5 +22,5 @@ pub use error::{Error, Result};
 pub use files::{open_files, OpenFile};
 pub use maps::{read_maps, MapRegion};
 pub use memory::{FakeMemory, MemoryReader, ProcessMemory};
-pub use stop::{install_detach_on_fatal_signals, RunOutcome, StoppedProcess};
+pub use stop::{install_detach_on_fatal_signals, AloneOutcome, RunOutcome, StoppedProcess};
 pub use threads::{exe_path, list_threads, process_exists, thread_name};

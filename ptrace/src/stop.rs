@@ -746,3 +746,65 @@ impl StoppedProcess {
         Ok(())
     }
 }
+
+/// What a thread run alone did ([`StoppedProcess::run_alone_until_signal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AloneOutcome {
+    /// A signal was about to be delivered to it: held, never delivered.
+    Signal(i32),
+    TimedOut,
+    /// The thread (or the whole process) ended.
+    Gone,
+}
+
+impl StoppedProcess {
+    /// Let thread `tid` alone run (the others stay stopped) until a signal is about to be
+    /// delivered to it, or `timeout` passes; it is stopped again either way. A reported
+    /// signal is swallowed: the caller decides what it means (a thread parked in `pause()`
+    /// is where a process-directed signal lands while the others are stopped).
+    pub fn run_alone_until_signal(&mut self, tid: i32, timeout: Duration) -> Result<AloneOutcome> {
+        let Some(i) = self.tracees.iter().position(|t| t.tid == tid && t.stopped) else {
+            return Err(Error::Ptrace { pid: tid, op: "PTRACE_CONT", errno: Errno::ESRCH });
+        };
+        // A signal held back since the stop is the first one to report.
+        if let Some(sig) = self.tracees[i].pending_signal.take() {
+            set_slot_signal(self.tracees[i].slot, 0);
+            return Ok(AloneOutcome::Signal(sig));
+        }
+        let _sigchld = SigchldWait::block();
+        ptrace_raw(Request::Cont, tid, 0).map_err(|errno| Error::Ptrace { pid: tid, op: "PTRACE_CONT", errno })?;
+        self.tracees[i].stopped = false;
+        let deadline = Instant::now() + timeout;
+        let mut interrupted = false;
+        loop {
+            match wait_nohang(tid) {
+                Ok(WaitResult::NothingYet) => {}
+                Ok(WaitResult::Gone) => {
+                    self.tracees[i].stopped = true; // nothing to resume
+                    return Ok(AloneOutcome::Gone);
+                }
+                Ok(WaitResult::Stopped(Some(sig))) => {
+                    self.tracees[i].stopped = true;
+                    return Ok(AloneOutcome::Signal(sig));
+                }
+                Ok(WaitResult::Stopped(None)) if interrupted => {
+                    self.tracees[i].stopped = true;
+                    return Ok(AloneOutcome::TimedOut);
+                }
+                // A group-stop or a stray event stop: not what we wait for.
+                Ok(WaitResult::Stopped(None)) => {
+                    ptrace_raw(Request::Cont, tid, 0).ok();
+                }
+                Err(errno) => return Err(Error::Ptrace { pid: tid, op: "waitpid", errno }),
+            }
+            let now = Instant::now();
+            if now >= deadline && !interrupted {
+                ptrace_raw(Request::Interrupt, tid, 0).ok();
+                interrupted = true;
+            } else if interrupted && now >= deadline + DETACH_GRACE {
+                return Err(Error::Ptrace { pid: tid, op: "PTRACE_INTERRUPT", errno: Errno::ETIMEDOUT });
+            }
+            SigchldWait::wait(deadline.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_millis(50)));
+        }
+    }
+}

@@ -686,6 +686,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The pipe protocol's fixed parts (pyteleport::snapshot::report).
     m.add("SHM_MARKER", PyBytes::new(py, report::SHM_MARKER.as_bytes()))?;
     m.add("GO", PyBytes::new(py, report::GO))?;
+    m.add("CONFIRM_PREAMBLE", PyBytes::new(py, report::CONFIRM_PREAMBLE.as_bytes()))?;
+    m.add("READY_MARKER", PyBytes::new(py, report::READY_MARKER.as_bytes()))?;
     m.add("RESTORE_DRIVER_KEY", report::RESTORE_DRIVER_KEY)?;
     m.add("DRIVER_PENDING_LOCAL", report::DRIVER_PENDING_LOCAL)?;
     // The pyteleport._reducers helpers a snapshot may call: (name, required, total).

@@ -10,8 +10,17 @@
 //! * Restore → attacher, on `--ready-fd` ([`Readiness`]): `r` once everything is rebuilt
 //!   and entered, or `e` and why not; then the attacher writes [`GO`] on `--wait-fd`
 //!   (end of file instead: give up).
+//!   A local teleport's restore (on `--snapshot-fd`) does the same: the original lets go
+//!   only once the new process has the whole snapshot and has rebuilt it.
 //! * Supervisor → a local restore, on `--snapshot-fd`: the snapshot itself, or
 //!   [`SHM_MARKER`] followed by the path of a file holding it.
+//! * Supervisor → a shell command (`teleport(to_shell=...)`, e.g. `ssh host pyteleport
+//!   restore -`), on its standard input: [`CONFIRM_PREAMBLE`], the snapshot's length in
+//!   decimal and a newline, then the snapshot. A restore reading that (`pyteleport restore
+//!   -`, `python -m pyteleport.restore -`) rebuilds the state, then writes on its standard
+//!   output [`READY_MARKER`], a [`Readiness`] and a newline, and runs only once [`GO`]
+//!   comes on its standard input (end of file: give up). Output before the marker is
+//!   passed on; no marker before the command ends is a failed delivery.
 //! * A restored process names its restore driver's code object `sys.<RESTORE_DRIVER_KEY>`:
 //!   a teleport from it takes the frames below the driver as pyteleport's, and the
 //!   generators in the driver's local [`DRIVER_PENDING_LOCAL`] (tuples, generator first)
@@ -131,6 +140,13 @@ impl Readiness {
 
 /// Attacher → restore: run now.
 pub const GO: &[u8] = b"g";
+
+/// Starts a snapshot sent to a shell command that must confirm its delivery.
+pub const CONFIRM_PREAMBLE: &str = "PYTELEPORT-CONFIRM ";
+
+/// Starts the confirmation a restore reading from a shell command's stdin writes on its
+/// stdout (the NUL keeps it apart from any program's text).
+pub const READY_MARKER: &str = "\0PYTELEPORT-READY:";
 
 /// Starts the message on the snapshot pipe that names a file holding the snapshot.
 pub const SHM_MARKER: &str = "\0PYTELEPORT-SHM:";

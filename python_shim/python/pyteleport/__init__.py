@@ -45,6 +45,10 @@ def _teleport(entry_code, caller_depth, to_file=None, to_shell=None, exit=True):
     """Ask the supervisor to capture every frame outside `entry_code` and deliver it."""
     import _thread
     where = _describe_caller(caller_depth + 1)
+    if hasattr(sys, "ps1"):
+        # The interactive loop is C code reading the next statement from the terminal: a
+        # new process would run the rest of this statement and end, not the session.
+        raise TeleportError(f"cannot teleport {where}: the interactive interpreter cannot be moved (run the code as a script)")
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             stream.flush()
@@ -136,27 +140,48 @@ def tp_dummy(dry_run=False, **kwargs):
     return _teleport(tp_dummy.__code__, 2)
 
 
+def _restore_command(shell_args, python):
+    """As the original does: the shell arguments, then the restore as one command string
+    (`ssh host`, `bash -c`, `sh -c` all take it so)."""
+    import shlex
+    restore = shlex.join([python or sys.executable, "-m", "pyteleport.restore", "-"])
+    return shlex.join([*shell_args, restore]) if shell_args else restore
+
+
 def tp_shell(*shell_args, python=None, dry_run=False, **kwargs):
     """Run the restore through a shell command, e.g. tp_shell("ssh", "host")."""
     if dry_run:
         return None
-    import shlex
-    python = python or sys.executable
-    cmd = shlex.join([*shell_args, python, "-m", "pyteleport.restore", "-"])
-    return _teleport(tp_shell.__code__, 2, to_shell=cmd)
+    return _teleport(tp_shell.__code__, 2, to_shell=_restore_command(shell_args, python))
 
 
-def tp_bash(*args, dry_run=False, **kwargs):
-    """Restore through a local bash."""
+def tp_bash(*shell_args, python=None, dry_run=False, **kwargs):
+    """The original's name for `tp_shell`: `tp_bash("ssh", "host")` restores there;
+    with no arguments, in a local bash."""
     if dry_run:
         return None
-    import shlex
-    cmd = shlex.join(["bash", "-c", shlex.join([sys.executable, "-m", "pyteleport.restore", "-"])])
-    return _teleport(tp_bash.__code__, 2, to_shell=cmd)
+    return _teleport(tp_bash.__code__, 2, to_shell=_restore_command(shell_args or ("bash", "-c"), python))
 
 
-def dump(path, dry_run=False, **kwargs):
-    """Save the running program to `path` and exit; `pyteleport restore path` resumes it."""
+def dump(file, dry_run=False, **kwargs):
+    """Save the running program (as the original's `dump`): to `file`, a path or a binary
+    file object. Returns False here, where the program goes on, and True in the process
+    that `pyteleport restore` later resumes from it."""
     if dry_run:
-        return None
-    return _teleport(dump.__code__, 2, to_file=path, exit=True)
+        return False
+    # The call below is what is captured: this frame is the program's innermost, and the
+    # restored process gets None from that call where this one gets the saved path.
+    return _save(file) is None
+
+
+def _save(file):
+    if hasattr(file, "write"):
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="pyteleport-") as private:
+            path = os.path.join(private, "snapshot")
+            if _teleport(_save.__code__, 2, to_file=path, exit=False) is None:
+                return None  # resumed from it
+            with open(path, "rb") as fh:
+                file.write(fh.read())
+        return path
+    return _teleport(_save.__code__, 2, to_file=os.fspath(file), exit=False)

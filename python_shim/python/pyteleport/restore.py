@@ -191,6 +191,13 @@ def _drive(pending, r):
         # Report it as the interpreter would an uncaught exception of the program, without
         # this engine's frames around it.
         sys.excepthook(type(exc), exc, exc.__traceback__)
+        if isinstance(exc, KeyboardInterrupt):
+            # As the interpreter ends on an uncaught Ctrl-C: killed by SIGINT, so that a
+            # shell sees the interrupt (and stops a script running it).
+            import signal
+            sys.stdout.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
         raise SystemExit(1)
 
 
@@ -267,35 +274,63 @@ def _restore_program_pythonpath():
             os.environ.pop("PYTHONPATH", None)
 
 
+def _take_option(argv, name):
+    """The value of `name N` in argv (removed from it), or None."""
+    if name not in argv:
+        return None
+    i = argv.index(name)
+    value = int(argv[i + 1])
+    del argv[i:i + 2]
+    return value
+
+
+def _read_standard_input():
+    """The snapshot on stdin, and whether its sender waits for a confirmation (it sent
+    CONFIRM_PREAMBLE and the length first: read exactly that much, stdin stays open for
+    the go)."""
+    stream = sys.stdin.buffer
+    preamble = _native.CONFIRM_PREAMBLE
+    head = stream.read(len(preamble))
+    if head != preamble:
+        return head + stream.read(), False
+    try:
+        length = int(stream.readline(32))
+    except ValueError:
+        raise ValueError("the snapshot's length on standard input is not a number") from None
+    data = stream.read(length)
+    if len(data) != length:
+        raise ValueError(f"standard input ended after {len(data)} of the snapshot's {length} bytes")
+    return data, True
+
+
 def main(argv=None):
     _mark("restore engine started")
     _restore_program_pythonpath()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" in argv:
+        # The program's own command line, there for `ps` and `pgrep -f` only.
+        argv = argv[:argv.index("--")]
     delete = "--delete" in argv
     argv = [a for a in argv if a != "--delete"]
-    snapshot_fd = None
-    if "--snapshot-fd" in argv:
+    # Options first: the snapshot pipe below replaces the positional argument.
+    snapshot_fd = _take_option(argv, "--snapshot-fd")
+    wait_fd = _take_option(argv, "--wait-fd")
+    ready_fd = _take_option(argv, "--ready-fd")
+    # Confirm on stdout and wait for the go on stdin (`pyteleport restore -` read the
+    # confirmation request for us).
+    original_pid = _take_option(argv, "--original-pid")
+    original = _watch(original_pid)
+    confirm_on_stdio = "--confirm-stdio" in argv
+    argv = [a for a in argv if a != "--confirm-stdio"]
+    _piped = None
+    if snapshot_fd is not None:
         # Started before the capture: the snapshot comes through this pipe, or nothing
         # if the capture failed.
-        i = argv.index("--snapshot-fd")
-        snapshot_fd = int(argv[i + 1])
-        del argv[i:i + 2]
         _piped = _read_snapshot_pipe(snapshot_fd)
         os.close(snapshot_fd)
         if not _piped:
             return 3
         argv = ["-"]
-    else:
-        _piped = None
-    wait_fd = ready_fd = None
-    if "--wait-fd" in argv:
-        i = argv.index("--wait-fd")
-        wait_fd = int(argv[i + 1])
-        del argv[i:i + 2]
-    if "--ready-fd" in argv:
-        i = argv.index("--ready-fd")
-        ready_fd = int(argv[i + 1])
-        del argv[i:i + 2]
     if len(argv) != 1:
         print("usage: python -m pyteleport.restore [--delete] SNAPSHOT|-", file=sys.stderr)
         return 2
@@ -304,41 +339,49 @@ def main(argv=None):
         if _piped is not None:
             data = _piped
         elif path == "-":
-            data = sys.stdin.buffer.read()
+            data, confirm = _read_standard_input()
+            confirm_on_stdio = confirm_on_stdio or confirm
         else:
             with open(path, "rb") as fh:
                 data = fh.read()
             if delete:
                 os.unlink(path)
+        if confirm_on_stdio:
+            ready_fd, wait_fd = 1, 0
         state = _native.decode_snapshot(data, NULL)
         _mark("snapshot decoded")
     except (OSError, ValueError) as e:
+        if confirm_on_stdio:
+            _say_readiness(1, True, f"cannot restore {path}: {e}")
         print(f"pyteleport: error: cannot restore {path}: {e}", file=sys.stderr)
         return 2
     if ready_fd is not None:
-        # Started by `pyteleport attach`, which keeps the original stopped: rebuild
+        # The original waits (stopped by `pyteleport attach`, or in `teleport()`): rebuild
         # everything, say "ready" (or why not, and the original goes on), then run only
         # once it says go (EOF: it gave up, and so do we).
         signalled = []
         def ready():
-            try:
-                os.write(ready_fd, _native.encode_readiness())
-                os.close(ready_fd)
-            except OSError:  # the attacher is gone: the original goes on
-                return False
+            if not _say_readiness(ready_fd, confirm_on_stdio):
+                return False  # the original's side is gone: the original goes on
             signalled.append(True)
             go = os.read(wait_fd, len(_native.GO))
-            os.close(wait_fd)
-            return go == _native.GO
+            if not confirm_on_stdio:
+                os.close(wait_fd)
+            try:
+                if go == b"" and original is not None:
+                    # The sender died. If it had committed the move, the original is being
+                    # ended (by the kernel or its shim) and the program is ours to run.
+                    return _ended_within(original, ORIGINAL_END_GRACE)
+                return go == _native.GO
+            finally:
+                if original is not None:
+                    os.close(original)  # not the program's
         try:
             return resume(state, before_run=ready)
         except Exception as e:
             if signalled:
                 raise  # the program's own, once it runs
-            try:
-                os.write(ready_fd, _native.encode_readiness(f"{type(e).__name__}: {e}".encode(errors="replace").decode()))
-            except OSError:
-                pass
+            _say_readiness(ready_fd, confirm_on_stdio, f"{type(e).__name__}: {e}".encode(errors="replace").decode())
             return 3
     if wait_fd is not None:
         go = os.read(wait_fd, 1)
@@ -346,6 +389,43 @@ def main(argv=None):
         if not go:
             return 3
     return resume(state)
+
+
+# How long a lost go waits for the original to end before giving up (the original is
+# then running on: the move was cancelled).
+ORIGINAL_END_GRACE = 3.0
+
+
+def _watch(pid):
+    """A pidfd of the original (None without one): opened at once, so that a later end
+    cannot be confused with another process reusing its pid."""
+    if pid is None:
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        return None
+
+
+def _ended_within(pidfd, seconds):
+    import select
+    return bool(select.select([pidfd], [], [], seconds)[0])
+
+
+def _say_readiness(fd, on_stdio, error=None):
+    """Tell the waiting original we are ready (or why not); False if it is gone. On the
+    standard output, framed so that the sender can tell it from program output (and the
+    descriptor stays the program's)."""
+    message = _native.encode_readiness(error) if error is not None else _native.encode_readiness()
+    if on_stdio:
+        message = _native.READY_MARKER + message + b"\n"
+    try:
+        os.write(fd, message)
+        if not on_stdio:
+            os.close(fd)
+    except OSError:
+        return False
+    return True
 
 
 if __name__ == "__main__":
