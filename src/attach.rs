@@ -450,6 +450,10 @@ fn default_disposition(pid: i32, sig: i32) -> bool {
 
 /// Run an attach. `progress` hears what happens along the way.
 pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Result<Outcome> {
+    if let Some(path) = &opts.checkpoint {
+        // A destination that would be refused is refused before the target is stopped.
+        crate::snapshot::files::check_destination(path)?;
+    }
     let mut t = locate(opts.pid)?;
     let deadline = Instant::now() + opts.timeout;
     let Captured { stopped, snap, environ, started, paused } = capture_resumable(&mut t, opts, deadline, progress)?;
