@@ -208,8 +208,6 @@ pub enum LaunchError {
     SiteForOtherVersion { installed: String, major: u8, minor: u8 },
     #[error("pipe: {0}")]
     Pipe(nix::Error),
-    #[error("cannot create a temporary snapshot file")]
-    NoTemporaryFile,
     #[error("cannot start {python}: {source}")]
     Spawn { python: String, source: std::io::Error },
     #[error("cannot run {python}: {source}")]
