@@ -524,6 +524,10 @@ fn default_disposition(pid: i32, sig: i32) -> bool {
 
 /// Run an attach. `progress` hears what happens along the way.
 pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Result<Outcome> {
+    if let Some(path) = &opts.checkpoint {
+        // A destination that would be refused is refused before the target is stopped.
+        crate::snapshot::files::check_destination(path)?;
+    }
     let mut t = locate(opts.pid)?;
     let deadline = Instant::now() + opts.timeout;
     let Captured { stopped, snap, environ, started, paused } = capture_resumable(&mut t, opts, deadline, progress)?;
@@ -549,8 +553,9 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
     check_cancelled(opts.pid)?;
     let (python, site) = restore_python(&t, &snap, opts.python.as_deref())?;
     let bytes = snap.to_bytes()?;
-    let snap_path = std::env::temp_dir().join(format!("pyteleport-attach-{}.snap", opts.pid));
-    crate::snapshot::write_atomically(&snap_path, &bytes)?;
+    // In a private directory, removed with it when `temp` drops, on every way out.
+    let temp = crate::launch::temp_snapshot(&bytes)?;
+    let snap_path = temp.path().to_path_buf();
     let stdin = target_fd(opts.pid, 0, false)?;
     let stdout = target_fd(opts.pid, 1, true)?;
     let stderr = target_fd(opts.pid, 2, true)?;

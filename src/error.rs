@@ -4,6 +4,7 @@
 
 use thiserror::Error;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::bytecode::BytecodeError;
@@ -54,6 +55,9 @@ pub enum Error {
 
     #[error(transparent)]
     Launch(#[from] LaunchError),
+
+    #[error(transparent)]
+    File(#[from] FileError),
 
     #[error("pyteleport-attach (process {attacher}) was killed: the attach is cancelled and process {pid} goes on untouched")]
     Cancelled { pid: i32, attacher: i32 },
@@ -207,14 +211,34 @@ pub enum LaunchError {
     SiteForOtherVersion { installed: String, major: u8, minor: u8 },
     #[error("pipe: {0}")]
     Pipe(nix::Error),
-    #[error("cannot create a temporary snapshot file")]
-    NoTemporaryFile,
     #[error("cannot start {python}: {source}")]
     Spawn { python: String, source: std::io::Error },
     #[error("cannot run {python}: {source}")]
     Exec { python: String, source: std::io::Error },
     #[error("starting the new process: {0}")]
     Go(std::io::Error),
+}
+
+/// Why a snapshot was not written where it was asked to go (nothing there was changed).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// Something other than a regular file is at the path (`kind`: "symbolic link", ...).
+    #[error("{} is a {kind}, not a regular file: a snapshot is not written over it (name a new or regular file, or - for standard output)", .path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    /// The directory of `path` cannot take it (`why`: "does not exist", ...).
+    #[error("cannot write a snapshot to {}: the directory {} {why}", .path.display(), .dir.display())]
+    BadDirectory { path: PathBuf, dir: PathBuf, why: String },
+    /// Other users may write to the directory: they could swap files under the name.
+    #[error("cannot write a snapshot to {}: the directory {} is writable by other users (and not sticky and owned by root or by us)", .path.display(), .dir.display())]
+    SharedDirectory { path: PathBuf, dir: PathBuf },
+    #[error("cannot write the snapshot to {}: {what}: {source}; nothing there was changed", .path.display())]
+    Write { path: PathBuf, what: &'static str, source: std::io::Error },
+    #[error("standard output is a terminal: redirect it to a file or a pipe to receive the snapshot")]
+    StdoutIsTerminal,
+    #[error("cannot write the snapshot to standard output: {source}")]
+    Stdout { source: std::io::Error },
+    #[error("cannot create a private temporary directory in {}: {source}", .dir.display())]
+    TempDir { dir: PathBuf, source: std::io::Error },
 }
 
 /// Why an attach did not happen (the target goes on untouched unless said otherwise).

@@ -11,13 +11,13 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 pub use crate::error::{LaunchError, NotReady};
+use crate::snapshot::files::PrivateDir;
 use crate::snapshot::report::{self, Readiness};
 
 /// Exit status as a shell reports it (128 + signal for a killed process).
@@ -69,21 +69,41 @@ fn put_site_first(cmd: &mut Command, site: &Path, own: Option<String>) {
     );
 }
 
-/// A private temporary file holding `bytes`.
-pub fn temp_snapshot(bytes: &[u8]) -> crate::Result<PathBuf> {
-    let dir = std::env::temp_dir();
-    for attempt in 0..100u32 {
-        let path = dir.join(format!("pyteleport-{}-{attempt}.snap", std::process::id()));
-        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
-            Ok(mut f) => {
-                f.write_all(bytes).map_err(|source| crate::Error::Io { context: format!("cannot write {}", path.display()), source })?;
-                return Ok(path);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(source) => return Err(crate::Error::Io { context: format!("cannot create a file in {}", dir.display()), source }),
-        }
+/// A temporary snapshot file in a private directory of its own (see
+/// `snapshot::files::PrivateDir`): the file and its directory are removed when this is
+/// dropped, on every way out, whether or not the new process removed the file once read.
+pub struct TempSnapshot {
+    dir: PrivateDir,
+    path: PathBuf,
+}
+
+impl TempSnapshot {
+    pub fn path(&self) -> &Path {
+        &self.path
     }
-    Err(LaunchError::NoTemporaryFile.into())
+
+    /// The private directory holding it.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// `bytes` in a private temporary file (mode 0600, in a 0700 directory under $TMPDIR).
+pub fn temp_snapshot(bytes: &[u8]) -> crate::Result<TempSnapshot> {
+    let dir = PrivateDir::create()?;
+    let path = dir.write("snapshot", bytes)?;
+    Ok(TempSnapshot { dir, path })
+}
+
+/// `bytes` in an anonymous memory file (memfd), positioned at its start: nothing in the
+/// file system to remove afterwards, whatever happens to the process reading it.
+fn memory_snapshot(bytes: &[u8]) -> crate::Result<OwnedFd> {
+    let fd = nix::sys::memfd::memfd_create(c"pyteleport-snapshot", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
+        .map_err(|e| crate::Error::Io { context: "cannot create an in-memory file for the snapshot".into(), source: e.into() })?;
+    let mut f = File::from(fd);
+    f.write_all(bytes).map_err(|source| crate::Error::Io { context: "cannot write the snapshot to an in-memory file".into(), source })?;
+    std::io::Seek::rewind(&mut f).map_err(|source| crate::Error::Io { context: "cannot rewind the in-memory snapshot".into(), source })?;
+    Ok(OwnedFd::from(f))
 }
 
 enum Source {
@@ -91,6 +111,8 @@ enum Source {
     File(PathBuf),
     /// A pipe whose write end the caller gets (`Launched::snapshot_pipe`).
     Pipe,
+    /// A descriptor the new process reads the whole snapshot from (an in-memory file).
+    Fd(OwnedFd),
 }
 
 /// How to start one restore process.
@@ -223,14 +245,18 @@ impl Restore {
         if let Some(pid) = self.original {
             cmd.arg("--original-pid").arg(pid.to_string());
         }
+        let snapshot_fd = match &self.source {
+            Source::Fd(fd) => Some(fd.as_raw_fd()),
+            _ => snapshot_fd,
+        };
         match (&self.source, snapshot_fd) {
             (Source::File(path), _) => {
                 cmd.arg(path);
             }
-            (Source::Pipe, Some(fd)) => {
+            (Source::Pipe | Source::Fd(_), Some(fd)) => {
                 cmd.arg("--snapshot-fd").arg(fd.to_string());
             }
-            (Source::Pipe, None) => unreachable!("a pipe source has a pipe"),
+            (Source::Pipe | Source::Fd(_), None) => unreachable!("a pipe source has a pipe"),
         }
         if !self.program_args.is_empty() {
             cmd.arg("--").args(&self.program_args);
@@ -355,21 +381,21 @@ impl Launched {
 }
 
 /// `pyteleport restore`: replace this process by an interpreter resuming `snapshot_bytes`
-/// (through a private temporary file it removes once read). Returns only on failure.
-/// `confirm`: the sender waits for a confirmation on stdout (`report::CONFIRM_PREAMBLE`).
-/// `program_args`: the program's `sys.argv`, shown on the new process's command line.
+/// (read from an in-memory file: once this process is replaced nothing is left to remove
+/// a temporary file, should the interpreter fail before reading it). Returns only on
+/// failure. `confirm`: the sender waits for a confirmation on stdout
+/// (`report::CONFIRM_PREAMBLE`). `program_args`: the program's `sys.argv`, shown on the
+/// new process's command line.
 pub fn restore_here(python: &str, site: Option<PathBuf>, snapshot_bytes: &[u8], confirm: bool, program_args: &[String]) -> crate::Error {
-    let path = match temp_snapshot(snapshot_bytes) {
-        Ok(p) => p,
+    let fd = match memory_snapshot(snapshot_bytes) {
+        Ok(fd) => fd,
         Err(e) => return e,
     };
-    let mut restore = Restore::from_file(python, &path).site_first(site).named_as(program_args.iter().map(OsString::from).collect());
+    let mut restore = Restore::new(python.to_string(), Source::Fd(fd)).site_first(site).named_as(program_args.iter().map(OsString::from).collect());
     if confirm {
         restore = restore.confirm_on_stdio();
     }
-    let err = restore.exec();
-    let _ = std::fs::remove_file(&path);
-    err.into()
+    restore.exec().into()
 }
 
 #[cfg(test)]
@@ -393,6 +419,21 @@ mod tests {
         let mut r3 = Restore::from_pipe("py");
         assert_eq!(args(&r3.command(None, Some(7))), ["-c", RESTORE_MAIN, "--snapshot-fd", "7"]);
         assert_eq!(r.command(None, None).get_program(), "py");
+    }
+
+    #[test]
+    fn a_temporary_snapshot_and_its_directory_go_away_when_dropped() {
+        let temp = temp_snapshot(b"PYTELEPT...").unwrap();
+        let (file, dir) = (temp.path().to_path_buf(), temp.dir().to_path_buf());
+        assert_eq!(std::fs::read(&file).unwrap(), b"PYTELEPT...");
+        assert!(dir.file_name().unwrap().to_str().unwrap().starts_with("pyteleport-"));
+        drop(temp);
+        assert!(!file.exists() && !dir.exists());
+        // An in-memory snapshot is read through --snapshot-fd.
+        let fd = memory_snapshot(b"abc").unwrap();
+        let raw = fd.as_raw_fd();
+        let mut r = Restore::new("py".into(), Source::Fd(fd));
+        assert_eq!(args(&r.command(None, None)), ["-c", RESTORE_MAIN, "--snapshot-fd", &raw.to_string()]);
     }
 
     #[test]

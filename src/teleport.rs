@@ -66,6 +66,13 @@ pub fn supervise(
             Err(line) => Err(format!("unexpected reply from the shim: {line:?}")),
         }
     };
+    if let Destination::File(path) = dest {
+        // Refused before the capture: the program goes on with a TeleportError.
+        if let Err(e) = crate::snapshot::files::check_destination(path) {
+            say(Report::Error(e.to_string()));
+            return Err(e.into());
+        }
+    }
     let clock = crate::timing::Clock::start("supervise");
     // A local destination's interpreter starts while we capture: its start-up (tens of
     // milliseconds) overlaps the capture instead of following it. It reads the snapshot

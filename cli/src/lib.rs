@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use pyteleport::attach::{AttachError, Outcome, Progress};
 use pyteleport::decode::Limits;
 use pyteleport::launch::{status_code, LaunchError};
+use pyteleport::snapshot::files::describe;
 use pyteleport::Error;
 
 #[derive(Parser)]
@@ -50,7 +51,7 @@ enum Command {
     Attach {
         /// Process id of the CPython process.
         pid: i32,
-        /// Write a snapshot to FILE and leave the process running (see --exit).
+        /// Write a snapshot to FILE (- for standard output) and leave the process running (see --exit).
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<std::path::PathBuf>,
         /// With --checkpoint: end the process once the snapshot is safely on disk.
@@ -283,9 +284,9 @@ fn progress_line(p: &Progress) -> String {
         Progress::WaitingForSafePoint { pid, place } => format!("waiting for process {pid} to reach a safe point (main thread in {place})"),
         Progress::NotResumableYet { why } => format!("not resumable yet ({why}); waiting for the process to leave that frame"),
         Progress::CheckpointWritten { path, paused: Some(paused) } => {
-            format!("checkpoint written to {} (target paused {:.2} ms)", path.display(), paused.as_secs_f64() * 1e3)
+            format!("checkpoint written to {} (target paused {:.2} ms)", describe(path), paused.as_secs_f64() * 1e3)
         }
-        Progress::CheckpointWritten { path, paused: None } => format!("checkpoint written to {}", path.display()),
+        Progress::CheckpointWritten { path, paused: None } => format!("checkpoint written to {}", describe(path)),
         Progress::Moved { pid, new_pid, paused } => {
             format!("process {pid} moved to process {new_pid} (paused {:.2} ms before the new process started)", paused.as_secs_f64() * 1e3)
         }

@@ -1,8 +1,9 @@
 //! The snapshot file: a fixed header that is checked before anything is decoded, then a
 //! serde + bincode body. The format is specified in docs/snapshot-format.md.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
+pub mod files;
 pub mod model;
 pub mod reducers;
 pub mod report;
@@ -97,18 +98,9 @@ fn decode_body(body: &[u8]) -> std::result::Result<(Snapshot, usize), FormatErro
 /// small objects; 64 leaves room).
 const ALLOCATION_PER_BODY_BYTE: u64 = 64;
 
-/// Write to a temporary file beside `path`, fsync, rename: a crash mid-write leaves the
-/// previous file intact.
+/// Write `bytes` to `path` (`-`: standard output), atomically and privately: see `files`.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let io = |context: String| move |source| Error::Io { context, source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("snapshot"), std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(io(format!("cannot create {}", tmp.display())))?;
-    f.write_all(bytes).map_err(io(format!("cannot write {}", tmp.display())))?;
-    f.sync_all().map_err(io(format!("cannot sync {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io(format!("cannot rename onto {}", path.display())))?;
-    Ok(())
+    Ok(files::write_atomically(path, bytes)?)
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -21,19 +21,33 @@ class TeleportError(RuntimeError):
     """The state could not be captured or delivered; this process goes on unchanged."""
 
 
+def _is_executable_elf(path):
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError:
+        return False
+    return magic == b"\x7fELF" and os.access(path, os.X_OK)
+
+
 def binary_path():
-    """The supervisor binary: $PYTELEPORT_BIN, the copy inside the package, or PATH."""
+    """The supervisor binary: $PYTELEPORT_BIN, else the copy shipped inside the package.
+
+    Never looked up on PATH: the `pyteleport` found there is usually this package's own
+    console script, which would start itself in a loop. Only an executable ELF file is
+    accepted, for the same reason."""
     env = os.environ.get("PYTELEPORT_BIN")
     if env:
+        if not _is_executable_elf(env):
+            raise TeleportError(f"PYTELEPORT_BIN={env} is not the pyteleport supervisor binary (not an executable ELF file)")
         return env
     bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bin", "pyteleport")
-    if os.path.exists(bundled):
-        return bundled
-    import shutil
-    found = shutil.which("pyteleport-bin") or shutil.which("pyteleport")
-    if found:
-        return found
-    raise TeleportError("the pyteleport supervisor binary was not found (set PYTELEPORT_BIN)")
+    if not _is_executable_elf(bundled):
+        what = "is not an executable ELF file" if os.path.exists(bundled) else "is missing"
+        raise TeleportError(f"the pyteleport supervisor binary {bundled} {what}: this installation is incomplete "
+                            "(reinstall pyteleport from a wheel, or build it from source with cargo available; "
+                            "or set PYTELEPORT_BIN to a pyteleport binary)")
+    return bundled
 
 
 def _describe_caller(depth):

@@ -2,14 +2,21 @@
 import os
 import sys
 
-from . import binary_path
+from . import TeleportError, binary_path
+
+
+def _exec(args):
+    try:
+        exe = binary_path()
+    except TeleportError as e:
+        print(f"pyteleport: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    os.execv(exe, [exe] + args)
 
 
 def main():
-    exe = binary_path()
-    os.execv(exe, [exe] + sys.argv[1:])
+    _exec(sys.argv[1:])
 
 
 def main_attach():
-    exe = binary_path()
-    os.execv(exe, [exe, "attach"] + sys.argv[1:])
+    _exec(["attach"] + sys.argv[1:])
