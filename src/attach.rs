@@ -394,6 +394,17 @@ fn restore_python(t: &Target, snap: &Snapshot, explicit: Option<&str>) -> Result
     Ok(interpreter_with_pyteleport(t.py.version.major, t.py.version.minor, &exe, explicit)?)
 }
 
+/// Write what the stopped target's `sys.stdout`/`sys.stderr` buffered but had not written
+/// to its own descriptors (it is about to end without flushing).
+fn write_pending_output(t: &Target) {
+    for (fd, data) in Decoder::new(&t.py, &t.live, Limits::default()).stdio_pending_output().unwrap_or_default() {
+        if let Ok(dup) = target_fd(t.py.pid, fd, true) {
+            let mut f = std::fs::File::from(dup);
+            let _ = std::io::Write::write_all(&mut f, &data);
+        }
+    }
+}
+
 /// Make the stopped main thread call `_exit(code)` when it runs again.
 fn exit_target(t: &Target, stopped: &StoppedProcess, code: i32) -> Result<()> {
     let exit_addr = libc_function(t, "_exit").ok_or(AttachError::NoExit)?;
@@ -539,6 +550,9 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
             None => progress(Progress::CheckpointWritten { path, paused: Some(paused.unwrap_or_default()) }),
             Some(stopped) => {
                 if opts.exit_after_checkpoint {
+                    // Its buffered output is its own (the restore goes on after it): out
+                    // before it ends, as a plain exit would flush it.
+                    write_pending_output(&t);
                     exit_target(&t, &stopped, 0)?;
                 }
                 stopped.resume()?;
@@ -553,19 +567,11 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
     check_cancelled(opts.pid)?;
     let (python, site) = restore_python(&t, &snap, opts.python.as_deref())?;
     let bytes = snap.to_bytes()?;
-    // In a private directory, removed with it when `temp` drops, on every way out.
-    let temp = crate::launch::temp_snapshot(&bytes)?;
-    let snap_path = temp.path().to_path_buf();
     let stdin = target_fd(opts.pid, 0, false)?;
     let stdout = target_fd(opts.pid, 1, true)?;
     let stderr = target_fd(opts.pid, 2, true)?;
     // What the original printed but had not flushed comes out first, in order.
-    for (fd, data) in Decoder::new(&t.py, &t.live, Limits::default()).stdio_pending_output().unwrap_or_default() {
-        if let Ok(dup) = target_fd(opts.pid, fd, true) {
-            let mut f = std::fs::File::from(dup);
-            let _ = std::io::Write::write_all(&mut f, &data);
-        }
-    }
+    write_pending_output(&t);
     // The new process waits for a go byte: if we die before sending it, it reads EOF and
     // gives up, and the original runs on. Once it goes, the original is ours to end: the
     // move completes even if the attacher command is killed (we are its guarded tracer),
@@ -574,10 +580,12 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
     // Before that it rebuilds everything and says "ready" on a second pipe, or why it
     // cannot, while the original stays stopped: a state that fails to rebuild costs the
     // original nothing.
-    let mut restore = Restore::from_file(python, &snap_path)
+    // In an in-memory file: nothing to read for others, nothing to leave behind.
+    let mut restore = Restore::from_memory(python, &bytes)?
         .wait_for_go()
         .original(opts.pid)
         .named_as_process(opts.pid)
+        .as_user_of(opts.pid)
         .stdio(stdin, stdout, stderr)
         .site_first(site);
     // The environment as the program holds it now (`os.environ`), else as it started.
@@ -587,20 +595,12 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
     if let Ok(cwd) = std::fs::read_link(format!("/proc/{}/cwd", opts.pid)) {
         restore = restore.current_dir(cwd);
     }
-    let mut child = match restore.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = std::fs::remove_file(&snap_path);
-            return Err(e.into());
-        }
-    };
+    let mut child = restore.spawn()?;
     if let Err(why) = child.wait_ready() {
-        let _ = std::fs::remove_file(&snap_path);
         return Err(AttachError::NotRebuilt { pid: opts.pid, why }.into());
     }
     if let Err(e) = check_cancelled(opts.pid) {
         child.abandon();
-        let _ = std::fs::remove_file(&snap_path);
         return Err(e);
     }
     // Committed: from here the original must never run on. Were this tracer killed now,
@@ -611,7 +611,6 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
     let new_pid = child.id();
     progress(Progress::Moved { pid: opts.pid, new_pid, paused: started.elapsed() });
     let waited = forward_signals_until_exit(&t, &mut stopped, &mut child.child, new_pid as i32);
-    let _ = std::fs::remove_file(&snap_path);
     let (status, original_gone) = waited?;
     if original_gone {
         // Killed from outside meanwhile (SIGKILL cannot be caught): the program ran on.

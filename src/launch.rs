@@ -106,6 +106,49 @@ fn memory_snapshot(bytes: &[u8]) -> crate::Result<OwnedFd> {
     Ok(OwnedFd::from(f))
 }
 
+/// Who a process runs as, from /proc/PID/status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Credentials {
+    uids: [libc::uid_t; 3],
+    gids: [libc::gid_t; 3],
+    groups: Vec<libc::gid_t>,
+}
+
+impl Credentials {
+    fn of(pid: i32) -> Option<Credentials> {
+        Credentials::parse(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+    }
+
+    fn ours() -> Option<Credentials> {
+        Credentials::parse(&std::fs::read_to_string("/proc/self/status").ok()?)
+    }
+
+    fn parse(status: &str) -> Option<Credentials> {
+        let field = |name: &str| -> Option<Vec<u32>> {
+            let line = status.lines().find_map(|l| l.strip_prefix(name))?;
+            line.split_whitespace().map(|v| v.parse().ok()).collect()
+        };
+        let (uids, gids) = (field("Uid:")?, field("Gid:")?);
+        Some(Credentials {
+            uids: [*uids.first()?, *uids.get(1)?, *uids.get(2)?],
+            gids: [*gids.first()?, *gids.get(1)?, *gids.get(2)?],
+            groups: field("Groups:").unwrap_or_default(),
+        })
+    }
+
+    /// In the child, before exec: groups first, then gids, then uids (after which we
+    /// could no longer change the others).
+    fn become_them(&self) -> std::io::Result<()> {
+        let check = |rc: libc::c_int| if rc == -1 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
+        // SAFETY: plain system calls on integers and on `groups`, a live slice.
+        unsafe {
+            check(libc::setgroups(self.groups.len(), self.groups.as_ptr()))?;
+            check(libc::setresgid(self.gids[0], self.gids[1], self.gids[2]))?;
+            check(libc::setresuid(self.uids[0], self.uids[1], self.uids[2]))
+        }
+    }
+}
+
 enum Source {
     /// A file, removed by the restore process once read.
     File(PathBuf),
@@ -131,6 +174,8 @@ pub struct Restore {
     original: Option<i32>,
     /// The program's command line, shown after `--` (`Restore::named_as`).
     program_args: Vec<OsString>,
+    /// The user and groups to run as (`Restore::as_user_of`).
+    credentials: Option<Credentials>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
@@ -149,6 +194,13 @@ impl Restore {
         Restore::new(python.into(), Source::Pipe)
     }
 
+    /// Resume `bytes`, handed over in an in-memory file: nothing in the file system for
+    /// another user to read or for us to leave behind, and readable by the new process
+    /// whatever user it runs as.
+    pub fn from_memory(python: impl Into<String>, bytes: &[u8]) -> crate::Result<Restore> {
+        Ok(Restore::new(python.into(), Source::Fd(memory_snapshot(bytes)?)))
+    }
+
     fn new(python: String, source: Source) -> Restore {
         Restore {
             python,
@@ -161,6 +213,7 @@ impl Restore {
             confirm_on_stdio: false,
             original: None,
             program_args: Vec::new(),
+            credentials: None,
         }
     }
 
@@ -220,6 +273,14 @@ impl Restore {
         self.named_as(args)
     }
 
+    /// Run as the user process `pid` runs as (real, effective and saved uids and gids, and
+    /// its supplementary groups): root moving another user's job must not hand it root.
+    /// Nothing changes when they are ours already.
+    pub fn as_user_of(mut self, pid: i32) -> Restore {
+        self.credentials = Credentials::of(pid).filter(|c| Some(c.clone()) != Credentials::ours());
+        self
+    }
+
     /// Say on stdout that everything is rebuilt and run once stdin says go: the sender
     /// of a snapshot through a shell command waits for it (`report::CONFIRM_PREAMBLE`).
     pub fn confirm_on_stdio(mut self) -> Restore {
@@ -273,6 +334,13 @@ impl Restore {
                     }
                     Ok(())
                 });
+            }
+        }
+        if let Some(c) = self.credentials.clone() {
+            // SAFETY: between fork and exec only async-signal-safe system calls on values
+            // prepared before the fork.
+            unsafe {
+                cmd.pre_exec(move || c.become_them());
             }
         }
         if let Some([stdin, stdout, stderr]) = self.stdio.take() {

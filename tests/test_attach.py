@@ -4,8 +4,10 @@ output of a plain run, its later lines written by the new process."""
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -643,3 +645,63 @@ def test_signals_to_the_original_reach_the_moved_program(version, sig, target):
         assert time.time() < deadline, "the new process outlived the signal"
         time.sleep(0.02)
     assert "sum " not in t.output()  # ended by the signal, as the plain run was
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_checkpoint_with_exit_keeps_buffered_output(version, target, tmp_path):
+    """Lines the program printed into its block buffer (stdout is a file) but had not
+    written at the checkpoint come out of the original before it ends, not lost."""
+    expected = plain_output(version, "buffered_output.py")
+    for trial, wait in enumerate((0.3, 0.8)):
+        t = target(version, "buffered_output.py")
+        t.wait_for_line("started")
+        time.sleep(wait)
+        snap = tmp_path / f"b{trial}.snap"
+        res = attach(version, t.pid, "--checkpoint", str(snap), "--exit")
+        assert res.returncode == 0, res.stderr
+        assert t.proc.wait(timeout=30) == 0
+        before = t.output()
+        assert before.count("\n") > 1, "some output must have been written by then"
+        r = subprocess.run([venv(version, "pyteleport"), "restore", str(snap)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert PID.sub("", before + r.stdout) == expected, (trial, len(before), len(r.stdout))
+
+
+def test_a_move_keeps_the_targets_user_and_groups(tmp_path):
+    """Root moving another user's job: the new process runs as that user (uids, gids,
+    supplementary groups), never as root."""
+    python = "/usr/bin/python3.11"  # readable by every user (the pyenv builds live in /root)
+    assert Path(python).exists(), "scripts/setup installs Debian's python3.11"
+    home = Path(tempfile.mkdtemp(prefix="pyteleport-user-"))
+    try:
+        os.chmod(home, 0o755)
+        script = home / "whoami.py"
+        script.write_text(
+            "import os, time\n"
+            "print(f'started pid={os.getpid()}', flush=True)\n"
+            "for i in range(60):\n"
+            "    time.sleep(0.02)\n"
+            "    print(i, os.getuid(), os.geteuid(), os.getgid(), sorted(os.getgroups()), f'pid={os.getpid()}', flush=True)\n"
+        )
+        out_path = home / "out.txt"
+        with open(out_path, "w") as out:
+            proc = subprocess.Popen([python, str(script)], stdout=out, stderr=subprocess.STDOUT, cwd=home,
+                                    user=65534, group=65534, extra_groups=[65534])
+        try:
+            deadline = time.time() + 30
+            while "started" not in out_path.read_text():
+                assert time.time() < deadline, out_path.read_text()
+                time.sleep(0.02)
+            res = attach("3.11", proc.pid)
+            assert res.returncode == 0, res.stderr
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        lines = [l for l in out_path.read_text().splitlines() if not l.startswith("started")]
+        moved = [l for l in lines if f"pid={proc.pid}" not in l]
+        assert len(lines) == 60 and moved, out_path.read_text()
+        assert all(l.split()[1:5] == ["65534", "65534", "65534", "[65534]"] for l in lines), out_path.read_text()
+    finally:
+        shutil.rmtree(home)

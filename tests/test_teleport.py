@@ -316,3 +316,52 @@ def test_a_confirmed_shell_delivery_runs_the_program_there(version, how, tmp_pat
     p = subprocess.run([py, str(script), command], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert (p.returncode, p.stdout) == (3, "moved True 45\n"), p.stderr
     assert "to stderr" in p.stderr and "PYTELEPORT" not in p.stdout + p.stderr
+
+
+def test_restore_with_another_interpreter_uses_its_standard_library(tmp_path):
+    """`pyteleport restore --python OTHER` (Python installed elsewhere, as on another
+    machine): the program keeps its own sys.path entries, but the original interpreter's
+    standard library gives way to OTHER's, so later imports work."""
+    py = venv_python("3.11")
+    other = "/usr/bin/python3.11"  # Debian's 3.11.2: same minor, installed elsewhere
+    assert Path(other).exists(), "scripts/setup installs Debian's python3.11"
+    snap = tmp_path / "s.snap"
+    script = tmp_path / "later_imports.py"
+    script.write_text(
+        "import sys, pyteleport\n"
+        "def f():\n"
+        "    n = 41\n"
+        f"    if pyteleport.dump({str(snap)!r}):\n"
+        "        import json, decimal, csv\n"
+        "        print(json.dumps({'n': n + 1}), decimal.Decimal('1.5') * 2, sys.executable)\n"
+        "        print([p for p in sys.path if p.endswith('python3.11')])\n"
+        "f()\n"
+    )
+    code, out, err = run([py, str(script)])
+    assert code == 0, err
+    site = subprocess.run([py, "-c", "import pyteleport, os; print(os.path.dirname(os.path.dirname(pyteleport.__file__)))"],
+                          capture_output=True, text=True).stdout.strip()
+    p = subprocess.run([str(ROOT / ".venvs" / "py3.11" / "bin" / "pyteleport"), "restore", str(snap), "--python", other],
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": site})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ['{"n": 42} 3.0 ' + other, "['/usr/lib/python3.11']"], p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_a_teleport_from_the_interactive_interpreter_is_refused_and_the_session_goes_on(version):
+    """The REPL's loop is C code reading the terminal: a move would end the session. It is
+    refused with TeleportError, and the session goes on."""
+    py = venv_python(version)
+    session = (
+        "import pyteleport\n"
+        "try:\n"
+        "    pyteleport.dummy_teleport()\n"
+        "except pyteleport.TeleportError as e:\n"
+        "    print('refused:', e)\n"
+        "\n"
+        "print('session goes on', 6 * 7)\n"
+    )
+    p = subprocess.run([py, "-i", "-q"], input=session, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "refused: cannot teleport" in p.stdout and "interactive interpreter" in p.stdout, p.stdout + p.stderr
+    assert "session goes on 42" in p.stdout

@@ -95,12 +95,30 @@ def _carry_stdin(pending):
     sys.stdin = new
 
 
+def _resumed_sys_path(carried, here):
+    """The program's sys.path as it was, except where this interpreter is another one (a
+    `--python`, another machine): the original interpreter's standard-library entries
+    give way to this one's, and entries that do not exist here are left out."""
+    import re
+    own = re.compile(r"/(python\d+\.zip|python\d+\.\d+|python\d+\.\d+/lib-dynload)$")
+    local_own = [p for p in here if own.search(p)]
+    out = []
+    for p in carried:
+        if own.search(p):
+            # This interpreter's own, in the place the first of the original's stood.
+            out.extend(q for q in local_own if q not in out)
+        elif p == "" or os.path.exists(p):
+            if p not in out:
+                out.append(p)
+    return out
+
+
 def resume(state, before_run=None):
     """Rebuild the state and run it to the end. `before_run`, called once everything is
     rebuilt and entered, may veto running (returns False): then 3 is returned."""
     _carry_stdin(state.stdin_pending)
     sys.argv[:] = state.argv
-    sys.path[:] = state.sys_path
+    sys.path[:] = _resumed_sys_path(state.sys_path, sys.path)
     if state.cwd and os.path.isdir(state.cwd):
         os.chdir(state.cwd)
     main = types.ModuleType("__main__")
