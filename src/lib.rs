@@ -24,6 +24,7 @@ pub mod launch;
 pub mod layouts;
 pub mod memcopy;
 pub mod opcodes;
+pub mod ops;
 // Generated (scripts/gen_printable_table.py): kept exactly as the generator writes it.
 #[rustfmt::skip]
 pub mod printable;

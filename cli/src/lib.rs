@@ -69,7 +69,55 @@ enum Command {
         /// No progress messages on stderr.
         #[arg(long, short)]
         quiet: bool,
+        /// Checkpoint the process periodically into --checkpoint-dir until it ends (e.g. 10m, 30s).
+        #[arg(long, value_name = "DURATION", requires = "checkpoint_dir", conflicts_with = "checkpoint")]
+        every: Option<String>,
+        /// Directory of periodic checkpoints (with --every).
+        #[arg(long, value_name = "DIR", requires = "every")]
+        checkpoint_dir: Option<std::path::PathBuf>,
+        /// With --every: keep only the newest N checkpoints (0: all).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep: usize,
+        /// With --every: one JSON object per event on stderr instead of text.
+        #[arg(long)]
+        json: bool,
     },
+    /// Start a job (unmodified) and checkpoint it on a schedule and on signals; or resume it.
+    ///
+    /// `pyteleport run --checkpoint-dir DIR --every 10m --on-signal USR1 -- python job.py ARGS`.
+    /// The job's exit status is the command's; after a checkpoint on a signal the job is
+    /// ended and the command exits with 75, to be resumed with `--resume DIR`.
+    Run {
+        /// Where checkpoints (and their manifests) are written.
+        #[arg(long, value_name = "DIR")]
+        checkpoint_dir: Option<std::path::PathBuf>,
+        /// Checkpoint periodically while the job runs (pause only), e.g. 10m, 30s, 500ms.
+        #[arg(long, value_name = "DURATION")]
+        every: Option<String>,
+        /// Checkpoint when this command receives one of these signals, then end the job (e.g. USR1,TERM).
+        #[arg(long, value_name = "SIG[,SIG]")]
+        on_signal: Option<String>,
+        /// Keep only the newest N checkpoints (0: all).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep: usize,
+        /// Restore the newest complete, verifying checkpoint in DIR (else start the command, if given).
+        #[arg(long, value_name = "DIR")]
+        resume: Option<std::path::PathBuf>,
+        /// Seconds a checkpoint may wait for the job to reach a safe point.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+        /// Write the progress lines to FILE instead of stderr.
+        #[arg(long, value_name = "FILE")]
+        log: Option<std::path::PathBuf>,
+        /// One JSON object per event instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The job's command line (after `--`).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// List the checkpoints in a directory, and whether each is complete and verifies.
+    Checkpoints { dir: std::path::PathBuf },
     /// Used by the `pyteleport` Python package: capture the calling process and resume it.
     #[command(hide = true)]
     Supervise {
@@ -138,9 +186,14 @@ fn run(cli: Cli) -> Result<i32, String> {
             }
             Ok(0)
         }
-        Command::Attach { pid, checkpoint, exit, timeout, main_thread_only, python, quiet } => {
+        Command::Attach { pid, checkpoint, exit, timeout, main_thread_only, python, quiet, every, checkpoint_dir, keep, json } => {
             if !(timeout.is_finite() && timeout > 0.0) {
                 return Err(format!("--timeout must be a positive number of seconds, not {timeout}"));
+            }
+            if let (Some(every), Some(dir)) = (every, checkpoint_dir) {
+                let opts = run_options(dir, Some(&every), None, keep, timeout)?;
+                let mut log = EventLog::new(None, json)?;
+                return pyteleport::ops::supervise(&opts, pyteleport::ops::Job::Process(pid), next_sequence(&opts.dir), &mut |e| log.write(&e));
             }
             let opts = pyteleport::attach::AttachOptions {
                 pid,
@@ -166,6 +219,39 @@ fn run(cli: Cli) -> Result<i32, String> {
                 // The new process's status is the command's, as it is the original's.
                 Outcome::Moved { status, .. } => Ok(status_code(status)),
             }
+        }
+        Command::Run { checkpoint_dir, every, on_signal, keep, resume, timeout, log, json, command } => {
+            let dir = match (&resume, checkpoint_dir) {
+                (Some(r), Some(d)) if *r != d => return Err("--resume and --checkpoint-dir name different directories".into()),
+                (Some(r), _) => r.clone(),
+                (None, Some(d)) => d,
+                (None, None) => return Err("say where checkpoints go: --checkpoint-dir DIR (or --resume DIR)".into()),
+            };
+            if resume.is_none() && command.is_empty() {
+                return Err("no command to run: pyteleport run --checkpoint-dir DIR [--every 10m] -- python job.py".into());
+            }
+            let opts = run_options(dir, every.as_deref(), on_signal.as_deref(), keep, timeout)?;
+            let mut log = EventLog::new(log.as_deref(), json)?;
+            pyteleport::ops::run(&opts, &command, resume.is_some(), &mut |e| log.write(&e))
+        }
+        Command::Checkpoints { dir } => {
+            let all = pyteleport::ops::list(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+            if all.is_empty() {
+                println!("no checkpoints in {}", dir.display());
+            }
+            for c in all {
+                let m = c.manifest.as_ref();
+                println!(
+                    "{:>6}  {:<19}  {:>10}  {:<7}  {:<8}  {}",
+                    c.sequence,
+                    m.map(|m| pyteleport::ops::local_time(m.time)).unwrap_or_else(|| "-".into()),
+                    m.map(|m| m.size.to_string()).unwrap_or_else(|| "-".into()),
+                    if c.problem.is_none() { "ok" } else { "BAD" },
+                    m.map(|m| m.python.clone()).unwrap_or_default(),
+                    c.problem.clone().unwrap_or_else(|| m.map(|m| m.program.join(" ")).unwrap_or_default()),
+                );
+            }
+            Ok(0)
         }
         Command::Inspect { file } => {
             let snap = load_snapshot(&file)?;
@@ -202,6 +288,84 @@ fn run(cli: Cli) -> Result<i32, String> {
                 Err(_) => 1,
             })
         }
+    }
+}
+
+fn run_options(
+    dir: std::path::PathBuf,
+    every: Option<&str>,
+    on_signal: Option<&str>,
+    keep: usize,
+    timeout: f64,
+) -> Result<pyteleport::ops::RunOptions, String> {
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(format!("--timeout must be a positive number of seconds, not {timeout}"));
+    }
+    let every = every.map(pyteleport::ops::parse_duration).transpose().map_err(|e| format!("--every: {e}"))?;
+    let on_signals = on_signal.map(pyteleport::ops::parse_signals).transpose().map_err(|e| format!("--on-signal: {e}"))?.unwrap_or_default();
+    let binary = std::env::current_exe().map_err(|e| format!("cannot find this program's own path: {e}"))?;
+    Ok(pyteleport::ops::RunOptions { dir, every, on_signals, keep, binary, timeout: std::time::Duration::from_secs_f64(timeout) })
+}
+
+fn next_sequence(dir: &std::path::Path) -> u64 {
+    pyteleport::ops::list(dir).ok().and_then(|l| l.last().map(|c| c.sequence + 1)).unwrap_or(1)
+}
+
+/// Where a run's events go: text lines or JSON objects, on stderr or in a log file.
+struct EventLog {
+    out: Box<dyn std::io::Write>,
+    json: bool,
+}
+
+impl EventLog {
+    fn new(file: Option<&std::path::Path>, json: bool) -> Result<EventLog, String> {
+        let out: Box<dyn std::io::Write> = match file {
+            Some(p) => Box::new(
+                std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| format!("cannot open the log {}: {e}", p.display()))?,
+            ),
+            None => Box::new(std::io::stderr()),
+        };
+        Ok(EventLog { out, json })
+    }
+
+    fn write(&mut self, event: &pyteleport::ops::Event) {
+        use pyteleport::ops::Event as E;
+        let line = if self.json {
+            let v = match event {
+                E::Started { pid, resumed_from } => serde_json::json!({"event": "started", "pid": pid, "resumed_from": resumed_from}),
+                E::Checkpoint { sequence, path, size, took, reason } => serde_json::json!({"event": "checkpoint", "sequence": sequence,
+                    "path": path, "size": size, "seconds": took.as_secs_f64(), "reason": reason}),
+                E::CheckpointFailed { reason, why } => serde_json::json!({"event": "checkpoint_failed", "reason": reason, "why": why}),
+                E::Removed { path } => serde_json::json!({"event": "removed", "path": path}),
+                E::Forwarded { signal } => serde_json::json!({"event": "forwarded", "signal": signal}),
+                E::Exited { code, checkpoints, last } => {
+                    serde_json::json!({"event": "exited", "code": code, "checkpoints": checkpoints, "last": last})
+                }
+                E::CheckpointedAndStopped { path } => {
+                    serde_json::json!({"event": "stopped_after_checkpoint", "path": path, "code": pyteleport::ops::CHECKPOINTED_ON_SIGNAL})
+                }
+            };
+            v.to_string()
+        } else {
+            let text = match event {
+                E::Started { pid, resumed_from: Some(from) } => format!("resumed {} as process {pid}", from.display()),
+                E::Started { pid, resumed_from: None } => format!("started the job as process {pid}"),
+                E::Checkpoint { sequence, path, size, took, reason } => {
+                    format!("checkpoint {sequence} ({reason}) written to {} ({size} bytes, {:.0} ms)", path.display(), took.as_secs_f64() * 1e3)
+                }
+                E::CheckpointFailed { reason, why } => format!("checkpoint ({reason}) failed: {why}"),
+                E::Removed { path } => format!("removed {}", path.display()),
+                E::Forwarded { signal } => format!("passed signal {signal} on to the job"),
+                E::Exited { code, checkpoints, last: Some(last) } => {
+                    format!("the job exited with status {code} after {checkpoints} checkpoints (last: {})", last.display())
+                }
+                E::Exited { code, checkpoints, last: None } => format!("the job exited with status {code} after {checkpoints} checkpoints"),
+                E::CheckpointedAndStopped { path } => format!("the job was checkpointed to {} and ended; resume it with --resume", path.display()),
+            };
+            format!("pyteleport run: {text}")
+        };
+        let _ = writeln!(self.out, "{line}");
+        let _ = self.out.flush();
     }
 }
 
