@@ -117,6 +117,12 @@ pub enum FormatError {
     Decode(String),
     #[error("trailing bytes after the body")]
     Trailing,
+    #[error("{0}")]
+    Key(String),
+    #[error("the snapshot carries no authentication tag, and a key is set (PYTELEPORT_KEY_FILE): refused")]
+    Unauthenticated,
+    #[error("the snapshot's authentication tag does not verify under the key: it was altered or made with another key; refused")]
+    BadTag,
     #[error("cannot encode: {0}")]
     Encode(String),
     #[error("inconsistent snapshot: {0}")]

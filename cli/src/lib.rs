@@ -18,6 +18,10 @@ use pyteleport::Error;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Authenticate snapshots with the key in FILE: those written carry an HMAC-SHA256
+    /// tag, those read must carry one that verifies (also PYTELEPORT_KEY_FILE).
+    #[arg(long, global = true, value_name = "FILE")]
+    key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -162,6 +166,16 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    if let Some(key) = &cli.key_file {
+        // For this command and every process it starts (attach, restore, the new process).
+        match std::fs::canonicalize(key) {
+            Ok(path) => std::env::set_var(pyteleport::snapshot::auth::KEY_FILE_VAR, path),
+            Err(e) => {
+                eprintln!("pyteleport: error: --key-file {}: {e}", key.display());
+                return 2;
+            }
+        }
+    }
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(code)) => code,
         Ok(Err(msg)) => {

@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 
+pub mod auth;
 pub mod files;
 pub mod model;
 pub mod reducers;
@@ -43,13 +44,21 @@ impl Snapshot {
         let crc = crc32fast::hash(&out[HEADER_LEN..]);
         out[HEADER_LEN - 12..HEADER_LEN - 4].copy_from_slice(&body_len.to_le_bytes());
         out[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+        if let Some(key) = auth::configured_key()? {
+            let tag = auth::trailer(&key, &out);
+            out.extend_from_slice(&tag);
+        }
         Ok(out)
     }
 
-    /// Check the header, the length and the checksum, decode, then validate the graph.
+    /// Check the header, the authentication tag (under a key), the length and the
+    /// checksum, decode, then validate the graph.
     pub fn from_bytes(data: &[u8]) -> Result<Self> {
         let header = Header::parse(data)?;
-        let body = &data[HEADER_LEN..];
+        let body_end = usize::try_from(header.body_len).ok().and_then(|n| n.checked_add(HEADER_LEN)).unwrap_or(usize::MAX);
+        let (signed, tag) = auth::split(data, body_end);
+        auth::verify(signed, tag)?;
+        let body = &signed[HEADER_LEN..];
         if (body.len() as u64) != header.body_len {
             return Err(FormatError::Length { actual: body.len() as u64, declared: header.body_len }.into());
         }
