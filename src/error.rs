@@ -119,6 +119,8 @@ pub enum FormatError {
     Trailing,
     #[error("{0}")]
     Key(String),
+    #[error("not enough memory to restore it: decoding needs about {} MB, the address-space limit leaves {} MB", need >> 20, left >> 20)]
+    NotEnoughMemory { need: u64, left: u64 },
     #[error("the snapshot carries no authentication tag, and a key is set (PYTELEPORT_KEY_FILE): refused")]
     Unauthenticated,
     #[error("the snapshot's authentication tag does not verify under the key: it was altered or made with another key; refused")]

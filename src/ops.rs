@@ -90,7 +90,8 @@ pub fn newest_good(dir: &Path) -> std::io::Result<Option<Checkpoint>> {
 #[derive(Debug, Clone)]
 pub enum Event {
     Started { pid: i32, resumed_from: Option<PathBuf> },
-    Checkpoint { sequence: u64, path: PathBuf, size: u64, took: Duration, reason: &'static str },
+    /// `paused`: how long the job itself was stopped (None when it was ended after).
+    Checkpoint { sequence: u64, path: PathBuf, size: u64, took: Duration, paused: Option<Duration>, reason: &'static str },
     CheckpointFailed { reason: &'static str, why: String },
     Removed { path: PathBuf },
     Forwarded { signal: i32 },
@@ -181,8 +182,8 @@ pub fn supervise(opts: &RunOptions, mut job: Job, first_sequence: u64, events: &
             if opts.on_signals.contains(&sig) {
                 // Checkpoint, then end the job: the scheduler's notice before it stops us.
                 match checkpoint(opts, job.pid(), sequence, true, "signal") {
-                    Ok((path, size, took)) => {
-                        events(Event::Checkpoint { sequence, path: path.clone(), size, took, reason: "signal" });
+                    Ok((path, size, took, paused)) => {
+                        events(Event::Checkpoint { sequence, path: path.clone(), size, took, paused, reason: "signal" });
                         retain(opts, events);
                         wait_ended(&mut job);
                         events(Event::CheckpointedAndStopped { path });
@@ -203,8 +204,8 @@ pub fn supervise(opts: &RunOptions, mut job: Job, first_sequence: u64, events: &
         }
         if due.is_some_and(|d| Instant::now() >= d) {
             match checkpoint(opts, job.pid(), sequence, false, "schedule") {
-                Ok((path, size, took)) => {
-                    events(Event::Checkpoint { sequence, path: path.clone(), size, took, reason: "schedule" });
+                Ok((path, size, took, paused)) => {
+                    events(Event::Checkpoint { sequence, path: path.clone(), size, took, paused, reason: "schedule" });
                     sequence += 1;
                     taken += 1;
                     last = Some(path);
@@ -231,14 +232,23 @@ fn wait_ended(job: &mut Job) {
 }
 
 /// Take checkpoint `sequence` of `pid` (ending it after if `exit`): the snapshot, then its
-/// manifest. Returns its path, size and how long it took.
-fn checkpoint(opts: &RunOptions, pid: i32, sequence: u64, exit: bool, _reason: &str) -> Result<(PathBuf, u64, Duration), String> {
+/// manifest. Returns its path, size, how long it took and how long the job was paused.
+fn checkpoint(opts: &RunOptions, pid: i32, sequence: u64, exit: bool, _reason: &str) -> Result<(PathBuf, u64, Duration, Option<Duration>), String> {
     let started = Instant::now();
     let path = snapshot_path(&opts.dir, sequence);
     let mut cmd = Command::new(&opts.binary);
-    cmd.arg("attach").arg(pid.to_string()).arg("-q").arg("--checkpoint").arg(&path).arg("--timeout").arg(opts.timeout.as_secs_f64().to_string());
+    cmd.arg("attach").arg(pid.to_string()).arg("--checkpoint").arg(&path).arg("--timeout").arg(opts.timeout.as_secs_f64().to_string());
     if exit {
         cmd.arg("--exit");
+    }
+    // Below the job's priority: decoding and writing a large state takes seconds of CPU
+    // the job should not lose (it is paused only while its memory is copied).
+    // SAFETY: setpriority on ourselves, between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+            Ok(())
+        });
     }
     let out = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).output().map_err(|e| format!("cannot run attach: {e}"))?;
     if !out.status.success() {
@@ -260,7 +270,15 @@ fn checkpoint(opts: &RunOptions, pid: i32, sequence: u64, exit: bool, _reason: &
     };
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
     write_atomically(&manifest_path(&opts.dir, sequence), &text).map_err(|e| e.to_string())?;
-    Ok((path, bytes.len() as u64, started.elapsed()))
+    // attach says "(target paused X ms)" when the job went on right after the copy.
+    let said = String::from_utf8_lossy(&out.stderr);
+    let paused = said
+        .split("target paused ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms").next())
+        .and_then(|ms| ms.trim().parse::<f64>().ok())
+        .map(|ms| Duration::from_secs_f64(ms / 1e3));
+    Ok((path, bytes.len() as u64, started.elapsed(), paused))
 }
 
 /// Remove all but the newest `opts.keep` complete checkpoints (and anything older that

@@ -347,8 +347,8 @@ impl EventLog {
         let line = if self.json {
             let v = match event {
                 E::Started { pid, resumed_from } => serde_json::json!({"event": "started", "pid": pid, "resumed_from": resumed_from}),
-                E::Checkpoint { sequence, path, size, took, reason } => serde_json::json!({"event": "checkpoint", "sequence": sequence,
-                    "path": path, "size": size, "seconds": took.as_secs_f64(), "reason": reason}),
+                E::Checkpoint { sequence, path, size, took, paused, reason } => serde_json::json!({"event": "checkpoint", "sequence": sequence,
+                    "path": path, "size": size, "seconds": took.as_secs_f64(), "paused_seconds": paused.map(|p| p.as_secs_f64()), "reason": reason}),
                 E::CheckpointFailed { reason, why } => serde_json::json!({"event": "checkpoint_failed", "reason": reason, "why": why}),
                 E::Removed { path } => serde_json::json!({"event": "removed", "path": path}),
                 E::Forwarded { signal } => serde_json::json!({"event": "forwarded", "signal": signal}),
@@ -364,8 +364,9 @@ impl EventLog {
             let text = match event {
                 E::Started { pid, resumed_from: Some(from) } => format!("resumed {} as process {pid}", from.display()),
                 E::Started { pid, resumed_from: None } => format!("started the job as process {pid}"),
-                E::Checkpoint { sequence, path, size, took, reason } => {
-                    format!("checkpoint {sequence} ({reason}) written to {} ({size} bytes, {:.0} ms)", path.display(), took.as_secs_f64() * 1e3)
+                E::Checkpoint { sequence, path, size, took, paused, reason } => {
+                    let pause = paused.map(|p| format!(", job paused {:.1} ms", p.as_secs_f64() * 1e3)).unwrap_or_default();
+                    format!("checkpoint {sequence} ({reason}) written to {} ({size} bytes, {:.0} ms{pause})", path.display(), took.as_secs_f64() * 1e3)
                 }
                 E::CheckpointFailed { reason, why } => format!("checkpoint ({reason}) failed: {why}"),
                 E::Removed { path } => format!("removed {}", path.display()),

@@ -59,6 +59,14 @@ impl Snapshot {
         let (signed, tag) = auth::split(data, body_end);
         auth::verify(signed, tag)?;
         let body = &signed[HEADER_LEN..];
+        // Refused rather than aborted by an allocation failure half-way (an address-space
+        // limit, `ulimit -v`): decoding holds about the body again.
+        let need = (body.len() as u64).saturating_mul(3) / 2 + (64 << 20);
+        if let Some(left) = address_space_left() {
+            if need > left {
+                return Err(FormatError::NotEnoughMemory { need, left }.into());
+            }
+        }
         if (body.len() as u64) != header.body_len {
             return Err(FormatError::Length { actual: body.len() as u64, declared: header.body_len }.into());
         }
@@ -78,6 +86,18 @@ impl Snapshot {
         let bytes = self.to_bytes()?;
         write_atomically(path, &bytes)
     }
+}
+
+/// What the address-space limit (RLIMIT_AS) leaves this process, if there is one.
+fn address_space_left() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit, a live local.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let used_kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmSize:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some((limit.rlim_cur as u64).saturating_sub(used_kb * 1024))
 }
 
 /// Decode a body whose allocations are bounded by its own length: a crafted length

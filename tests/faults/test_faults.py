@@ -254,3 +254,73 @@ def test_target_under_strace_is_refused(target, tmp_path):
         tracer.terminate()
         tracer.wait(timeout=10)
     t.finishes_like(expected)
+
+
+def restore_processes_for(pid):
+    """Pids of restore engines started to take over from `pid` (started by our attacher)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"--original-pid" in cmd and cmd[cmd.index(b"--original-pid") + 1] == str(pid).encode():
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_new_process_killed_during_its_start_costs_the_target_nothing(tmp_path):
+    """The new process dies (SIGKILL) while it rebuilds the state: the attach fails
+    clearly, and the original, still stopped until then, goes on and ends as a plain run."""
+    script = TARGETS / "gen_sleep.py"
+    expected = plain_output(script, 60)
+    killed = 0
+    for trial in range(3):
+        t = Target(script, tmp_path, 60)
+        attacher = subprocess.Popen([venv("pyteleport-attach"), str(t.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        victims = []
+        deadline = time.time() + 20
+        while not victims and attacher.poll() is None and time.time() < deadline:
+            victims = restore_processes_for(t.pid)
+        for v in victims:
+            try:
+                os.kill(v, 9)  # the restore engine our attacher started
+                killed += 1
+            except ProcessLookupError:
+                pass
+        err = attacher.communicate(timeout=60)[1]
+        status = t.proc.wait(timeout=60)
+        assert status == 0 and PID.sub("", t.output()) == expected, (trial, err, t.output())
+        if victims:
+            assert attacher.returncode != 0 and "could not rebuild" in err and "panicked" not in err, err
+            assert all(p == t.pid for p in map(int, re.findall(r"pid=(\d+)", t.output()))), "nothing ran elsewhere"
+    assert killed, "the new process was never caught during its start"
+
+
+def test_a_restore_out_of_memory_fails_clearly_and_the_checkpoint_stays(tmp_path):
+    """A restore under an address-space limit too small for the state (`ulimit -v`):
+    a clear error and a non-zero exit, nothing of the program run, the checkpoint intact
+    and restorable without the limit."""
+    prog = tmp_path / "big.py"
+    marker = tmp_path / "ran"
+    prog.write_text(
+        "import sys, pyteleport\n"
+        "def f():\n"
+        "    big = bytes(300 << 20)\n"
+        "    if pyteleport.dump(sys.argv[1]):\n"
+        "        open(sys.argv[2], 'w').write('ran')\n"
+        "        print('resumed', len(big))\n"
+        "f()\n"
+    )
+    snap = tmp_path / "big.snap"
+    p = subprocess.run([venv("python"), str(prog), str(snap), str(marker)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    before = snap.read_bytes()
+    r = subprocess.run(["prlimit", f"--as={500 << 20}", venv("pyteleport"), "restore", str(snap)], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and not marker.exists(), r.stderr
+    assert "memory" in r.stderr.lower() and "panicked" not in r.stderr, r.stderr
+    assert len(r.stderr.splitlines()) <= 3, f"a clear message, not a traceback:\n{r.stderr}"
+    assert snap.read_bytes() == before
+    ok = subprocess.run([venv("pyteleport"), "restore", str(snap)], capture_output=True, text=True, timeout=120)
+    assert (ok.returncode, ok.stdout) == (0, f"resumed {300 << 20}\n"), ok.stderr

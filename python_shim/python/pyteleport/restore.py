@@ -374,6 +374,12 @@ def main(argv=None):
             ready_fd, wait_fd = 1, 0
         state = _native.decode_snapshot(data, NULL)
         _mark("snapshot decoded")
+    except MemoryError:
+        e = "not enough memory to read and decode the snapshot"
+        if confirm_on_stdio:
+            _say_readiness(1, True, f"cannot restore {path}: {e}")
+        print(f"pyteleport: error: cannot restore {path}: {e}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as e:
         if confirm_on_stdio:
             _say_readiness(1, True, f"cannot restore {path}: {e}")
@@ -412,7 +418,14 @@ def main(argv=None):
         os.close(wait_fd)
         if not go:
             return 3
-    return resume(state)
+    running = []
+    try:
+        return resume(state, before_run=lambda: running.append(True) or True)
+    except MemoryError:
+        if running:
+            raise  # the program's own
+        print(f"pyteleport: error: cannot restore {path}: not enough memory to rebuild the program's objects", file=sys.stderr)
+        return 2
 
 
 # How long a lost go waits for the original to end before giving up (the original is
