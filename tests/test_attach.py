@@ -330,6 +330,8 @@ def test_not_ours_to_trace(tmp_path):
     ("gen_sleep.py", (25,), "sum ", 50, 0.3),
     # Its numpy objects are reduced by code run inside the target: kills land in that too.
     ("numpy_state.py", (), "done ", 25, 0.6),
+    # Generators pulled through map/enumerate/filter: a kill must never corrupt the loop.
+    ("wrapped_generators.py", (), "filter ", 25, 0.6),
 ])
 def test_killing_the_attacher_at_any_moment_loses_nothing(version, target, script, args, last_line, trials, within):
     """SIGKILL the attacher at random moments; each run must still end with the full
@@ -705,3 +707,30 @@ def test_a_move_keeps_the_targets_user_and_groups(tmp_path):
         assert all(l.split()[1:5] == ["65534", "65534", "65534", "[65534]"] for l in lines), out_path.read_text()
     finally:
         shutil.rmtree(home)
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_a_moved_venv_job_keeps_its_venv(version, target, tmp_path):
+    """A job run by a venv's python goes on as that venv's (sys.executable, sys.prefix),
+    so that `subprocess.run([sys.executable, ...])` still finds the venv's packages."""
+    script = tmp_path / "venv_job.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "print(f'started pid={os.getpid()}', flush=True)\n"
+        "for i in range(40):\n"
+        "    time.sleep(0.02)\n"
+        "    print(i, sys.executable, sys.prefix, f'pid={os.getpid()}', flush=True)\n"
+    )
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        proc = subprocess.Popen([venv(version, "python"), str(script)], stdout=f, stderr=subprocess.STDOUT)
+    deadline = time.time() + 20
+    while "started" not in out.read_text():
+        assert time.time() < deadline
+        time.sleep(0.01)
+    res = attach(version, proc.pid)
+    assert res.returncode == 0, res.stderr
+    assert proc.wait(timeout=60) == 0
+    lines = [l.split() for l in out.read_text().splitlines()[1:]]
+    assert len(lines) == 40 and lines[-1][3] != f"pid={proc.pid}", out.read_text()
+    assert {tuple(l[1:3]) for l in lines} == {(venv(version, "python"), str(ROOT / ".venvs" / f"py{version}"))}, out.read_text()
