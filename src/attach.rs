@@ -294,7 +294,16 @@ enum Read {
 
 /// The main thread as a snapshot, and the environment `os.environ` holds at that moment.
 /// `substitutions`: reduce tuples (in the target) standing for objects of C types.
-fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>, substitutions: &rustc_hash::FxHashMap<u64, u64>) -> Result<Read> {
+/// `extras_gathered`: the in-target work left `sys._pyteleport_extras` (decimal context,
+/// signal handlers) for this capture to read; until then a target that imported `decimal`
+/// or `signal` asks for that work (an empty `NeedsReduce`).
+fn capture(
+    t: &Target,
+    mem: &dyn MemoryReader,
+    open_files: &Option<OpenFiles>,
+    substitutions: &rustc_hash::FxHashMap<u64, u64>,
+    extras_gathered: bool,
+) -> Result<Read> {
     let mut d = Decoder::new(&t.py, mem, carry_everything());
     d.open_files = open_files.clone();
     d.substitutions = substitutions.clone();
@@ -303,6 +312,7 @@ fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>, s
     let table = opcode_table(&t.py)?;
     let carried = read_interpreter_state(&mut d)?;
     let environ = d.current_environ().unwrap_or(None);
+    let wants_extras = !extras_gathered && imported_any(&mut d, &["decimal", "signal"]).unwrap_or(false);
     let graph = d.finish()?;
     let type_name = |id: usize| graph.type_info(id as ObjId).map(|t| format!("{}.{}", t.module, t.qualname)).unwrap_or_default();
     if let Some((id, obj)) = graph.objects.iter().enumerate().find(|(_, o)| matches!(o.value, Value::Unread(_))) {
@@ -313,7 +323,23 @@ fn capture(t: &Target, mem: &dyn MemoryReader, open_files: &Option<OpenFiles>, s
         return Ok(Read::NeedsReduce { addrs: opaque.iter().map(|&i| graph.objects[i].addr).collect(), type_name: type_name(first) });
     }
     let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, Stop::BetweenInstructions)?;
+    if wants_extras {
+        return Ok(Read::NeedsReduce { addrs: vec![], type_name: String::new() });
+    }
     Ok(Read::Done(Box::new(carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, thread, resume)), environ))
+}
+
+/// Whether the target imported any of `modules` (`sys.modules`).
+fn imported_any(d: &mut Decoder<'_>, modules: &[&str]) -> Result<bool> {
+    let l = d.py.layout;
+    let interp = d.ptr(d.py.runtime_addr + l.runtime_interpreters_head as u64)?;
+    let dict = d.ptr(interp + l.interp_modules as u64)?;
+    for (k, _) in d.dict_entries(dict)? {
+        if d.is_exact(k, crate::process::BuiltinType::Str)? && modules.contains(&d.read_str(k)?.as_text().as_ref()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Rounds of in-target reduction: a reduce result may hold objects needing their own
@@ -327,26 +353,49 @@ fn capture_with_reduce(t: &Target, stopped: &mut StoppedProcess, first: Read, op
     let mut substitutions = rustc_hash::FxHashMap::default();
     let mut worker = None;
     let mut rounds = 0;
+    let mut extras_gathered = false;
     let outcome = loop {
         let Read::NeedsReduce { addrs, type_name } = &read else { break Ok(read) };
-        let addr = addrs[0];
         if rounds == MAX_REDUCE_ROUNDS {
-            break Err(AttachError::NeedsShim { type_name: type_name.clone(), addr }.into());
+            break Err(AttachError::NeedsShim { type_name: type_name.clone(), addr: addrs.first().copied().unwrap_or(0) }.into());
         }
         if worker.is_none() {
             worker = InTarget::locate(&t.py, t.py.pid);
         }
         let Some(w) = worker.as_mut() else {
-            break Err(AttachError::NeedsShim { type_name: type_name.clone(), addr }.into());
+            match addrs.first() {
+                Some(&addr) => break Err(AttachError::NeedsShim { type_name: type_name.clone(), addr }.into()),
+                // Only the interpreter's extras were wanted: carried without them, as
+                // before this work existed (the interpreter lacks the functions for it).
+                None => {
+                    extras_gathered = true;
+                    match capture(t, &t.live, open_files, &substitutions, true) {
+                        Ok(next) => {
+                            read = next;
+                            continue;
+                        }
+                        Err(e) => break Err(e),
+                    }
+                }
+            }
         };
-        let reduced = w.reduce(&t.py, stopped, addrs, timeout).and_then(|list| crate::supervisor::read_list(&t.py, &t.live, list));
-        match reduced {
-            Ok(results) if results.len() == addrs.len() => substitutions.extend(addrs.iter().copied().zip(results)),
-            Ok(_) => break Err(AttachError::InTargetFailed { what: "reducing objects of C types".into(), why: "a short answer".into() }.into()),
-            Err(e) => break Err(e),
+        if !extras_gathered {
+            // Once, with the first round: the decimal context and signal handlers.
+            if let Err(e) = w.gather_extras(stopped, timeout) {
+                break Err(e);
+            }
+            extras_gathered = true;
+        }
+        if !addrs.is_empty() {
+            let reduced = w.reduce(&t.py, stopped, addrs, timeout).and_then(|list| crate::supervisor::read_list(&t.py, &t.live, list));
+            match reduced {
+                Ok(results) if results.len() == addrs.len() => substitutions.extend(addrs.iter().copied().zip(results)),
+                Ok(_) => break Err(AttachError::InTargetFailed { what: "reducing objects of C types".into(), why: "a short answer".into() }.into()),
+                Err(e) => break Err(e),
+            }
         }
         rounds += 1;
-        match capture(t, &t.live, open_files, &substitutions) {
+        match capture(t, &t.live, open_files, &substitutions, extras_gathered) {
             Ok(next) => read = next,
             Err(e) => break Err(e),
         }
@@ -463,8 +512,8 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
             paused = Some(started.elapsed());
         }
         let mut captured = match &copy {
-            Some(c) => capture(t, c, &open_files, &Default::default()),
-            None => capture(t, &t.live, &open_files, &Default::default()),
+            Some(c) => capture(t, c, &open_files, &Default::default(), false),
+            None => capture(t, &t.live, &open_files, &Default::default(), false),
         };
         if let Ok(Read::NeedsReduce { .. }) = &captured {
             match held.as_mut() {

@@ -129,7 +129,13 @@ pub struct InterpreterState {
     pub redirected_streams: Vec<(String, ObjId)>,
     /// `sys.executable`: a venv's `bin/python` stays the venv's (not the binary it links to).
     pub executable: Option<String>,
+    /// `sys._pyteleport_extras` as left by the shim or attach's in-target work.
+    pub extras: Vec<(String, ObjId)>,
 }
+
+/// The `sys` attribute where the shim (and attach, inside the target) leave the
+/// interpreter state kept outside objects (`_reduce_core.interpreter_extras`).
+pub const EXTRAS_KEY: &str = "_pyteleport_extras";
 
 impl InterpreterState {
     /// The snapshot of process `pid`: this state, its executable and working directory,
@@ -167,6 +173,7 @@ impl InterpreterState {
             thread,
             main_module: self.main_module,
             redirected_streams: self.redirected_streams,
+            interpreter_extras: self.extras,
             resume,
         }
     }
@@ -187,9 +194,20 @@ pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
         stdin_pending: vec![],
         redirected_streams: vec![],
         executable: None,
+        extras: vec![],
     };
     for (k, v) in d.dict_entries(sysdict)? {
         let key = d.read_str(k)?.as_text().into_owned();
+        if key == EXTRAS_KEY && d.is_exact(v, crate::process::BuiltinType::Dict)? {
+            for (name, value) in d.dict_entries(v)? {
+                if d.is_exact(name, crate::process::BuiltinType::Str)? {
+                    let name = d.read_str(name)?.as_text().into_owned();
+                    if let Some(id) = d.object(value) {
+                        state.extras.push((name, id));
+                    }
+                }
+            }
+        }
         if key == "executable" && d.is_exact(v, crate::process::BuiltinType::Str)? {
             state.executable = Some(d.read_str(v)?.as_text().into_owned()).filter(|e| !e.is_empty());
         }

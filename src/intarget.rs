@@ -46,6 +46,9 @@ fn hex(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The code that leaves the interpreter's extras in `sys` (shared with the shim).
+const EXTRAS: &str = concat!(include_str!("../python_shim/python/pyteleport/_reduce_core.py"), "\nanswer_extras()\n");
+
 /// The code that reduces objects, shared with the shim (which imports it as a module).
 const REDUCE: &str = concat!(include_str!("../python_shim/python/pyteleport/_reduce_core.py"), "\nanswer_attach()\n");
 
@@ -135,6 +138,12 @@ impl InTarget {
         Ok(())
     }
 
+    /// Have the target leave `sys._pyteleport_extras` (its decimal context and signal
+    /// handlers, `_reduce_core.interpreter_extras`) for the capture to read.
+    pub fn gather_extras(&mut self, stopped: &mut StoppedProcess, timeout: Duration) -> Result<()> {
+        self.run(stopped, EXTRAS, "reading the decimal context and signal handlers", timeout)
+    }
+
     /// Call C function `function` with integer `args` in the target's main thread; its
     /// return value.
     pub fn call_c(&mut self, stopped: &mut StoppedProcess, function: u64, args: &[u64], timeout: Duration) -> Result<u64> {
@@ -168,7 +177,7 @@ impl InTarget {
         if !self.dirty || self.stuck {
             return Ok(());
         }
-        let source = "import sys\nfor k in ('_pyteleport_attach', '_pyteleport_attach_kept'):\n    sys.__dict__.pop(k, None)\n";
+        let source = "import sys\nfor k in ('_pyteleport_attach', '_pyteleport_attach_kept', '_pyteleport_extras'):\n    sys.__dict__.pop(k, None)\n";
         self.run(stopped, source, "cleaning up", timeout)?;
         self.dirty = false;
         Ok(())

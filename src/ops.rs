@@ -89,14 +89,37 @@ pub fn newest_good(dir: &Path) -> std::io::Result<Option<Checkpoint>> {
 /// Something a run reports as it goes.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { pid: i32, resumed_from: Option<PathBuf> },
+    Started {
+        pid: i32,
+        resumed_from: Option<PathBuf>,
+    },
     /// `paused`: how long the job itself was stopped (None when it was ended after).
-    Checkpoint { sequence: u64, path: PathBuf, size: u64, took: Duration, paused: Option<Duration>, reason: &'static str },
-    CheckpointFailed { reason: &'static str, why: String },
-    Removed { path: PathBuf },
-    Forwarded { signal: i32 },
-    Exited { code: i32, checkpoints: u64, last: Option<PathBuf> },
-    CheckpointedAndStopped { path: PathBuf },
+    Checkpoint {
+        sequence: u64,
+        path: PathBuf,
+        size: u64,
+        took: Duration,
+        paused: Option<Duration>,
+        reason: &'static str,
+    },
+    CheckpointFailed {
+        reason: &'static str,
+        why: String,
+    },
+    Removed {
+        path: PathBuf,
+    },
+    Forwarded {
+        signal: i32,
+    },
+    Exited {
+        code: i32,
+        checkpoints: u64,
+        last: Option<PathBuf>,
+    },
+    CheckpointedAndStopped {
+        path: PathBuf,
+    },
 }
 
 /// How a run goes.

@@ -366,7 +366,11 @@ impl EventLog {
                 E::Started { pid, resumed_from: None } => format!("started the job as process {pid}"),
                 E::Checkpoint { sequence, path, size, took, paused, reason } => {
                     let pause = paused.map(|p| format!(", job paused {:.1} ms", p.as_secs_f64() * 1e3)).unwrap_or_default();
-                    format!("checkpoint {sequence} ({reason}) written to {} ({size} bytes, {:.0} ms{pause})", path.display(), took.as_secs_f64() * 1e3)
+                    format!(
+                        "checkpoint {sequence} ({reason}) written to {} ({size} bytes, {:.0} ms{pause})",
+                        path.display(),
+                        took.as_secs_f64() * 1e3
+                    )
                 }
                 E::CheckpointFailed { reason, why } => format!("checkpoint ({reason}) failed: {why}"),
                 E::Removed { path } => format!("removed {}", path.display()),

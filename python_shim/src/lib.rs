@@ -107,7 +107,7 @@ records! {
     Plan "plan" { resume, keep, for_iter, exc_value, init_self, push }
     /// A decoded snapshot. `ready`: one entry per object, built or the `unset` marker
     /// (None when no marker was given); `resume`: one Plan per frame.
-    Decoded "snapshot" { objects, ready, frames, resume, main_module, redirected_streams, argv, sys_path,
+    Decoded "snapshot" { objects, ready, frames, resume, main_module, redirected_streams, interpreter_extras, argv, sys_path,
                          recursion_limit, stdin_pending, cwd, pid, python }
     /// The fixed header at the start of a snapshot file.
     SnapshotHeader "header" { format_version, python, bytecode_magic, body_len, crc32 }
@@ -415,6 +415,7 @@ fn decode_snapshot(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>, unset: Opti
             resume: PyList::new(py, resume)?,
             main_module: snap.main_module,
             redirected_streams: snap.redirected_streams.clone(),
+            interpreter_extras: snap.interpreter_extras.clone(),
             argv: snap.process.argv.clone(),
             sys_path: snap.process.sys_path.clone(),
             recursion_limit: snap.process.recursion_limit,

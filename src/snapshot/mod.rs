@@ -15,7 +15,7 @@ pub use model::*;
 pub use validate::validate;
 
 pub const MAGIC: &[u8; 8] = b"PYTELEPT";
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// magic 8 + format 4 + python 4 + bytecode magic 4 + body length 8 + crc32 4.
 pub const HEADER_LEN: usize = 32;
 
@@ -97,7 +97,7 @@ fn address_space_left() -> Option<u64> {
     }
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let used_kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmSize:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some((limit.rlim_cur as u64).saturating_sub(used_kb * 1024))
+    Some(limit.rlim_cur.saturating_sub(used_kb * 1024))
 }
 
 /// Decode a body whose allocations are bounded by its own length: a crafted length
@@ -188,6 +188,7 @@ mod tests {
             thread: ThreadInfo { tstate: 0, thread_id: 1, native_thread_id: 1, name: None, is_main: true, frames: vec![], handled_exception: None },
             main_module: None,
             redirected_streams: vec![],
+            interpreter_extras: vec![],
             resume: vec![],
         }
     }

@@ -368,6 +368,10 @@ pub struct Snapshot {
     /// `sys.stdin`/`stdout`/`stderr` rebound to other objects (contextlib.redirect_stdout):
     /// (name, object), set again in the new process.
     pub redirected_streams: Vec<(String, ObjId)>,
+    /// Interpreter state kept outside the objects the program references, gathered by
+    /// `pyteleport/_reduce_core.py` (`interpreter_extras`) and set again in the new
+    /// process: ("decimal_context", tuple), ("signal_handlers", list of (signum, handler)).
+    pub interpreter_extras: Vec<(String, ObjId)>,
     /// How each frame of `thread` resumes, innermost first.
     pub resume: Vec<FrameResume>,
 }

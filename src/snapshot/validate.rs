@@ -154,6 +154,9 @@ pub fn validate(snap: &Snapshot) -> Result<(), Invalid> {
     for (name, id) in &snap.redirected_streams {
         check(&|| format!("the redirected sys.{name}"), *id);
     }
+    for (name, id) in &snap.interpreter_extras {
+        check(&|| format!("the interpreter's {name}"), *id);
+    }
     if let Some((place, id)) = bad {
         return Err(Invalid::IdOutOfRange { place, id, count });
     }

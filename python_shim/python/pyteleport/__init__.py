@@ -68,6 +68,10 @@ def _teleport(entry_code, caller_depth, to_file=None, to_shell=None, exit=True):
             stream.flush()
         except Exception:
             pass
+    # State outside the objects the program references (decimal context, signal
+    # handlers): left where the supervisor reads it, removed once it has.
+    from . import _reduce_core
+    sys._pyteleport_extras = _reduce_core.interpreter_extras()
     args = [binary_path(), "supervise", "--pid", str(os.getpid()), "--tid", str(_thread.get_native_id()),
             "--shim-code", str(id(entry_code)), "--python", sys.executable]
     if to_file is not None:
@@ -105,6 +109,7 @@ def _teleport(entry_code, caller_depth, to_file=None, to_shell=None, exit=True):
             os.waitpid(supervisor_pid, 0)
             code = exit_msg.code if exit_msg is not None and exit_msg.kind == "exit" else 1
             os._exit(code)
+    sys.__dict__.pop("_pyteleport_extras", None)
     status = os.waitstatus_to_exitcode(os.waitpid(supervisor_pid, 0)[1])
     if msg is not None and msg.kind == "saved":
         if exit:

@@ -39,6 +39,51 @@ def _numpy_view(obj):
     return (numpy.ndarray, (obj.shape, obj.dtype, root, offset, obj.strides), None, None, None)
 
 
+def interpreter_extras():
+    """Interpreter state kept outside the objects a program references, which a fresh
+    interpreter would not have: the decimal context of this thread (precision, rounding,
+    flags, traps...) and the Python-level signal handlers. Only what differs from a fresh
+    interpreter; plain values and the handlers themselves (carried as objects)."""
+    import sys
+    extras = {}
+    decimal = sys.modules.get("decimal")
+    if decimal is not None:
+        c = decimal.getcontext()
+        names = lambda signals: sorted(s.__name__ for s, on in signals.items() if on)
+        mine = (c.prec, c.rounding, c.Emin, c.Emax, c.capitals, c.clamp, names(c.flags), names(c.traps))
+        fresh = decimal.Context()
+        if mine != (fresh.prec, fresh.rounding, fresh.Emin, fresh.Emax, fresh.capitals, fresh.clamp, [], names(fresh.traps)):
+            extras["decimal_context"] = mine
+    signal = sys.modules.get("signal")
+    if signal is not None:
+        fresh = {signal.SIGINT: signal.default_int_handler}
+        for name in ("SIGPIPE", "SIGXFSZ"):  # the interpreter ignores these at start
+            if hasattr(signal, name):
+                fresh[getattr(signal, name)] = signal.SIG_IGN
+        handlers = []
+        for n in signal.valid_signals():
+            try:
+                h = signal.getsignal(n)
+            except (OSError, ValueError):
+                continue
+            if h is None or h == fresh.get(n, signal.SIG_DFL):
+                continue
+            handlers.append((int(n), int(h) if isinstance(h, int) else h))
+        if handlers:
+            extras["signal_handlers"] = handlers
+    return extras
+
+
+def answer_extras():
+    """Leave `interpreter_extras()` in `sys._pyteleport_extras` for attach to read (a
+    failure leaves nothing: attach then carries none of it)."""
+    import sys
+    try:
+        sys._pyteleport_extras = interpreter_extras()
+    except BaseException:
+        sys.__dict__.pop("_pyteleport_extras", None)
+
+
 def answer_attach():
     """Reduce the objects attach put in `sys._pyteleport_attach`; answer there with the
     list of their reduce tuples (kept alive in `sys._pyteleport_attach_kept` until attach

@@ -113,6 +113,21 @@ def _resumed_sys_path(carried, here):
     return out
 
 
+def _set_interpreter_extras(extras):
+    """What `_reduce_core.interpreter_extras` found in the original: its decimal context
+    and its Python-level signal handlers."""
+    context = extras.get("decimal_context")
+    if context is not None:
+        import decimal
+        prec, rounding, emin, emax, capitals, clamp, flags, traps = context
+        signals = {s.__name__: s for s in decimal.Context().flags}
+        decimal.setcontext(decimal.Context(prec=prec, rounding=rounding, Emin=emin, Emax=emax, capitals=capitals, clamp=clamp,
+                                           flags=[signals[n] for n in flags], traps=[signals[n] for n in traps]))
+    for signum, handler in extras.get("signal_handlers", ()):
+        import signal
+        signal.signal(signum, handler)
+
+
 def resume(state, before_run=None):
     """Rebuild the state and run it to the end. `before_run`, called once everything is
     rebuilt and entered, may veto running (returns False): then 3 is returned."""
@@ -130,6 +145,7 @@ def resume(state, before_run=None):
     r.build_all()
     for name, i in state.redirected_streams:  # e.g. under contextlib.redirect_stdout
         setattr(sys, name, r.get(i))
+    _set_interpreter_extras({name: r.get(i) for name, i in state.interpreter_extras})
     _mark("objects rebuilt")
     # Every frame is entered before any runs, so that while one runs, the frames outside
     # it are ordinary suspended generators (a teleport from the restored process reads
