@@ -361,3 +361,45 @@ def test_an_unreachable_host_leaves_the_program_running_here(host, tmp_path):
     assert (p.returncode, p.stdout) == (5, "still here 45\n"), p.stderr
     assert f"`{command}`" in p.stderr and "status 255" in p.stderr and "refused" in p.stderr, p.stderr
     assert not ran.exists()
+
+
+MOVES_ITS_FILES = """\
+import os, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import helper
+from pyteleport import teleport, TeleportError
+def job():
+    total = helper.step(0, 3)
+    # The job's files are at another path where it is going.
+    os.rename(os.path.dirname(helper.__file__), sys.argv[2])
+    try:
+        teleport(to_shell=sys.argv[1])
+    except TeleportError as e:
+        print("reason:", e, file=sys.stderr)
+        print("went on here", total, helper.tag())
+        return 5
+    print("moved", total, helper.tag(), os.readlink("/proc/self/ns/net"))
+    return 0
+sys.exit(job())
+"""
+
+
+@pytest.mark.parametrize("version", ["3.12"], ids=["py3.12"])
+def test_a_live_move_finds_the_programs_modules_at_another_path_there(version, host, tmp_path):
+    """The program's helper module is not where it was imported from: the far end refuses
+    (naming the module) and the program goes on here; with its new place on PYTHONPATH
+    there, the move goes through."""
+    py = venv(version)
+    restore = f"{venv(version, 'pyteleport')} restore -"
+    for pythonpath, expected in [(None, (5, "went on here 9 v1\n")), ("moved", (0, f"moved 9 v1 {host.netns}\n"))]:
+        job = tmp_path / f"job-{pythonpath}"
+        (job / "lib").mkdir(parents=True)
+        (job / "job.py").write_text(MOVES_ITS_FILES)
+        (job / "lib" / "helper.py").write_text(HELPER)
+        moved = tmp_path / f"moved-{pythonpath}"
+        far_end = f"PYTHONPATH={moved} {restore}" if pythonpath else restore
+        command = f"{host.ssh} {shlex.quote(far_end)}"
+        p = subprocess.run([py, str(job / "job.py"), command, str(moved)], capture_output=True, text=True, timeout=120)
+        assert (p.returncode, p.stdout) == expected, p.stderr
+        if not pythonpath:
+            assert f"`{command}`" in p.stderr and "No module named 'helper'" in p.stderr and "PYTHONPATH" in p.stderr, p.stderr
