@@ -18,7 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS = ["3.11", "3.12", "3.13"]
-BARE_PYTHON = "/root/.pyenv/versions/3.12.1/bin/python3.12"  # no pyteleport installed in it
+# A CPython 3.12 without pyteleport installed in it (the venvs' base interpreter).
+BARE_PYTHON = next(iter(sorted(Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")).glob("versions/3.12.*/bin/python3.12"))),
+                   "/root/.pyenv/versions/3.12.1/bin/python3.12")
 SSHD = "/usr/sbin/sshd"
 
 
