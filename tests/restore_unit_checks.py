@@ -4,6 +4,7 @@ one JSON object {name: null on success, or the traceback}. tests/test_restore_un
 runs it per version."""
 import dis
 import json
+import os
 import sys
 import traceback
 import types
@@ -200,6 +201,24 @@ def check_driver_is_registered():
     from pyteleport import _native, restore
     assert getattr(sys, _native.RESTORE_DRIVER_KEY) is restore._drive.__code__
     assert _native.DRIVER_PENDING_LOCAL in restore._drive.__code__.co_varnames
+
+
+def check_resumed_sys_path_takes_this_sides_pythonpath():
+    import tempfile
+    from pyteleport.restore import _resumed_sys_path
+    with tempfile.TemporaryDirectory() as d:
+        mine, other, gone = os.path.join(d, "mine"), os.path.join(d, "other"), os.path.join(d, "gone")
+        os.mkdir(mine)
+        os.mkdir(other)
+        ver = "%d.%d" % sys.version_info[:2]
+        std = [p for p in sys.path if p.endswith(("/python" + ver.replace(".", "") + ".zip", "/python" + ver, "/lib-dynload"))]
+        assert std, sys.path
+        carried = [gone, mine] + std + ["/site"]
+        # Before the standard library (where Python puts PYTHONPATH), absent or carried ones left out.
+        got = _resumed_sys_path(carried, sys.path, os.pathsep.join([other, gone, mine, "", other]))
+        assert got == [mine, other] + std, got
+        assert _resumed_sys_path(carried, sys.path) == [mine] + std, "no PYTHONPATH: the carried path"
+        assert _resumed_sys_path([mine], [], other) == [mine, other], "no standard library entry: at the end"
 
 
 def main():

@@ -95,10 +95,13 @@ def _carry_stdin(pending):
     sys.stdin = new
 
 
-def _resumed_sys_path(carried, here):
+def _resumed_sys_path(carried, here, pythonpath=""):
     """The program's sys.path as it was, except where this interpreter is another one (a
     `--python`, another machine): the original interpreter's standard-library entries
-    give way to this one's, and entries that do not exist here are left out."""
+    give way to this one's, and entries that do not exist here are left out. The
+    entries of this side's PYTHONPATH (`pythonpath`) that the carried path lacks come
+    before the standard library, where Python puts PYTHONPATH: the program's modules
+    found there when its own directory is at another path here, or absent."""
     import re
     own = re.compile(r"/(python\d+\.zip|python\d+\.\d+|python\d+\.\d+/lib-dynload)$")
     local_own = [p for p in here if own.search(p)]
@@ -110,7 +113,13 @@ def _resumed_sys_path(carried, here):
         elif p == "" or os.path.exists(p):
             if p not in out:
                 out.append(p)
-    return out
+    extra = []
+    for p in pythonpath.split(os.pathsep):
+        p = os.path.abspath(p) if p else p
+        if p and os.path.exists(p) and p not in out and p not in extra:
+            extra.append(p)
+    at = next((i for i, p in enumerate(out) if own.search(p)), len(out))
+    return out[:at] + extra + out[at:]
 
 
 def _set_interpreter_extras(extras):
@@ -133,7 +142,7 @@ def resume(state, before_run=None):
     rebuilt and entered, may veto running (returns False): then 3 is returned."""
     _carry_stdin(state.stdin_pending)
     sys.argv[:] = state.argv
-    sys.path[:] = _resumed_sys_path(state.sys_path, sys.path)
+    sys.path[:] = _resumed_sys_path(state.sys_path, sys.path, os.environ.get("PYTHONPATH", ""))
     if state.cwd and os.path.isdir(state.cwd):
         os.chdir(state.cwd)
     main = types.ModuleType("__main__")
@@ -427,7 +436,7 @@ def main(argv=None):
         except Exception as e:
             if signalled:
                 raise  # the program's own, once it runs
-            _say_readiness(ready_fd, confirm_on_stdio, f"{type(e).__name__}: {e}".encode(errors="replace").decode())
+            _say_readiness(ready_fd, confirm_on_stdio, _rebuild_failure(e).encode(errors="replace").decode())
             return 3
     if wait_fd is not None:
         go = os.read(wait_fd, 1)
@@ -435,13 +444,28 @@ def main(argv=None):
         if not go:
             return 3
     running = []
+    def run():
+        running.append(True)
+        return True
     try:
-        return resume(state, before_run=lambda: running.append(True) or True)
-    except MemoryError:
+        return resume(state, before_run=run)
+    except Exception as e:
         if running:
             raise  # the program's own
-        print(f"pyteleport: error: cannot restore {path}: not enough memory to rebuild the program's objects", file=sys.stderr)
+        print(f"pyteleport: error: cannot restore {path}: {_rebuild_failure(e)}", file=sys.stderr)
         return 2
+
+
+def _rebuild_failure(e):
+    """Why the state could not be rebuilt here, with what to do when it is a module of
+    the program that this side cannot import."""
+    if isinstance(e, MemoryError):
+        return "not enough memory to rebuild the program's objects"
+    why = f"{type(e).__name__}: {e}"
+    if isinstance(e, ImportError) and e.name:
+        why += (f" (the program's module {e.name!r} must be importable here: install it, or put "
+                "its directory on PYTHONPATH)")
+    return why
 
 
 # How long a lost go waits for the original to end before giving up (the original is
