@@ -120,6 +120,14 @@ pub enum Event {
     CheckpointedAndStopped {
         path: PathBuf,
     },
+    /// After a checkpoint on a signal (`--requeue`): `scontrol requeue JOB` worked.
+    Requeued {
+        job: String,
+    },
+    RequeueFailed {
+        job: String,
+        why: String,
+    },
 }
 
 /// How a run goes.
@@ -134,6 +142,10 @@ pub struct RunOptions {
     pub binary: PathBuf,
     /// How long a checkpoint may wait for a safe point.
     pub timeout: Duration,
+    /// The Slurm job to requeue (`scontrol requeue JOB`) once the job is checkpointed on a
+    /// signal and ended: only then, so that Slurm's kill of the job's processes never
+    /// meets a checkpoint being written.
+    pub requeue: Option<String>,
 }
 
 /// What is being checkpointed.
@@ -210,6 +222,12 @@ pub fn supervise(opts: &RunOptions, mut job: Job, first_sequence: u64, events: &
                         retain(opts, events);
                         wait_ended(&mut job);
                         events(Event::CheckpointedAndStopped { path });
+                        if let Some(job) = &opts.requeue {
+                            match requeue(job) {
+                                Ok(()) => events(Event::Requeued { job: job.clone() }),
+                                Err(why) => events(Event::RequeueFailed { job: job.clone(), why }),
+                            }
+                        }
                         return Ok(CHECKPOINTED_ON_SIGNAL);
                     }
                     Err(why) => {
@@ -245,6 +263,25 @@ pub fn supervise(opts: &RunOptions, mut job: Job, first_sequence: u64, events: &
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Ask Slurm to requeue `job`: it ends this run (Slurm signals what is left of the job's
+/// processes, this one included) and starts the batch script again later, where `--resume`
+/// finds the checkpoint just written.
+fn requeue(job: &str) -> Result<(), String> {
+    let out = Command::new("scontrol")
+        .arg("requeue")
+        .arg(job)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run scontrol: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    Err(if why.is_empty() { format!("scontrol requeue exited with {}", out.status) } else { why })
 }
 
 fn wait_ended(job: &mut Job) {

@@ -120,6 +120,48 @@ def test_run_refuses_bad_input_clearly(tmp_path):
         (["run", "--checkpoint-dir", str(tmp_path), "--every", "soon", "--", "true"], "--every"),
         (["run", "--checkpoint-dir", str(tmp_path), "--on-signal", "USR9", "--", "true"], "--on-signal"),
         (["run", "--resume", str(tmp_path / "empty")], "no complete checkpoint"),
+        (["run", "--checkpoint-dir", str(tmp_path), "--requeue", "--", "true"], "--on-signal"),
+        (["run", "--checkpoint-dir", str(tmp_path), "--on-signal", "USR1", "--requeue", "--", "true"], "SLURM_JOB_ID"),
     ]:
-        p = subprocess.run([binary, *args], capture_output=True, text=True, timeout=30)
+        env = {k: v for k, v in os.environ.items() if k != "SLURM_JOB_ID"}
+        p = subprocess.run([binary, *args], capture_output=True, text=True, timeout=30, env=env)
         assert p.returncode != 0 and said in p.stderr and "panicked" not in p.stderr, (args, p.stderr)
+
+
+@pytest.mark.parametrize("works", [True, False], ids=["requeued", "requeue-refused"])
+def test_requeue_runs_scontrol_only_once_the_checkpoint_is_complete(works, tmp_path):
+    """`--requeue` (in a Slurm job): after the checkpoint on the signal, and only once it is
+    complete and the job has ended, `scontrol requeue $SLURM_JOB_ID`; if Slurm refuses, the
+    run says so and still exits 75 with the checkpoint kept. (tests/test_slurm.py does
+    this under a real Slurm; here `scontrol` is a stand-in that records what it saw.)"""
+    d = tmp_path / "ckpt"
+    out = tmp_path / "out.txt"
+    seen = tmp_path / "seen.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "scontrol"
+    fake.write_text(f"""#!/bin/sh
+echo "args: $*" > {seen}
+ls {d} >> {seen}
+job=$(sed -n 's/.* pid=\\([0-9]*\\)$/\\1/p' {out} | tail -n 1)
+[ -e /proc/$job ] && echo "job $job alive" >> {seen}
+{'exit 0' if works else 'echo "slurm_requeue error: Requested operation is presently disabled" >&2; exit 1'}
+""")
+    fake.chmod(0o755)
+    env = dict(os.environ, SLURM_JOB_ID="4242", PATH=f"{bin_dir}:{os.environ['PATH']}")
+    with open(out, "w") as f:
+        run = subprocess.Popen([venv("3.12", "pyteleport"), "run", "--checkpoint-dir", str(d), "--on-signal", "USR1", "--requeue",
+                                "--", venv("3.12", "python"), str(JOB), STEPS], stdout=f, stderr=subprocess.PIPE, text=True, env=env)
+    wait_for(lambda: out.read_text().count("step ") >= 20, "the job did not start")
+    run.send_signal(signal.SIGUSR1)
+    err = run.communicate(timeout=60)[1]
+    assert run.returncode == 75, err
+    said = seen.read_text()
+    assert said.startswith("args: requeue 4242\n") and "alive" not in said, said
+    assert "ckpt-000001.snap" in said and "ckpt-000001.json" in said, said
+    assert err.index("ended; resume it with --resume") < err.index("4242"), err
+    if works:
+        assert "requeued Slurm job 4242" in err, err
+    else:
+        assert "could not requeue Slurm job 4242: slurm_requeue error: Requested operation is presently disabled" in err, err
+    assert len(manifests(d)) == 1

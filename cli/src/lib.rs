@@ -116,6 +116,10 @@ enum Command {
         /// One JSON object per event instead of text.
         #[arg(long)]
         json: bool,
+        /// In a Slurm batch job: after a checkpoint on a signal, requeue the job
+        /// (`scontrol requeue $SLURM_JOB_ID`), so that it runs again and resumes.
+        #[arg(long, requires = "on_signal")]
+        requeue: bool,
         /// The job's command line (after `--`).
         #[arg(last = true)]
         command: Vec<String>,
@@ -234,7 +238,7 @@ fn run(cli: Cli) -> Result<i32, String> {
                 Outcome::Moved { status, .. } => Ok(status_code(status)),
             }
         }
-        Command::Run { checkpoint_dir, every, on_signal, keep, resume, timeout, log, json, command } => {
+        Command::Run { checkpoint_dir, every, on_signal, keep, resume, timeout, log, json, requeue, command } => {
             let dir = match (&resume, checkpoint_dir) {
                 (Some(r), Some(d)) if *r != d => return Err("--resume and --checkpoint-dir name different directories".into()),
                 (Some(r), _) => r.clone(),
@@ -244,7 +248,14 @@ fn run(cli: Cli) -> Result<i32, String> {
             if resume.is_none() && command.is_empty() {
                 return Err("no command to run: pyteleport run --checkpoint-dir DIR [--every 10m] -- python job.py".into());
             }
-            let opts = run_options(dir, every.as_deref(), on_signal.as_deref(), keep, timeout)?;
+            let mut opts = run_options(dir, every.as_deref(), on_signal.as_deref(), keep, timeout)?;
+            if requeue {
+                match std::env::var("SLURM_JOB_ID") {
+                    Ok(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => opts.requeue = Some(id),
+                    Ok(id) if !id.is_empty() => return Err(format!("--requeue: SLURM_JOB_ID is not a job id: {id:?}")),
+                    _ => return Err("--requeue: SLURM_JOB_ID is not set (it works inside a Slurm batch job)".into()),
+                }
+            }
             let mut log = EventLog::new(log.as_deref(), json)?;
             pyteleport::ops::run(&opts, &command, resume.is_some(), &mut |e| log.write(&e))
         }
@@ -318,7 +329,7 @@ fn run_options(
     let every = every.map(pyteleport::ops::parse_duration).transpose().map_err(|e| format!("--every: {e}"))?;
     let on_signals = on_signal.map(pyteleport::ops::parse_signals).transpose().map_err(|e| format!("--on-signal: {e}"))?.unwrap_or_default();
     let binary = std::env::current_exe().map_err(|e| format!("cannot find this program's own path: {e}"))?;
-    Ok(pyteleport::ops::RunOptions { dir, every, on_signals, keep, binary, timeout: std::time::Duration::from_secs_f64(timeout) })
+    Ok(pyteleport::ops::RunOptions { dir, every, on_signals, keep, binary, timeout: std::time::Duration::from_secs_f64(timeout), requeue: None })
 }
 
 fn next_sequence(dir: &std::path::Path) -> u64 {
@@ -358,6 +369,8 @@ impl EventLog {
                 E::CheckpointedAndStopped { path } => {
                     serde_json::json!({"event": "stopped_after_checkpoint", "path": path, "code": pyteleport::ops::CHECKPOINTED_ON_SIGNAL})
                 }
+                E::Requeued { job } => serde_json::json!({"event": "requeued", "job": job}),
+                E::RequeueFailed { job, why } => serde_json::json!({"event": "requeue_failed", "job": job, "why": why}),
             };
             v.to_string()
         } else {
@@ -380,6 +393,8 @@ impl EventLog {
                 }
                 E::Exited { code, checkpoints, last: None } => format!("the job exited with status {code} after {checkpoints} checkpoints"),
                 E::CheckpointedAndStopped { path } => format!("the job was checkpointed to {} and ended; resume it with --resume", path.display()),
+                E::Requeued { job } => format!("requeued Slurm job {job}: it resumes when it runs again"),
+                E::RequeueFailed { job, why } => format!("could not requeue Slurm job {job}: {why}"),
             };
             format!("pyteleport run: {text}")
         };

@@ -13,6 +13,9 @@ def reduce_generic(obj):
     view = _numpy_view(obj)
     if view is not None:
         return view
+    view = _dict_view(obj)
+    if view is not None:
+        return view
     reducer = copyreg.dispatch_table.get(type(obj))
     rv = reducer(obj) if reducer is not None else obj.__reduce_ex__(4)
     if isinstance(rv, str):
@@ -37,6 +40,19 @@ def _numpy_view(obj):
         return None  # a view of something else (bytes, an mmap): carried as a copy
     offset = obj.__array_interface__["data"][0] - root.__array_interface__["data"][0]
     return (numpy.ndarray, (obj.shape, obj.dtype, root, offset, obj.strides), None, None, None)
+
+
+def _dict_view(obj):
+    """`d.keys()`, `d.values()`, `d.items()` (live on a frame's value stack in the middle
+    of `sorted(d.items())`, or kept in a variable): the same view of the same (carried)
+    dict, which pickle refuses."""
+    d = {}
+    for method in (dict.keys, dict.values, dict.items):
+        if type(obj) is type(method(d)):
+            mapping = [r for r in __import__("gc").get_referents(obj) if isinstance(r, dict)]
+            if len(mapping) == 1:
+                return (method, (mapping[0],), None, None, None)
+    return None
 
 
 def interpreter_extras():
