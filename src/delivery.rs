@@ -48,8 +48,7 @@ pub fn through_shell(cmd: &str, snapshot: &[u8]) -> Result<Delivered, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| failed(format!("cannot start /bin/sh: {e}")))?;
-    let (stdin, mut stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-    let (Some(stdin), Some(stdout_pipe), Some(stderr)) = (stdin, stdout.take(), stderr) else {
+    let (Some(stdin), Some(stdout_pipe), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take()) else {
         let _ = child.kill();
         let _ = child.wait();
         return Err(failed("no pipes to the command".into()));

@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 pub use crate::error::{LaunchError, NotReady};
-use crate::snapshot::files::PrivateDir;
 use crate::snapshot::report::{self, Readiness};
 
 /// Exit status as a shell reports it (128 + signal for a killed process).
@@ -67,32 +66,6 @@ fn put_site_first(cmd: &mut Command, site: &Path, own: Option<String>) {
             _ => site.display().to_string(),
         },
     );
-}
-
-/// A temporary snapshot file in a private directory of its own (see
-/// `snapshot::files::PrivateDir`): the file and its directory are removed when this is
-/// dropped, on every way out, whether or not the new process removed the file once read.
-pub struct TempSnapshot {
-    dir: PrivateDir,
-    path: PathBuf,
-}
-
-impl TempSnapshot {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The private directory holding it.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-/// `bytes` in a private temporary file (mode 0600, in a 0700 directory under $TMPDIR).
-pub fn temp_snapshot(bytes: &[u8]) -> crate::Result<TempSnapshot> {
-    let dir = PrivateDir::create()?;
-    let path = dir.write("snapshot", bytes)?;
-    Ok(TempSnapshot { dir, path })
 }
 
 /// `bytes` in an anonymous memory file (memfd), positioned at its start: nothing in the
@@ -490,14 +463,7 @@ mod tests {
     }
 
     #[test]
-    fn a_temporary_snapshot_and_its_directory_go_away_when_dropped() {
-        let temp = temp_snapshot(b"PYTELEPT...").unwrap();
-        let (file, dir) = (temp.path().to_path_buf(), temp.dir().to_path_buf());
-        assert_eq!(std::fs::read(&file).unwrap(), b"PYTELEPT...");
-        assert!(dir.file_name().unwrap().to_str().unwrap().starts_with("pyteleport-"));
-        drop(temp);
-        assert!(!file.exists() && !dir.exists());
-        // An in-memory snapshot is read through --snapshot-fd.
+    fn an_in_memory_snapshot_is_read_through_its_descriptor() {
         let fd = memory_snapshot(b"abc").unwrap();
         let raw = fd.as_raw_fd();
         let mut r = Restore::new("py".into(), Source::Fd(fd));

@@ -216,7 +216,7 @@ pub fn supervise(opts: &RunOptions, mut job: Job, first_sequence: u64, events: &
         for sig in signals.take_received() {
             if opts.on_signals.contains(&sig) {
                 // Checkpoint, then end the job: the scheduler's notice before it stops us.
-                match checkpoint(opts, job.pid(), sequence, true, "signal") {
+                match checkpoint(opts, job.pid(), sequence, true) {
                     Ok((path, size, took, paused)) => {
                         events(Event::Checkpoint { sequence, path: path.clone(), size, took, paused, reason: "signal" });
                         retain(opts, events);
@@ -244,7 +244,7 @@ pub fn supervise(opts: &RunOptions, mut job: Job, first_sequence: u64, events: &
             }
         }
         if due.is_some_and(|d| Instant::now() >= d) {
-            match checkpoint(opts, job.pid(), sequence, false, "schedule") {
+            match checkpoint(opts, job.pid(), sequence, false) {
                 Ok((path, size, took, paused)) => {
                     events(Event::Checkpoint { sequence, path: path.clone(), size, took, paused, reason: "schedule" });
                     sequence += 1;
@@ -293,7 +293,7 @@ fn wait_ended(job: &mut Job) {
 
 /// Take checkpoint `sequence` of `pid` (ending it after if `exit`): the snapshot, then its
 /// manifest. Returns its path, size, how long it took and how long the job was paused.
-fn checkpoint(opts: &RunOptions, pid: i32, sequence: u64, exit: bool, _reason: &str) -> Result<(PathBuf, u64, Duration, Option<Duration>), String> {
+fn checkpoint(opts: &RunOptions, pid: i32, sequence: u64, exit: bool) -> Result<(PathBuf, u64, Duration, Option<Duration>), String> {
     let started = Instant::now();
     let path = snapshot_path(&opts.dir, sequence);
     let mut cmd = Command::new(&opts.binary);
