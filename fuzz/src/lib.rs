@@ -88,6 +88,7 @@ pub fn empty() -> Snapshot {
         main_module: None,
         redirected_streams: vec![],
         resume: vec![],
+        interpreter_extras: vec![],
     }
 }
 
@@ -303,6 +304,7 @@ pub fn rich(minor: u8) -> Snapshot {
         main_module: Some(MAIN),
         redirected_streams: vec![("stdout".into(), 39)],
         resume: vec![FrameResume { exc_value: Some(EXC), init_self: Some(INSTANCE), for_iter: Some(2), ..plan(true) }, plan(false)],
+        interpreter_extras: vec![],
     }
 }
 
