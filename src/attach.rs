@@ -326,7 +326,7 @@ fn capture(
     if wants_extras {
         return Ok(Read::NeedsReduce { addrs: vec![], type_name: String::new() });
     }
-    Ok(Read::Done(Box::new(carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, thread, resume)), environ))
+    Ok(Read::Done(Box::new(carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, (thread, resume), vec![])), environ))
 }
 
 /// Whether the target imported any of `modules` (`sys.modules`).

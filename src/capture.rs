@@ -7,7 +7,9 @@ pub use crate::error::CaptureError;
 use crate::error::{Error, Result};
 use crate::opcodes::{self, OpcodeTable};
 use crate::process::{PyVersion, PythonProcess};
-use crate::snapshot::{FrameInfo, FrameResume, ObjId, ObjectGraph, ProcessInfo, Snapshot, ThreadInfo, Value};
+use crate::resume::{between_resume, plan_resume, redo_resume, Stop};
+use crate::snapshot::{FrameInfo, FrameResume, ObjId, ObjectGraph, OtherThread, ProcessInfo, Snapshot, ThreadInfo, Value};
+use crate::thread_rest::{classify, NativeFunctions, NotAtRest, Rest};
 
 /// Bounds of a capture, which carries everything: only against a corrupt heap.
 pub fn carry_everything() -> Limits {
@@ -146,8 +148,8 @@ impl InterpreterState {
         python: PyVersion,
         bytecode_magic: [u8; 4],
         graph: ObjectGraph,
-        thread: ThreadInfo,
-        resume: Vec<FrameResume>,
+        (thread, resume): (ThreadInfo, Vec<FrameResume>),
+        other_threads: Vec<OtherThread>,
     ) -> Snapshot {
         let path_text = |p: std::io::Result<std::path::PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
         // The program's own interpreter as it was started (a venv's python keeps the venv's
@@ -175,6 +177,7 @@ impl InterpreterState {
             redirected_streams: self.redirected_streams,
             interpreter_extras: self.extras,
             resume,
+            other_threads,
         }
     }
 }
@@ -271,4 +274,129 @@ pub fn describe_threads(d: &mut Decoder<'_>) -> Result<Vec<(u64, i32, String)>> 
         out.push((ts, native, place));
     }
     Ok(out)
+}
+
+/// A thread besides the moved one, found where it can be carried from.
+#[derive(Debug, Clone)]
+pub struct RestingThread {
+    pub tstate: u64,
+    pub native_id: i32,
+    pub rest: Rest,
+}
+
+/// Where every thread but `moved` (thread states) stands; `registers(native id)` gives a
+/// stopped thread's registers. All of them carriable: their list; else the ones that are
+/// not, and why.
+pub fn threads_at_rest(
+    py: &PythonProcess,
+    mem: &dyn ptrace_tools::memory::MemoryReader,
+    funs: Option<&NativeFunctions>,
+    moved: &[u64],
+    registers: &dyn Fn(i32) -> Option<libc::user_regs_struct>,
+) -> Result<std::result::Result<Vec<RestingThread>, Vec<NotAtRest>>> {
+    // A decoder of its own: what it reads must not end up in the snapshot.
+    let mut d = Decoder::new(py, mem, Limits::default());
+    let l = py.layout;
+    let mut resting = Vec::new();
+    let mut not = Vec::new();
+    let (_, starting) = d.threading_registry()?;
+    if starting > 0 {
+        not.push(NotAtRest { native_id: 0, place: "threading".into(), why: format!("{starting} thread(s) are starting") });
+    }
+    for ts in d.thread_states()? {
+        if moved.contains(&ts) {
+            continue;
+        }
+        let native_id = d.ptr(ts + l.tstate_native_thread_id as u64)? as i32;
+        let mut chain = d.frame_chain(ts)?;
+        split_off_restore_driver(&mut d, &mut chain)?;
+        let Some(regs) = registers(native_id) else {
+            if chain.is_empty() {
+                continue; // a thread state whose thread is gone, with nothing to carry
+            }
+            not.push(NotAtRest { native_id, place: "?".into(), why: "its thread is not stopped".into() });
+            continue;
+        };
+        match classify(&mut d, funs, &regs, native_id, &chain)? {
+            Ok(Rest::NoPythonFrame) => {}
+            Ok(rest) => resting.push(RestingThread { tstate: ts, native_id, rest }),
+            Err(n) => not.push(n),
+        }
+    }
+    Ok(if not.is_empty() { Ok(resting) } else { Err(not) })
+}
+
+/// Read the resting threads into the graph, each with its resume plan. The main
+/// thread's frames end at the program's `__main__` body (or a restored process's pending
+/// frames), the others' at their thread's start.
+pub fn read_other_threads(d: &mut Decoder<'_>, resting: &[RestingThread]) -> Result<Vec<OtherThread>> {
+    let table = opcode_table(d.py)?;
+    let main = d.main_thread_state()?;
+    let mut out = Vec::new();
+    for t in resting {
+        let mut chain = d.frame_chain(t.tstate)?;
+        let pending = split_off_restore_driver(d, &mut chain)?;
+        let mut thread = d.read_thread_part_between_instructions(t.tstate, Some(t.tstate) == main, &chain)?;
+        let Some(innermost) = thread.frames.first_mut() else { continue };
+        let code = match &d.graph.get(innermost.code).value {
+            Value::Code(c) => c.as_ref().clone(),
+            _ => return Err(Error::corrupt(innermost.addr, "frame without code")),
+        };
+        let (stop, (_, depth)) = match t.rest {
+            Rest::RedoCall => (Stop::RedoCall, redo_resume(&code, innermost.lasti, table)?),
+            _ => (Stop::BetweenInstructions, between_resume(&code, innermost.lasti, table)?),
+        };
+        d.restack(innermost, depth as usize)?;
+        if stop == Stop::RedoCall {
+            with_manager_on_top(d, innermost)?;
+        }
+        end_with_the_program(d, &mut thread.frames, &pending)?;
+        out.push((thread, stop));
+    }
+    d.drain()?;
+    let mut planned = Vec::new();
+    for (thread, stop) in out {
+        // Planned on the graph as far as it is decoded: the planner reads code objects and
+        // the call inputs on the stacks, decoded by now.
+        let resume = plan_resume(&d.graph, &thread.frames, table, thread.handled_exception, stop)?;
+        planned.push(OtherThread { thread, resume });
+    }
+    Ok(planned)
+}
+
+/// A thread blocked in a `with` statement's `__enter__` (a lock taken by `with lock:`)
+/// has already replaced the manager on its stack by the manager's `__exit__`: BEFORE_WITH
+/// made again needs the manager itself there.
+fn with_manager_on_top(d: &mut Decoder<'_>, f: &mut FrameInfo) -> Result<()> {
+    d.drain()?;
+    let Some(Some(top)) = f.stack.last().copied() else { return Ok(()) };
+    if let Value::BuiltinFunction { name, self_: Some(manager), .. } = &d.graph.get(top).value {
+        if name == "__exit__" {
+            let manager = *manager;
+            if let Some(slot) = f.stack.last_mut() {
+                *slot = Some(manager);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Give each thread its `threading.Thread` object (from `threading._active`).
+pub fn attach_thread_objects(d: &mut Decoder<'_>, threads: &mut [&mut ThreadInfo]) -> Result<()> {
+    let (active, _) = d.threading_registry()?;
+    for t in threads.iter_mut() {
+        if let Some(&(_, addr)) = active.iter().find(|(ident, _)| *ident == t.thread_id) {
+            t.thread_object = d.object(addr);
+        }
+    }
+    Ok(())
+}
+
+/// Hand the RLocks held by non-main threads to their threads.
+pub fn give_rlocks(owners: &[(u64, ObjId, u32)], threads: &mut [&mut ThreadInfo]) {
+    for &(owner, lock, count) in owners {
+        if let Some(t) = threads.iter_mut().find(|t| t.thread_id == owner) {
+            t.held_rlocks.push((lock, count));
+        }
+    }
 }

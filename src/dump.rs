@@ -127,7 +127,9 @@ pub fn snapshot_text(snap: &crate::snapshot::Snapshot) -> String {
         "Snapshot of process {} ({}), CPython {}, argv {:?}, cwd {}\n",
         snap.process.pid, snap.process.executable, snap.python, snap.process.argv, snap.process.cwd
     );
-    threads_text(head, &snap.graph, std::slice::from_ref(&snap.thread), snap.python.minor)
+    let threads: Vec<crate::snapshot::ThreadInfo> =
+        std::iter::once(&snap.thread).chain(snap.other_threads.iter().map(|o| &o.thread)).cloned().collect();
+    threads_text(head, &snap.graph, &threads, snap.python.minor)
 }
 
 fn threads_text(mut out: String, g: &ObjectGraph, threads: &[crate::snapshot::ThreadInfo], minor: u8) -> String {

@@ -164,6 +164,10 @@ pub enum CaptureError {
     /// leaving them behind silently would lose their work (threads: native id, where).
     #[error("cannot teleport while other Python threads run (they would be left behind): {}", describe_places(threads))]
     OtherThreads { threads: Vec<(i32, String)> },
+    /// Other threads did not come, within `waited`, to a point they can be carried from
+    /// (native id, where, why), each.
+    #[error("cannot teleport: {} other thread(s) did not reach a point they can be carried from within {:.1} s (PYTELEPORT_THREAD_TIMEOUT): {}", .threads.len(), .waited.as_secs_f64(), describe_not_at_rest(.threads))]
+    ThreadsNotAtRest { threads: Vec<(i32, String, String)>, waited: Duration },
     #[error("the shim answered a reduce request with the wrong number of results")]
     ReduceAnswer { asked: usize, answered: usize },
 }
@@ -190,6 +194,8 @@ pub enum ResumeError {
     NoJumpTarget { qualname: String },
     #[error("bytecode: {qualname}: no stack depth at {offset}")]
     NoDepth { qualname: String, offset: u32 },
+    #[error("{qualname} waits in {op}, not a call that can be made again")]
+    NotARedoableCall { qualname: String, op: &'static str },
     #[error("bytecode: {qualname} line {line:?}: no stack depth after offset {}", 2 * .offset)]
     NoDepthAfterCall { qualname: String, line: Option<i32>, offset: u32 },
     #[error("bytecode: {qualname}: empty stack after the call")]
@@ -303,6 +309,10 @@ impl std::fmt::Display for NotReady {
 
 fn describe_others(threads: &[(i32, String)]) -> String {
     threads.iter().map(|(tid, place)| format!("thread {tid} in {place}")).collect::<Vec<_>>().join("; ")
+}
+
+fn describe_not_at_rest(threads: &[(i32, String, String)]) -> String {
+    threads.iter().map(|(tid, place, why)| format!("thread {tid} in {place}: {why}")).collect::<Vec<_>>().join("; ")
 }
 
 fn describe_places(threads: &[(i32, String)]) -> String {

@@ -7,6 +7,7 @@
 //! `bytecode` and `opcodes` (bytecode analysis), `repr`, `inspect` (stop/copy/resume), `dump`.
 //! Moving a process: `capture` (what teleport and attach both read), `resume` (the
 //! resume planner), `supervisor` + `teleport` (a teleport asked for by the shim),
+//! `thread_rest` (where each thread stands, and whether it can be carried from there),
 //! `attach` (an unmodified process; `intarget`: Python work it has the target do at the
 //! safe point), `launch` (starting the restore process).
 
@@ -34,6 +35,7 @@ pub mod resume;
 pub mod snapshot;
 pub mod supervisor;
 pub mod teleport;
+pub mod thread_rest;
 pub mod timing;
 
 pub use error::{Error, Result};

@@ -17,6 +17,10 @@ pub enum Stop {
     /// Between two instructions, at the eval loop's pending-work check (attach): it
     /// resumes with its value stack as it is.
     BetweenInstructions,
+    /// Blocked inside a call that is made again (a lock, queue or join wait, a sleep: a
+    /// thread other than the one being moved): it resumes at that call instruction with
+    /// the call's inputs on its stack.
+    RedoCall,
 }
 
 pub type Result<T> = std::result::Result<T, ResumeError>;
@@ -78,6 +82,39 @@ pub fn between_resume(code: &CodeInfo, lasti: i64, table: &OpcodeTable) -> Resul
     Ok((resume, depth))
 }
 
+/// Where a frame blocked inside a call that is made again resumes, and how deep its stack
+/// is there: at the call instruction itself, or at the KW_NAMES before it (3.11/3.12 keep
+/// keyword names in a register that instruction sets; 3.11's PRECALL may come between).
+pub fn redo_resume(code: &CodeInfo, lasti: i64, table: &OpcodeTable) -> Result<(u32, u32)> {
+    let instrs = decode(code, table)?;
+    let i = instrs
+        .iter()
+        .position(|ins| (ins.offset as i64) <= lasti && lasti < (ins.offset + ins.size) as i64)
+        .ok_or_else(|| ResumeError::NoInstruction { qualname: code.qualname.clone(), lasti })?;
+    let name = opcode_name(table, instrs[i].opcode);
+    let redoable = name.starts_with("CALL") && name != "CALL_FUNCTION_EX" || name.starts_with("PRECALL") || name == "BEFORE_WITH";
+    if !redoable {
+        return Err(ResumeError::NotARedoableCall { qualname: code.qualname.clone(), op: name });
+    }
+    let mut start = i;
+    if start > 0 && opcode_name(table, instrs[start - 1].opcode).starts_with("PRECALL") && !name.starts_with("PRECALL") {
+        start -= 1;
+    }
+    if start > 0 && opcode_name(table, instrs[start - 1].opcode) == "KW_NAMES" {
+        start -= 1;
+    } else {
+        start = i;
+    }
+    let at = instrs[start].offset;
+    let entries = exception_entries(code)?;
+    let depth = depths(code, &entries, table)?
+        .get(at as usize)
+        .copied()
+        .flatten()
+        .ok_or_else(|| ResumeError::NoDepth { qualname: code.qualname.clone(), offset: at })?;
+    Ok((at, depth))
+}
+
 /// Resume points for every frame, innermost first. `thread_exc`: the exception the
 /// thread is handling (`sys.exc_info()` in the innermost frame).
 pub fn plan_resume(
@@ -91,8 +128,8 @@ pub fn plan_resume(
     let mut inner_exc = thread_exc;
     for (k, f) in frames.iter().enumerate() {
         let code = code_of(graph, f)?;
-        if k == 0 && stop == Stop::BetweenInstructions {
-            let (resume, keep) = between_resume(code, f.lasti, table)?;
+        if k == 0 && stop != Stop::InCall {
+            let (resume, keep) = if stop == Stop::RedoCall { redo_resume(code, f.lasti, table)? } else { between_resume(code, f.lasti, table)? };
             if keep as usize > f.stack.len() {
                 return Err(ResumeError::ShallowStack { qualname: code.qualname.clone(), have: f.stack.len(), need: keep });
             }

@@ -7,14 +7,17 @@ use ptrace_tools::memory::ProcessMemory;
 use ptrace_tools::stop::StoppedProcess;
 
 use crate::capture::{
-    carry_everything, describe_threads, end_with_the_program, opcode_table, read_interpreter_state, split_off_restore_driver, CaptureError,
+    attach_thread_objects, carry_everything, end_with_the_program, give_rlocks, opcode_table, read_interpreter_state, read_other_threads,
+    split_off_restore_driver, threads_at_rest, CaptureError,
 };
-use crate::decode::{Decoder, Limits};
+use crate::decode::Decoder;
 use crate::error::{Error, Result};
 use crate::memcopy::BlockCache;
 use crate::process::PythonProcess;
 use crate::resume::{plan_resume, Stop};
 use crate::snapshot::{FrameInfo, FrameResume, ObjId, ObjectGraph, Snapshot, Value};
+use crate::thread_rest::NativeFunctions;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct CaptureRequest {
@@ -30,7 +33,8 @@ pub struct CaptureRequest {
 /// Asks the process being captured to reduce objects the reader cannot rebuild (the
 /// pickle protocol, run by the shim): given their addresses, returns for each the address
 /// of a list of `(callable, args, state, listitems, dictitems)` tuples, one per object,
-/// kept alive by the shim.
+/// kept alive by the shim. Asked with no address, it lets the process's other threads run
+/// a moment (one of them was not where it can be carried from) and answers 0.
 pub type Reducer<'a> = &'a mut dyn FnMut(&[u64]) -> std::result::Result<u64, String>;
 
 /// Rounds of reduction: a reduce result may hold objects needing their own (a numpy
@@ -46,7 +50,10 @@ pub fn capture(req: &CaptureRequest, mut reducer: Option<Reducer<'_>>) -> Result
     let mut py = PythonProcess::open(req.pid, &live)?;
     clock.mark("interpreter located");
     let mut substitutions = rustc_hash::FxHashMap::default();
-    for round in 0.. {
+    let functions = NativeFunctions::locate(&py);
+    let threads_deadline = Instant::now() + thread_wait();
+    let mut round = 0;
+    loop {
         // The asking thread waits in the shim for us anyway: read while the process is
         // stopped, through a block cache, rather than copying all its memory first (what
         // is read is usually a small part of it; a 100 MB object is read once, in place).
@@ -54,15 +61,23 @@ pub fn capture(req: &CaptureRequest, mut reducer: Option<Reducer<'_>>) -> Result
         py.maps = ptrace_tools::maps::read_maps(req.pid)?;
         clock.mark("stopped");
         let cache = BlockCache::new(req.pid);
-        let read = read_thread_for_teleport(&py, &cache, req, &substitutions);
+        let read = read_thread_for_teleport(&py, &cache, req, &substitutions, &stopped, functions.as_ref());
         stopped.resume()?;
         clock.mark("decoded and resumed");
-        let (snap, resume) = read?;
+        let (snap, resume) = match read {
+            Err(Error::Capture(CaptureError::ThreadsNotAtRest { .. })) if Instant::now() < threads_deadline && reducer.is_some() => {
+                let settle = reducer.as_mut().expect("checked above");
+                settle(&[]).map_err(|reason| CaptureError::NotReduced { type_name: "thread".into(), holder: "another thread".into(), reason })?;
+                continue;
+            }
+            read => read?,
+        };
         let opaque = uncarriable(&snap.graph);
         if opaque.is_empty() {
             return Ok((snap, resume));
         }
-        let Some(reduce) = reducer.as_mut().filter(|_| round < MAX_REDUCE_ROUNDS) else {
+        round += 1;
+        let Some(reduce) = reducer.as_mut().filter(|_| round <= MAX_REDUCE_ROUNDS) else {
             refuse_uncarriable(&snap.graph, &snap.thread.frames, true)?;
             unreachable!("refuse_uncarriable errs when objects are uncarriable");
         };
@@ -82,7 +97,17 @@ pub fn capture(req: &CaptureRequest, mut reducer: Option<Reducer<'_>>) -> Result
             }
         }
     }
-    unreachable!("the loop returns")
+}
+
+/// How long the other threads may take to come where they can be carried from
+/// (`PYTELEPORT_THREAD_TIMEOUT`, seconds; default 10).
+fn thread_wait() -> Duration {
+    std::env::var("PYTELEPORT_THREAD_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(10))
 }
 
 /// Item addresses of a list object.
@@ -120,6 +145,8 @@ fn read_thread_for_teleport(
     mem: &dyn ptrace_tools::memory::MemoryReader,
     req: &CaptureRequest,
     substitutions: &rustc_hash::FxHashMap<u64, u64>,
+    stopped: &StoppedProcess,
+    functions: Option<&NativeFunctions>,
 ) -> Result<(Snapshot, Vec<FrameResume>)> {
     let mut d = Decoder::new(py, mem, carry_everything());
     d.substitutions = substitutions.clone();
@@ -132,16 +159,16 @@ fn read_thread_for_teleport(
         }
     }
     let tstate = tstate.ok_or(Error::NoSuchThread(req.tid as u64))?;
-    // Carry it or refuse it: another thread running Python code would not move. (A
-    // decoder of its own: what it reads must not end up in the snapshot.)
-    let others: Vec<(i32, String)> = describe_threads(&mut Decoder::new(py, mem, Limits::default()))?
-        .into_iter()
-        .filter(|t| t.0 != tstate && t.2 != "no Python frame")
-        .map(|t| (t.1, t.2))
-        .collect();
-    if !others.is_empty() {
-        return Err(CaptureError::OtherThreads { threads: others }.into());
-    }
+    // Every other thread moves too, each from a point of its own (see `thread_rest`);
+    // one that is not at such a point now is waited for (the caller lets it run).
+    let registers = |tid: i32| stopped.registers(tid).ok();
+    let resting = match threads_at_rest(py, mem, functions, &[tstate], &registers)? {
+        Ok(resting) => resting,
+        Err(not) => {
+            let threads = not.into_iter().map(|n| (n.native_id, n.place, n.why)).collect();
+            return Err(CaptureError::ThreadsNotAtRest { threads, waited: thread_wait() }.into());
+        }
+    };
     // Find pyteleport's own frames by their code object before reading anything else, so
     // nothing they reference ends up in the snapshot.
     let chain = d.frame_chain(tstate)?;
@@ -161,13 +188,24 @@ fn read_thread_for_teleport(
         return Err(CaptureError::NoPythonCaller.into());
     }
     let mut thread = d.read_thread_frames(tstate, &user_frames)?;
+    thread.is_main = req.tid == req.pid;
+    thread.name = ptrace_tools::threads::thread_name(req.pid, req.tid);
     end_with_the_program(&mut d, &mut thread.frames, &pending_gens)?;
+    let mut others = read_other_threads(&mut d, &resting)?;
     let carried = read_interpreter_state(&mut d)?;
-    let graph = d.finish()?;
+    {
+        let mut all: Vec<&mut crate::snapshot::ThreadInfo> = std::iter::once(&mut thread).chain(others.iter_mut().map(|o| &mut o.thread)).collect();
+        attach_thread_objects(&mut d, &mut all)?;
+    }
+    let (graph, rlock_owners) = d.finish_with_rlock_owners()?;
+    {
+        let mut all: Vec<&mut crate::snapshot::ThreadInfo> = std::iter::once(&mut thread).chain(others.iter_mut().map(|o| &mut o.thread)).collect();
+        give_rlocks(&rlock_owners, &mut all);
+    }
     refuse_uncarriable(&graph, &thread.frames, false)?;
     let table = opcode_table(py)?;
     let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, Stop::InCall)?;
-    let snap = carried.into_snapshot(req.pid, py.version, table.magic, graph, thread, resume.clone());
+    let snap = carried.into_snapshot(req.pid, py.version, table.magic, graph, (thread, resume.clone()), others);
     Ok((snap, resume))
 }
 

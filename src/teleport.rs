@@ -57,7 +57,7 @@ pub fn supervise(
     // list of reduce tuples (kept alive until it is told the outcome), or `error MESSAGE`.
     let mut reducer = |addrs: &[u64]| -> std::result::Result<u64, String> {
         let replies = replies.as_mut().ok_or("no shim to reduce objects")?;
-        say(Report::Reduce(addrs.to_vec()));
+        say(if addrs.is_empty() { Report::Settle } else { Report::Reduce(addrs.to_vec()) });
         let mut line = String::new();
         std::io::BufRead::read_line(replies, &mut line).map_err(|e| e.to_string())?;
         match Reply::decode(&line) {

@@ -70,7 +70,7 @@ fn process() -> ProcessInfo {
 }
 
 fn thread(frames: Vec<FrameInfo>, handled_exception: Option<ObjId>) -> ThreadInfo {
-    ThreadInfo { tstate: 0x1000, thread_id: 77, native_thread_id: 78, name: Some("MainThread".into()), is_main: true, frames, handled_exception }
+    ThreadInfo { tstate: 0x1000, thread_id: 77, native_thread_id: 78, name: Some("MainThread".into()), is_main: true, frames, handled_exception, thread_object: None, held_rlocks: vec![] }
 }
 
 fn plan(push: bool) -> FrameResume {
@@ -89,6 +89,7 @@ pub fn empty() -> Snapshot {
         redirected_streams: vec![],
         resume: vec![],
         interpreter_extras: vec![],
+        other_threads: vec![],
     }
 }
 
@@ -305,6 +306,7 @@ pub fn rich(minor: u8) -> Snapshot {
         redirected_streams: vec![("stdout".into(), 39)],
         resume: vec![FrameResume { exc_value: Some(EXC), init_self: Some(INSTANCE), for_iter: Some(2), ..plan(true) }, plan(false)],
         interpreter_extras: vec![],
+        other_threads: vec![],
     }
 }
 

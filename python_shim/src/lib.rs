@@ -107,12 +107,16 @@ records! {
     Plan "plan" { resume, keep, for_iter, exc_value, init_self, push }
     /// A decoded snapshot. `ready`: one entry per object, built or the `unset` marker
     /// (None when no marker was given); `resume`: one Plan per frame.
-    Decoded "snapshot" { objects, ready, frames, resume, main_module, redirected_streams, interpreter_extras, argv, sys_path,
+    /// A thread besides the snapshot's own: its frames and plans, whether it is the
+    /// main thread, its `threading.Thread` object and the RLocks it takes again.
+    ThreadRecord "thread" { frames, resume, is_main, thread_object, held_rlocks, name, thread_id }
+    Decoded "snapshot" { objects, ready, frames, resume, is_main, thread_object, held_rlocks, thread_id, other_threads, main_module, redirected_streams, interpreter_extras, argv, sys_path,
                          recursion_limit, stdin_pending, cwd, pid, python }
     /// The fixed header at the start of a snapshot file.
     SnapshotHeader "header" { format_version, python, bytecode_magic, body_len, crc32 }
     /// Report lines (supervisor → shim), see `pyteleport::snapshot::report`.
     ReduceReport "reduce" { addrs }
+    SettleReport "settle" {}
     ErrorReport "error" { message }
     SavedReport "saved" { path }
     StartedReport "started" { pid }
@@ -394,12 +398,36 @@ fn decode_snapshot(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>, unset: Opti
             Ok(rec!(py, Node { value: value_to_py(py, &o.value)?, type_id: o.type_id, addr: o.addr }))
         })
         .collect::<PyResult<_>>()?;
+    let plans = |plans: &[pyteleport::snapshot::FrameResume]| -> PyResult<Vec<PyObject>> {
+        plans
+            .iter()
+            .map(|r| {
+                Ok(rec!(
+                    py,
+                    Plan { resume: r.resume, keep: r.keep, for_iter: r.for_iter, exc_value: r.exc_value, init_self: r.init_self, push: r.push }
+                ))
+            })
+            .collect()
+    };
     let frames: Vec<PyObject> = snap.thread.frames.iter().map(|f| frame_to_py(py, f)).collect::<PyResult<_>>()?;
-    let resume: Vec<PyObject> = snap
-        .resume
+    let resume = plans(&snap.resume)?;
+    let other_threads: Vec<PyObject> = snap
+        .other_threads
         .iter()
-        .map(|r| {
-            Ok(rec!(py, Plan { resume: r.resume, keep: r.keep, for_iter: r.for_iter, exc_value: r.exc_value, init_self: r.init_self, push: r.push }))
+        .map(|o| {
+            let frames: Vec<PyObject> = o.thread.frames.iter().map(|f| frame_to_py(py, f)).collect::<PyResult<_>>()?;
+            Ok(rec!(
+                py,
+                ThreadRecord {
+                    frames: PyList::new(py, frames)?,
+                    resume: PyList::new(py, plans(&o.resume)?)?,
+                    is_main: o.thread.is_main,
+                    thread_object: o.thread.thread_object,
+                    held_rlocks: o.thread.held_rlocks.clone(),
+                    name: o.thread.name.clone(),
+                    thread_id: o.thread.thread_id,
+                }
+            ))
         })
         .collect::<PyResult<_>>()?;
     let ready = match ready {
@@ -413,6 +441,11 @@ fn decode_snapshot(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>, unset: Opti
             ready: ready,
             frames: PyList::new(py, frames)?,
             resume: PyList::new(py, resume)?,
+            is_main: snap.thread.is_main,
+            thread_object: snap.thread.thread_object,
+            held_rlocks: snap.thread.held_rlocks.clone(),
+            thread_id: snap.thread.thread_id,
+            other_threads: PyList::new(py, other_threads)?,
             main_module: snap.main_module,
             redirected_streams: snap.redirected_streams.clone(),
             interpreter_extras: snap.interpreter_extras.clone(),
@@ -452,12 +485,51 @@ fn parse_header(py: Python<'_>, data: pyo3::buffer::PyBuffer<u8>) -> PyResult<Py
 fn decode_report(py: Python<'_>, line: &str) -> PyResult<PyObject> {
     Ok(match Report::decode(line) {
         Some(Report::Reduce(addrs)) => rec!(py, ReduceReport { addrs: addrs }),
+        Some(Report::Settle) => rec!(py, SettleReport {}),
         Some(Report::Error(m)) => rec!(py, ErrorReport { message: m }),
         Some(Report::Saved(p)) => rec!(py, SavedReport { path: p }),
         Some(Report::Started(pid)) => rec!(py, StartedReport { pid: pid }),
         Some(Report::Exit(code)) => rec!(py, ExitReport { code: code }),
         None => py.None(),
     })
+}
+
+/// One line from descriptor `fd` (without its newline; empty at end of file), read
+/// *holding the GIL*: while the supervisor reads this process, no other thread may run
+/// Python code.
+#[pyfunction]
+fn read_line_holding_gil(fd: i32) -> PyResult<String> {
+    use std::io::Read;
+    // SAFETY: borrows a descriptor the caller owns for the length of this call; never
+    // closed here (ManuallyDrop).
+    let mut file = std::mem::ManuallyDrop::new(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match file.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// Write all of `data` to descriptor `fd`, holding the GIL (see `read_line_holding_gil`).
+#[pyfunction]
+fn write_holding_gil(fd: i32, data: &[u8]) -> PyResult<()> {
+    use std::io::Write;
+    // SAFETY: as in `read_line_holding_gil`.
+    let mut file = std::mem::ManuallyDrop::new(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    Ok(file.write_all(data)?)
+}
+
+/// Release the GIL for `seconds`, letting the other threads run.
+#[pyfunction]
+fn let_other_threads_run(py: Python<'_>, seconds: f64) {
+    py.allow_threads(|| std::thread::sleep(std::time::Duration::from_secs_f64(seconds.clamp(0.0, 1.0))));
 }
 
 /// The reply line (no newline) to a `reduce` report: the address of the list of reduce
@@ -678,6 +750,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_header, m)?)?;
     m.add_function(wrap_pyfunction!(decode_report, m)?)?;
     m.add_function(wrap_pyfunction!(encode_reply, m)?)?;
+    m.add_function(wrap_pyfunction!(read_line_holding_gil, m)?)?;
+    m.add_function(wrap_pyfunction!(write_holding_gil, m)?)?;
+    m.add_function(wrap_pyfunction!(let_other_threads_run, m)?)?;
     m.add_function(wrap_pyfunction!(encode_readiness, m)?)?;
     m.add_function(wrap_pyfunction!(parse_exception_table, m)?)?;
     m.add_function(wrap_pyfunction!(shift_exception_table, m)?)?;

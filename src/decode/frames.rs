@@ -343,7 +343,7 @@ impl<'a> Decoder<'a> {
         }
         let handled_exception = self.handled_exception(tstate)?;
         let name = ptrace_tools::threads::thread_name(self.py.pid, native_thread_id as i32);
-        Ok(ThreadInfo { tstate, thread_id, native_thread_id, name, is_main, frames, handled_exception })
+        Ok(ThreadInfo { tstate, thread_id, native_thread_id, name, is_main, frames, handled_exception, thread_object: None, held_rlocks: vec![] })
     }
 
     /// A thread with only the given frames (innermost first), all of them callers.
@@ -354,7 +354,17 @@ impl<'a> Decoder<'a> {
             frames.push(self.read_frame(*f, true)?);
         }
         let handled_exception = self.handled_exception(tstate)?;
-        Ok(ThreadInfo { tstate, thread_id, native_thread_id, name: None, is_main: true, frames, handled_exception })
+        Ok(ThreadInfo {
+            tstate,
+            thread_id,
+            native_thread_id,
+            name: None,
+            is_main: true,
+            frames,
+            handled_exception,
+            thread_object: None,
+            held_rlocks: vec![],
+        })
     }
 
     /// The topmost non-None exception of the thread's exc_info chain.
@@ -430,6 +440,30 @@ impl<'a> Decoder<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// `threading._active` as (ident, address of the Thread object), and how many threads
+    /// wait in `threading._limbo` (started, not running yet). Empty when `threading` was
+    /// never imported.
+    pub fn threading_registry(&mut self) -> Result<(Vec<(u64, u64)>, usize)> {
+        let l = self.py.layout;
+        let interp = self.ptr(self.py.runtime_addr + l.runtime_interpreters_head as u64)?;
+        let modules = self.ptr(interp + l.interp_modules as u64)?;
+        let Some(threading) = self.lookup_str_key(modules, "threading")? else { return Ok((vec![], 0)) };
+        let tdict = self.ptr(threading + l.module_dict as u64)?;
+        let mut active = Vec::new();
+        if let Some(dict) = self.lookup_str_key(tdict, "_active")? {
+            for (k, v) in self.dict_entries(dict)? {
+                if let Value::Int { digits, .. } = self.read_int(k)? {
+                    active.push((digits.iter().rev().fold(0u64, |acc, &d| (acc << 30) | d as u64), v));
+                }
+            }
+        }
+        let starting = match self.lookup_str_key(tdict, "_limbo")? {
+            Some(dict) => self.dict_entries(dict)?.len(),
+            None => 0,
+        };
+        Ok((active, starting))
     }
 
     fn lookup_str_key(&mut self, dict: u64, key: &str) -> Result<Option<u64>> {

@@ -95,7 +95,12 @@ pub struct Decoder<'a> {
     pub init_cleanup_inner: std::collections::HashSet<u64>,
     /// Address of 3.13's init-cleanup shim code, once seen.
     pub init_cleanup_code: Option<u64>,
+    /// RLocks held by threads other than the main one: (owner's ident, lock, count).
+    pub rlock_owners: RlockOwners,
 }
+
+/// RLocks held by threads other than the main one: (owner's ident, lock, count).
+pub type RlockOwners = Vec<(u64, ObjId, u32)>;
 
 /// What decoding needs to know about a type, read once per type.
 #[derive(Debug, Clone, Copy)]
@@ -181,6 +186,7 @@ impl<'a> Decoder<'a> {
             open_files: None,
             init_cleanup_inner: Default::default(),
             init_cleanup_code: None,
+            rlock_owners: Vec::new(),
         }
     }
 
@@ -258,12 +264,17 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
-    pub fn finish(mut self) -> Result<ObjectGraph> {
+    pub fn finish(self) -> Result<ObjectGraph> {
+        Ok(self.finish_with_rlock_owners()?.0)
+    }
+
+    /// As [`Self::finish`], with the RLocks found held by threads other than the main one.
+    pub fn finish_with_rlock_owners(mut self) -> Result<(ObjectGraph, RlockOwners)> {
         self.drain()?;
         if self.limits.deep {
             self.name_module_globals()?;
         }
-        Ok(self.graph)
+        Ok((self.graph, self.rlock_owners))
     }
 
     /// A node the decoder makes up (an argument list, a C integer as an int): `pseudo` is an

@@ -1,8 +1,10 @@
 //! `_thread.lock` and `_thread.RLock` (what `threading.Lock()`/`RLock()` make).
 //!
-//! `pyteleport._reducers.new_lock(kind, held, count)`: a new lock, taken again as often
-//! as the moving (main) thread held it; one held by another thread (which does not
-//! move) comes free.
+//! `pyteleport._reducers.new_lock(kind, held, count)`: a new lock. A `Lock` held is taken
+//! again (any thread may release it). An `RLock` held by the thread that runs on the new
+//! process's main thread is taken again there as often as it was held; one held by
+//! another thread comes free and is listed in `Decoder::rlock_owners`, for that thread to
+//! take again before it runs.
 
 use crate::snapshot::reducers::Reducer;
 use crate::snapshot::Value;
@@ -32,6 +34,11 @@ pub static RLOCK: CType = CType {
             None => 0,
         };
         let mine = count > 0 && owner != 0 && owner == main_ident;
+        if count > 0 && owner != 0 && !mine {
+            if let Some(&id) = d.graph.index.get(&i.addr) {
+                d.rlock_owners.push((owner, id, count.clamp(1, u32::MAX as i64) as u32));
+            }
+        }
         Ok(new_lock(d, i, "RLock", mine, if mine { count } else { 1 }))
     },
     shallow: false,

@@ -15,7 +15,7 @@ pub use model::*;
 pub use validate::validate;
 
 pub const MAGIC: &[u8; 8] = b"PYTELEPT";
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// magic 8 + format 4 + python 4 + bytecode magic 4 + body length 8 + crc32 4.
 pub const HEADER_LEN: usize = 32;
 
@@ -185,10 +185,21 @@ mod tests {
                 stdin_pending: vec![],
             },
             graph: ObjectGraph::default(),
-            thread: ThreadInfo { tstate: 0, thread_id: 1, native_thread_id: 1, name: None, is_main: true, frames: vec![], handled_exception: None },
+            thread: ThreadInfo {
+                tstate: 0,
+                thread_id: 1,
+                native_thread_id: 1,
+                name: None,
+                is_main: true,
+                frames: vec![],
+                handled_exception: None,
+                thread_object: None,
+                held_rlocks: vec![],
+            },
             main_module: None,
             redirected_streams: vec![],
             interpreter_extras: vec![],
+            other_threads: vec![],
             resume: vec![],
         }
     }

@@ -318,6 +318,19 @@ pub struct ThreadInfo {
     pub frames: Vec<FrameInfo>,
     /// The exception being handled in this thread (`sys.exc_info()`), if any.
     pub handled_exception: Option<ObjId>,
+    /// Its `threading.Thread` object (from `threading._active`), when it has one.
+    pub thread_object: Option<ObjId>,
+    /// `threading.RLock`s this thread holds, with their recursion counts: rebuilt free and
+    /// taken again by this thread (`count` times) before it runs.
+    pub held_rlocks: Vec<(ObjId, u32)>,
+}
+
+/// A thread of the program besides [`Snapshot::thread`], with how its frames resume.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OtherThread {
+    pub thread: ThreadInfo,
+    /// One per frame of `thread`, innermost first.
+    pub resume: Vec<FrameResume>,
 }
 
 /// How the restore engine re-enters one frame.
@@ -374,4 +387,7 @@ pub struct Snapshot {
     pub interpreter_extras: Vec<(String, ObjId)>,
     /// How each frame of `thread` resumes, innermost first.
     pub resume: Vec<FrameResume>,
+    /// Every other Python thread of the program: each runs again in a thread of its own
+    /// (the one that `is_main` on the new process's main thread).
+    pub other_threads: Vec<OtherThread>,
 }

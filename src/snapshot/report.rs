@@ -3,7 +3,8 @@
 //! `pyteleport/__init__.py`, the restore engine) through `pyteleport._native`.
 //!
 //! * Supervisor → shim, one line each on `--report-fd` ([`Report`]): `reduce ADDR...`
-//!   (asks the shim to reduce objects), then one outcome: `error MESSAGE`, `saved PATH`,
+//!   (asks the shim to reduce objects) and `settle` (asks it to let the other threads run
+//!   a moment: answered `0`), then one outcome: `error MESSAGE`, `saved PATH`,
 //!   or `started PID` followed by `exit CODE` when the new process ends.
 //! * Shim → supervisor, one line per `reduce` on `--reply-fd` ([`Reply`]): the address
 //!   (`id()`) of a list of reduce tuples, or `error MESSAGE`.
@@ -36,6 +37,9 @@ pub fn one_line(s: &str) -> String {
 pub enum Report {
     /// Reduce the objects at these addresses (what reading memory cannot do).
     Reduce(Vec<u64>),
+    /// Let the other threads run a moment (release the GIL briefly), then answer: one
+    /// of them was not at a point it can be carried from.
+    Settle,
     /// The capture or the delivery failed; the program goes on.
     Error(String),
     /// The snapshot was written to this path.
@@ -58,6 +62,7 @@ impl Report {
                 }
                 s
             }
+            Report::Settle => "settle".into(),
             Report::Error(m) => format!("error {}", one_line(m)),
             Report::Saved(p) => format!("saved {}", one_line(p)),
             Report::Started(pid) => format!("started {pid}"),
@@ -71,6 +76,7 @@ impl Report {
         let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
         Some(match word {
             "reduce" => Report::Reduce(rest.split_whitespace().map(|a| a.parse().ok()).collect::<Option<_>>()?),
+            "settle" => Report::Settle,
             "error" => Report::Error(rest.to_string()),
             "saved" => Report::Saved(rest.to_string()),
             "started" => Report::Started(rest.trim().parse().ok()?),

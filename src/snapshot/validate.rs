@@ -3,7 +3,7 @@
 //! (object ids, frame codes, one resume plan per frame) is checked here, so that a bad
 //! file is refused with a message before any of it runs.
 
-use super::model::{CodeInfo, FrameInfo, ObjId, ObjectGraph, Snapshot, TypeInfo, Value};
+use super::model::{CodeInfo, FrameInfo, FrameResume, ObjId, ObjectGraph, Snapshot, ThreadInfo, TypeInfo, Value};
 use super::Invalid;
 
 impl Value {
@@ -137,16 +137,21 @@ pub fn validate(snap: &Snapshot) -> Result<(), Invalid> {
         }
         o.value.for_each_ref(&mut |id| check(&|| format!("object {n}"), id));
     }
-    for (n, fr) in snap.thread.frames.iter().enumerate() {
-        frame_refs(fr, &mut |id| check(&|| format!("frame {n}"), id));
-    }
-    for (n, plan) in snap.resume.iter().enumerate() {
-        for id in plan.exc_value.iter().chain(&plan.init_self) {
-            check(&|| format!("the resume plan of frame {n}"), *id);
+    let threads: Vec<(&ThreadInfo, &[FrameResume])> =
+        std::iter::once((&snap.thread, snap.resume.as_slice())).chain(snap.other_threads.iter().map(|o| (&o.thread, o.resume.as_slice()))).collect();
+    for (t, (thread, plans)) in threads.iter().enumerate() {
+        let who = |what: String| if t == 0 { what } else { format!("{what} of thread {t}") };
+        for (n, fr) in thread.frames.iter().enumerate() {
+            frame_refs(fr, &mut |id| check(&|| who(format!("frame {n}")), id));
         }
-    }
-    if let Some(e) = snap.thread.handled_exception {
-        check(&|| "the thread's handled exception".into(), e);
+        for (n, plan) in plans.iter().enumerate() {
+            for id in plan.exc_value.iter().chain(&plan.init_self) {
+                check(&|| who(format!("the resume plan of frame {n}")), *id);
+            }
+        }
+        for id in thread.handled_exception.iter().chain(&thread.thread_object).chain(thread.held_rlocks.iter().map(|(l, _)| l)) {
+            check(&|| who("the thread's state".into()), *id);
+        }
     }
     if let Some(m) = snap.main_module {
         check(&|| "the __main__ module".into(), m);
@@ -160,16 +165,18 @@ pub fn validate(snap: &Snapshot) -> Result<(), Invalid> {
     if let Some((place, id)) = bad {
         return Err(Invalid::IdOutOfRange { place, id, count });
     }
-    for (n, fr) in snap.thread.frames.iter().enumerate() {
-        if !is_code(graph, fr.code) {
-            return Err(Invalid::NotCode { place: format!("the code of frame {n}"), id: fr.code });
-        }
-        if let Value::Code(code) = &graph.objects[fr.code as usize].value {
-            if fr.localsplus.len() != code.localsplus_names.len() {
-                return Err(Invalid::Frame {
-                    frame: n,
-                    what: format!("{} local slots for a code with {}", fr.localsplus.len(), code.localsplus_names.len()),
-                });
+    for (thread, _) in &threads {
+        for (n, fr) in thread.frames.iter().enumerate() {
+            if !is_code(graph, fr.code) {
+                return Err(Invalid::NotCode { place: format!("the code of frame {n}"), id: fr.code });
+            }
+            if let Value::Code(code) = &graph.objects[fr.code as usize].value {
+                if fr.localsplus.len() != code.localsplus_names.len() {
+                    return Err(Invalid::Frame {
+                        frame: n,
+                        what: format!("{} local slots for a code with {}", fr.localsplus.len(), code.localsplus_names.len()),
+                    });
+                }
             }
         }
     }
@@ -183,8 +190,10 @@ pub fn validate(snap: &Snapshot) -> Result<(), Invalid> {
             return Err(Invalid::NotCode { place: format!("the code of object {n}"), id: code });
         }
     }
-    if snap.thread.frames.len() != snap.resume.len() {
-        return Err(Invalid::PlanCount { frames: snap.thread.frames.len(), plans: snap.resume.len() });
+    for (thread, plans) in &threads {
+        if thread.frames.len() != plans.len() {
+            return Err(Invalid::PlanCount { frames: thread.frames.len(), plans: plans.len() });
+        }
     }
     Ok(())
 }

@@ -92,23 +92,39 @@ def _teleport(entry_code, caller_depth, to_file=None, to_shell=None, exit=True):
         raise TeleportError(f"cannot teleport {where}: cannot start the supervisor: {e}") from None
     os.close(write_end)
     os.close(reply_read)
-    # The messages on these pipes are pyteleport::snapshot::report's, through _native.
-    from ._native import decode_report
+    # The messages on these pipes are pyteleport::snapshot::report's, through _native,
+    # read and written holding the GIL: while the supervisor reads this process, no other
+    # thread runs Python code (they wait where they can be carried from; see
+    # pyteleport::thread_rest). The long switch interval keeps them from taking the GIL
+    # while this thread answers in Python.
+    from ._native import decode_report, read_line_holding_gil, write_holding_gil, let_other_threads_run
     kept = []  # reduce results, alive until the supervisor has read them
-    with os.fdopen(read_end, "r") as report, os.fdopen(reply_write, "w") as reply:
-        # The supervisor stops this process while it waits here, reads it, resumes it.
-        line = report.readline().strip()
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e6)
+    try:
+        line = read_line_holding_gil(read_end).strip()
         msg = decode_report(line)
-        while msg is not None and msg.kind == "reduce" and msg.addrs:
-            reply.write(_answer_reduce(msg.addrs, kept) + "\n")
-            reply.flush()
-            line = report.readline().strip()
+        while msg is not None and (msg.kind == "settle" or (msg.kind == "reduce" and msg.addrs)):
+            if msg.kind == "settle":
+                # Another thread is not where it can be carried from: let it get there.
+                sys.setswitchinterval(0.0005)
+                let_other_threads_run(0.005)
+                sys.setswitchinterval(1e6)
+                answer = "0"
+            else:
+                answer = _answer_reduce(msg.addrs, kept)
+            write_holding_gil(reply_write, (answer + "\n").encode())
+            line = read_line_holding_gil(read_end).strip()
             msg = decode_report(line)
         if msg is not None and msg.kind == "started":
-            exit_msg = decode_report(report.readline())
+            exit_msg = decode_report(read_line_holding_gil(read_end))
             os.waitpid(supervisor_pid, 0)
             code = exit_msg.code if exit_msg is not None and exit_msg.kind == "exit" else 1
             os._exit(code)
+    finally:
+        sys.setswitchinterval(switch_interval)
+        os.close(read_end)
+        os.close(reply_write)
     sys.__dict__.pop("_pyteleport_extras", None)
     status = os.waitstatus_to_exitcode(os.waitpid(supervisor_pid, 0)[1])
     if msg is not None and msg.kind == "saved":

@@ -55,10 +55,22 @@ def _parameterless(code):
 
 
 def _resolve(module, qualname):
+    alias = _TYPES_BY_OTHER_NAMES.get((module, qualname))
+    if alias is not None:
+        return alias()
     obj = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+# C types whose module does not name them as their __qualname__ says (a method
+# descriptor such as `lock.acquire` on a waiting thread's stack brings its type along).
+_TYPES_BY_OTHER_NAMES = {
+    ("_thread", "lock"): lambda: importlib.import_module("_thread").LockType,
+    ("_thread", "RLock"): lambda: type(importlib.import_module("_thread").RLock()),
+    ("_queue", "SimpleQueue"): lambda: importlib.import_module("_queue").SimpleQueue,
+}
 
 
 # Builtin types that `builtins` does not name (type(None), types.MethodType, ...).
@@ -93,7 +105,8 @@ class Rebuilder:
 
     def __init__(self, state, main_module):
         self.nodes = state.objects
-        self.frames = state.frames
+        # Every thread's frames: a generator running in any thread is one of them.
+        self.frames = list(state.frames) + [f for t in state.other_threads for f in t.frames]
         # Scalars and containers of scalars come built by the native module.
         self.objs = state.ready if state.ready is not None else [NULL] * len(self.nodes)
         self.to_fill = []
@@ -482,7 +495,11 @@ class Rebuilder:
                     for k, val in (slots or {}).items():
                         setattr(o, k, val)
             if listitems is not None:
-                o.extend(self.deep(listitems))
+                if hasattr(o, "extend") or not hasattr(o, "put"):
+                    o.extend(self.deep(listitems))
+                else:  # a queue (queue.SimpleQueue): its items in order
+                    for item in self.deep(listitems):
+                        o.put(item)
             if dictitems is not None:
                 for k, val in self.deep(dictitems):
                     o[k] = val

@@ -16,6 +16,9 @@ def reduce_generic(obj):
     view = _dict_view(obj)
     if view is not None:
         return view
+    threads = _thread_state(obj)
+    if threads is not None:
+        return threads
     reducer = copyreg.dispatch_table.get(type(obj))
     rv = reducer(obj) if reducer is not None else obj.__reduce_ex__(4)
     if isinstance(rv, str):
@@ -55,6 +58,30 @@ def _dict_view(obj):
     return None
 
 
+def _thread_state(obj):
+    """`queue.SimpleQueue` (a thread pool's work queue): a new one with the same items,
+    read by taking them out and putting them back (no other thread runs meanwhile).
+    3.13's `_thread._ThreadHandle` (what `Thread.join` waits on): a new handle, which the
+    restore engine gives to the thread it starts again (or marks done, for a thread that
+    had ended)."""
+    import sys
+    kind = type(obj).__module__ + "." + type(obj).__qualname__
+    if kind == "_queue.SimpleQueue":
+        import queue
+        items = []
+        while True:
+            try:
+                items.append(obj.get_nowait())
+            except queue.Empty:
+                break
+        for item in items:
+            obj.put(item)
+        return (type(obj), (), None, items, None)
+    if kind == "_thread._ThreadHandle":
+        return (type(obj), (), None, None, None)
+    return None
+
+
 def interpreter_extras():
     """Interpreter state kept outside the objects a program references, which a fresh
     interpreter would not have: the decimal context of this thread (precision, rounding,
@@ -62,6 +89,8 @@ def interpreter_extras():
     interpreter; plain values and the handlers themselves (carried as objects)."""
     import sys
     extras = {}
+    if sys.getswitchinterval() != 0.005:
+        extras["switch_interval"] = sys.getswitchinterval()
     decimal = sys.modules.get("decimal")
     if decimal is not None:
         c = decimal.getcontext()

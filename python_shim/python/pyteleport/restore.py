@@ -125,6 +125,8 @@ def _resumed_sys_path(carried, here, pythonpath=""):
 def _set_interpreter_extras(extras):
     """What `_reduce_core.interpreter_extras` found in the original: its decimal context
     and its Python-level signal handlers."""
+    if "switch_interval" in extras:
+        sys.setswitchinterval(extras["switch_interval"])
     context = extras.get("decimal_context")
     if context is not None:
         import decimal
@@ -156,11 +158,56 @@ def resume(state, before_run=None):
         setattr(sys, name, r.get(i))
     _set_interpreter_extras({name: r.get(i) for name, i in state.interpreter_extras})
     _mark("objects rebuilt")
-    # Every frame is entered before any runs, so that while one runs, the frames outside
-    # it are ordinary suspended generators (a teleport from the restored process reads
-    # them out of `_drive`'s `pending` list).
+    # Every frame of every thread is entered before any runs, so that while one runs, the
+    # frames outside it are ordinary suspended generators (a teleport from the restored
+    # process reads them out of `_drive`'s `pending` list).
+    threads = [_CarriedThread(state.frames, state.resume, state.is_main, state.thread_object, state.held_rlocks, state.thread_id)]
+    threads += [_CarriedThread(t.frames, t.resume, t.is_main, t.thread_object, t.held_rlocks, t.thread_id) for t in state.other_threads]
+    for t in threads:
+        if t.is_main:
+            t.pending = _enter_thread(r, t.frames, t.resume, t.thread_id)
+    # The other threads enter their frames in their own threads, before any frame runs
+    # (see _start_thread).
+    others = [t for t in threads if not t.is_main]
+    go = _start_threads(r, others)
+    sys.setrecursionlimit(old_limit)
+    _mark("frames entered")
+    if before_run is not None and not before_run():
+        _cancel(go)
+        return 3
+    main_thread = next((t for t in threads if t.is_main), None)
+    if others or any(t.thread_object is not None for t in threads):
+        _restart_threads(r, main_thread, others)
+    go.set()
+    if main_thread is None:
+        # The original's main thread ran no Python code (it had ended, or was waiting
+        # in C): the interpreter's own exit waits for the non-daemon threads, as there.
+        return 0
+    _drive(main_thread.pending, r)
+    return 0
+
+
+class _CarriedThread:
+    def __init__(self, frames, resume, is_main, thread_object, held_rlocks, thread_id):
+        self.frames, self.resume, self.is_main = frames, resume, is_main
+        self.thread_object, self.held_rlocks, self.thread_id = thread_object, held_rlocks, thread_id
+        self.pending = []
+        self.entered = None
+
+
+def _enter_thread(r, frames, plans, old_ident):
+    import _thread
     pending = []
-    for f, plan in zip(state.frames, state.resume):
+    new_ident = _thread.get_ident()
+    for f, plan in zip(frames, plans):
+        fix = None
+        if old_ident != new_ident and r.get(f.code).co_name == "wait" and r.get(f.code).co_filename.endswith("threading.py"):
+            # Condition.wait keeps its RLock's (count, owner ident) to take it back with:
+            # the owner is this thread, under its new ident.
+            def fix(value):
+                if type(value) is tuple and len(value) == 2 and value[1] == old_ident:
+                    return (value[0], new_ident)
+                return value
         stack = [r.slot(x) for x in f.stack[:plan.keep]]
         at, send = plan.resume, NULL
         if not plan.push and stack:
@@ -176,19 +223,135 @@ def resume(state, before_run=None):
             at = 1 - shift
         else:
             g, shift = r.new_generator(f, prologue=True), PROLOGUE
-        _enter(r, g, f, plan, stack, at + shift)
+        _enter(r, g, f, plan, stack, at + shift, fix)
         pending.append((g, f, plan, shift, send))
-    sys.setrecursionlimit(old_limit)
-    _mark("frames entered")
-    if before_run is not None and not before_run():
-        return 3
-    _drive(pending, r)
-    return 0
+    return pending
 
 
-def _enter(r, g, f, plan, stack, at):
+def _restart_threads(r, main_thread, others):
+    """Run each carried thread again as the same Python thread: its `threading.Thread`
+    object gets this process's ident and join handle, `threading` knows it as running,
+    and it takes its RLocks again before its frames go on."""
+    import _thread
+    import threading
+    running = set()
+    if main_thread is not None and main_thread.thread_object is not None:
+        th = r.get(main_thread.thread_object)
+        fresh = threading._main_thread
+        running.add(id(th))
+        if th is not fresh:
+            # The program's own main Thread object stands for this main thread.
+            for name in ("_tstate_lock", "_handle"):
+                if hasattr(fresh, name):
+                    setattr(th, name, getattr(fresh, name))
+            _adopt(th)
+            threading._main_thread = th
+    for t in others:
+        if t.thread_object is not None:
+            running.add(id(r.get(t.thread_object)))
+    # A Thread that had ended, or was ending (its Python code done), is joined at once:
+    # 3.13's join handle says it is done, 3.11/3.12's sentinel lock is free.
+    import gc
+    for obj in gc.get_objects():
+        if not isinstance(obj, threading.Thread) or id(obj) in running or not obj._started.is_set():
+            continue
+        if obj is threading._main_thread:
+            continue
+        handle = getattr(obj, "_handle", None)
+        if handle is not None and hasattr(_thread, "start_joinable_thread") and not handle.is_done():
+            try:
+                handle._set_done()
+            except RuntimeError:  # a new handle: done once a thread that does nothing ends
+                _thread.start_joinable_thread(lambda: None, handle=handle, daemon=True)
+        lock = getattr(obj, "_tstate_lock", None)
+        if lock is not None and lock.locked():
+            lock.release()
+
+def _adopt(th):
+    import _thread
+    import threading
+    th._ident = _thread.get_ident()
+    if hasattr(th, "_native_id"):
+        th._native_id = _thread.get_native_id()
+    with threading._active_limbo_lock:
+        threading._active[th._ident] = th
+
+
+def _start_threads(r, others):
+    """Start a thread for each carried thread: it takes its identity (its Thread object
+    gets this process's ident), enters its frames and takes its RLocks again, then waits
+    for the returned event before its frames go on."""
+    import threading
+    go = threading.Event()
+    for t in others:
+        _start_thread(r, t, go)
+    for t in others:
+        t.entered.wait()
+    for t in others:
+        if t.failure is not None:
+            _cancel(go)
+            raise t.failure
+    return go
+
+
+def _cancel(go):
+    """The program will not run here: the started threads end without running."""
+    go.cancelled = True
+    go.set()
+
+
+def _start_thread(r, t, go):
+    import _thread
+    import threading
+    th = r.get(t.thread_object) if t.thread_object is not None else None
+    locks = [(r.get(lock), count) for lock, count in t.held_rlocks]
+    tstate_lock = getattr(th, "_tstate_lock", None) if th is not None else None
+    daemon = bool(getattr(th, "_daemonic", True)) if th is not None else True
+    if tstate_lock is not None and not daemon and hasattr(threading, "_shutdown_locks"):
+        # 3.11/3.12: the interpreter's exit waits for this lock, which the thread's end
+        # releases (a thread state's own sentinel lock would, there).
+        with threading._shutdown_locks_lock:
+            threading._shutdown_locks.add(tstate_lock)
+    t.entered, t.failure = threading.Event(), None
+
+    def run():
+        try:
+            try:
+                if th is not None:
+                    _adopt(th)
+                t.pending = _enter_thread(r, t.frames, t.resume, t.thread_id)
+                for lock, count in locks:
+                    for _ in range(count):
+                        lock.acquire()
+            except BaseException as e:
+                t.failure = e
+                return
+            finally:
+                t.entered.set()
+            go.wait()
+            if getattr(go, "cancelled", False):
+                return
+            _drive(t.pending, r)
+        except SystemExit:
+            pass
+        finally:
+            if tstate_lock is not None and tstate_lock.locked():
+                tstate_lock.release()
+
+    if hasattr(_thread, "start_joinable_thread") and th is not None and getattr(th, "_handle", None) is not None:
+        _thread.start_joinable_thread(run, handle=th._handle, daemon=daemon)
+    elif hasattr(_thread, "start_joinable_thread"):
+        _thread.start_joinable_thread(run, daemon=daemon)
+    else:
+        _thread.start_new_thread(run, ())
+
+
+def _enter(r, g, f, plan, stack, at, fix=None):
     mapping = r.get(f.locals_mapping) if f.locals_mapping is not None else None
-    _native.enter_frame(g, [r.slot(x) for x in f.localsplus], stack, at, NULL, mapping,
+    localsplus = [r.slot(x) for x in f.localsplus]
+    if fix is not None:
+        localsplus = [x if x is NULL else fix(x) for x in localsplus]
+    _native.enter_frame(g, localsplus, stack, at, NULL, mapping,
                         r.get(plan.exc_value), "suspended", True)
 
 
