@@ -51,6 +51,10 @@ pub enum Progress<'a> {
     WaitingForSafePoint { pid: i32, place: &'a str },
     /// A safe point came, inside a frame that cannot be resumed: waiting for it to return.
     NotResumableYet { why: &'a ResumeError },
+    /// Another thread is not where it can be carried from (`what`: which, where, why).
+    ThreadsNotAtRest { what: &'a str },
+    /// `--main-thread-only`: these threads (native id, where) stay behind.
+    LeavingThreadsBehind { threads: &'a [(i32, String)] },
     /// `paused`: how long the target was held, when it went on right after the copy.
     CheckpointWritten { path: &'a std::path::Path, paused: Option<Duration> },
     /// The new process runs; `paused`: from the safe point until it was told to go.
@@ -88,6 +92,9 @@ struct Target {
     /// Address ranges of the eval loop: a hit is a safe point only when called from there.
     eval_ranges: Vec<(u64, u64)>,
     main_tstate: u64,
+    /// The other threads, where the capture found them (each carried from there).
+    resting: Vec<crate::capture::RestingThread>,
+    functions: Option<crate::thread_rest::NativeFunctions>,
 }
 
 fn locate(pid: i32) -> Result<Target> {
@@ -111,7 +118,8 @@ fn locate(pid: i32) -> Result<Target> {
     }
     let stop_at = pending_check_entry(&elf, &functions, &eval, handler.value);
     let eval_ranges = eval.iter().map(|r| (bias.wrapping_add(r.start), bias.wrapping_add(r.end))).collect();
-    Ok(Target { py, live, safe_point: bias.wrapping_add(stop_at), eval_ranges, main_tstate: 0 })
+    let functions = crate::thread_rest::NativeFunctions::locate(&py);
+    Ok(Target { py, live, safe_point: bias.wrapping_add(stop_at), eval_ranges, main_tstate: 0, resting: vec![], functions })
 }
 
 /// Where to stop: the pending-work handler when the eval loop calls it, else the small
@@ -308,12 +316,21 @@ fn capture(
     d.open_files = open_files.clone();
     d.substitutions = substitutions.clone();
     d.learn_stdio()?;
-    let thread = read_main_thread(&mut d, t)?;
+    let mut thread = read_main_thread(&mut d, t)?;
     let table = opcode_table(&t.py)?;
+    let mut others = crate::capture::read_other_threads(&mut d, &t.resting)?;
     let carried = read_interpreter_state(&mut d)?;
     let environ = d.current_environ().unwrap_or(None);
     let wants_extras = !extras_gathered && imported_any(&mut d, &["decimal", "signal"]).unwrap_or(false);
-    let graph = d.finish()?;
+    if !t.resting.is_empty() {
+        let mut all: Vec<&mut crate::snapshot::ThreadInfo> = std::iter::once(&mut thread).chain(others.iter_mut().map(|o| &mut o.thread)).collect();
+        crate::capture::attach_thread_objects(&mut d, &mut all)?;
+    }
+    let (graph, rlock_owners) = d.finish_with_rlock_owners()?;
+    {
+        let mut all: Vec<&mut crate::snapshot::ThreadInfo> = std::iter::once(&mut thread).chain(others.iter_mut().map(|o| &mut o.thread)).collect();
+        crate::capture::give_rlocks(&rlock_owners, &mut all);
+    }
     let type_name = |id: usize| graph.type_info(id as ObjId).map(|t| format!("{}.{}", t.module, t.qualname)).unwrap_or_default();
     if let Some((id, obj)) = graph.objects.iter().enumerate().find(|(_, o)| matches!(o.value, Value::Unread(_))) {
         return Err(AttachError::NeedsShim { type_name: type_name(id), addr: obj.addr }.into());
@@ -326,7 +343,7 @@ fn capture(
     if wants_extras {
         return Ok(Read::NeedsReduce { addrs: vec![], type_name: String::new() });
     }
-    Ok(Read::Done(Box::new(carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, (thread, resume), vec![])), environ))
+    Ok(Read::Done(Box::new(carried.into_snapshot(t.py.pid, t.py.version, table.magic, graph, (thread, resume), others)), environ))
 }
 
 /// Whether the target imported any of `modules` (`sys.modules`).
@@ -483,6 +500,7 @@ struct Captured {
 /// resumable moment comes or the deadline passes.
 fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, progress: &mut dyn FnMut(Progress)) -> Result<Captured> {
     let (mut told, mut announced) = (false, false);
+    let left_told = &mut false;
     let mut hold_for_reduce = false;
     loop {
         let prepared = PreparedBuffers::for_maps(&t.py.maps, 8 << 30);
@@ -492,11 +510,39 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
             return Err(AttachError::NoMainThread { pid: opts.pid }.into());
         };
         t.main_tstate = main.0;
-        let others: Vec<(i32, String)> = threads.iter().filter(|x| x.1 != opts.pid).map(|x| (x.1, x.2.clone())).collect();
-        if !others.is_empty() && !opts.main_thread_only {
-            return Err(AttachError::OtherThreads { pid: opts.pid, threads: others }.into());
-        }
         reach_safe_point(t, &mut stopped, opts, deadline, progress, &mut announced, &mut told).map_err(|e| ended_while_waiting(e, told, opts.pid))?;
+        // Every other thread moves too, from where it waits (see `thread_rest`); one that
+        // is not at such a point yet is let run on, and the wait goes on.
+        t.resting = vec![];
+        if opts.main_thread_only && !*left_told {
+            let others: Vec<(i32, String)> =
+                threads.iter().filter(|x| x.1 != opts.pid && x.2 != "no Python frame").map(|x| (x.1, x.2.clone())).collect();
+            if !others.is_empty() {
+                progress(Progress::LeavingThreadsBehind { threads: &others });
+            }
+            *left_told = true;
+        }
+        if !opts.main_thread_only {
+            let registers = |tid: i32| stopped.registers(tid).ok();
+            match crate::capture::threads_at_rest(&t.py, &t.live, t.functions.as_ref(), &[t.main_tstate], &registers)? {
+                Ok(resting) => t.resting = resting,
+                Err(not) if Instant::now() + Duration::from_millis(20) < deadline => {
+                    drop(stopped); // runs on
+                    check_cancelled(opts.pid)?;
+                    if !told {
+                        let first = not.first().map(|n| format!("thread {} in {}: {}", n.native_id, n.place, n.why)).unwrap_or_default();
+                        progress(Progress::ThreadsNotAtRest { what: &first });
+                        told = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                Err(not) => {
+                    let threads = not.into_iter().map(|n| (n.native_id, format!("{}: {}", n.place, n.why))).collect();
+                    return Err(AttachError::OtherThreads { pid: opts.pid, threads }.into());
+                }
+            }
+        }
         let started = Instant::now();
         t.py.maps = ptrace_tools::maps::read_maps(opts.pid)?;
         let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&x| stopped.registers(x).ok()).map(|r| r.rsp).collect();

@@ -265,9 +265,9 @@ pub enum AttachError {
     NoSafePoint { pid: i32, timeout: Duration, place: String },
     #[error("process {pid} has no Python main thread")]
     NoMainThread { pid: i32 },
-    /// Other Python threads run (`(native id, place)` each); only the main thread can be
-    /// carried, and only when asked to.
-    #[error("process {pid} runs {} other Python thread(s), which cannot be carried: {}", .threads.len(), describe_others(.threads))]
+    /// Other Python threads did not come, by the deadline, to a point they can be carried
+    /// from (`(native id, "place: why")` each).
+    #[error("process {pid} runs {} other Python thread(s) that did not reach a point they can be carried from in time: {}", .threads.len(), describe_others(.threads))]
     OtherThreads { pid: i32, threads: Vec<(i32, String)> },
     #[error("the main thread runs no Python code")]
     NoPythonCode,

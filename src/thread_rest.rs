@@ -102,27 +102,11 @@ enum Native {
     GilAtSafePoint,
     /// Waiting for the GIL to come back from a call into C (or starting up).
     GilAfterCall,
-    /// In a blocking system call other than the GIL's (the GIL released).
+    /// In a system call other than the GIL's wait (the GIL released).
     Blocked,
     /// Running, or in a system call that is no wait.
     Elsewhere,
 }
-
-// x86-64 system calls a wait blocks in.
-const WAIT_SYSCALLS: &[u64] = &[
-    202, // futex
-    230, // clock_nanosleep
-    35,  // nanosleep
-    23,  // select
-    270, // pselect6
-    7,   // poll
-    271, // ppoll
-    232, // epoll_wait
-    281, // epoll_pwait
-    441, // epoll_pwait2
-    61,  // wait4
-    247, // waitid
-];
 
 /// Return values of a system call interrupted by the tracer's stop, still to be restarted.
 fn interrupted(rax: u64) -> bool {
@@ -173,7 +157,9 @@ fn native_place(mem: &dyn MemoryReader, funs: &NativeFunctions, regs: &libc::use
             _ => Native::GilAfterCall,
         };
     }
-    if WAIT_SYSCALLS.contains(&regs.orig_rax) && interrupted(regs.rax) {
+    // Inside a system call the stop interrupted (it restarts when the thread runs on):
+    // whether it is a wait that can be made again is the Python-level callee's to say.
+    if regs.orig_rax != u64::MAX && interrupted(regs.rax) {
         return Native::Blocked;
     }
     Native::Elsewhere

@@ -254,14 +254,42 @@ def test_checkpoint_with_exit_ends_the_process_after_the_snapshot(version, targe
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
-def test_other_threads_are_refused_unless_main_thread_only(version, target):
-    t = target(version, "threaded.py")
+@pytest.mark.parametrize("script", ["threaded.py", "threads_workers.py"])
+def test_threads_move_with_the_program(version, script, target):
+    """Every thread moves: a heartbeat, a queue consumer, a thread holding an RLock, a
+    sleeping daemon; their joins return there and the output equals a plain run's."""
+    expected = plain_output(version, script)
+    t = target(version, script)
+    time.sleep(0.3)
     res = attach(version, t.pid)
+    assert res.returncode == 0, res.stderr
+    assert "moved to process" in res.stderr
+    assert t.proc.wait(timeout=60) == 0
+    out = t.output()
+    assert PID.sub("", out) == expected
+    seen = pids(out)
+    assert len(seen) == 2 and seen[0] != seen[1], out
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_a_thread_in_a_call_that_cannot_be_made_again_is_refused_by_name(version, target):
+    t = target(version, "threads_blocked_in_c.py")
+    res = attach(version, t.pid, "--timeout", "1")
     assert res.returncode != 0
-    assert "other Python thread" in res.stderr and "--main-thread-only" in res.stderr and "worker" in res.stderr, res.stderr
+    assert "other Python thread" in res.stderr and "posix.read" in res.stderr and "--main-thread-only" in res.stderr, res.stderr
     assert "panicked" not in res.stderr
     assert t.state() not in ("T", "t")
     assert t.proc.wait(timeout=30) == 0 and "done" in t.output()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_main_thread_only_says_which_threads_stay_behind(version, target):
+    t = target(version, "threads_blocked_in_c.py")
+    res = attach(version, t.pid, "--main-thread-only")
+    assert res.returncode == 0, res.stderr
+    assert "left behind" in res.stderr and "never return" in res.stderr, res.stderr
+    assert t.proc.wait(timeout=60) == 0
+    assert len(set(pids(t.output()))) == 2
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
