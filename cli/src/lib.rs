@@ -506,7 +506,7 @@ mod tests {
         assert!(!e.to_string().contains("--"));
         assert_eq!(
             message(&e),
-            "process 7 runs 1 other Python thread(s), which cannot be carried: thread 8 in worker (w.py:3); pass --main-thread-only to move only the main thread"
+            "process 7 runs 1 other Python thread(s) that did not reach a point they can be carried from in time: thread 8 in worker (w.py:3); pass --main-thread-only to move only the main thread"
         );
         let e: Error = LaunchError::SiteForOtherVersion { installed: "python3.12".into(), major: 3, minor: 11 }.into();
         assert_eq!(
