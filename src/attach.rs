@@ -322,15 +322,8 @@ fn capture(
     let carried = read_interpreter_state(&mut d)?;
     let environ = d.current_environ().unwrap_or(None);
     let wants_extras = !extras_gathered && imported_any(&mut d, &["decimal", "signal"]).unwrap_or(false);
-    if !t.resting.is_empty() {
-        let mut all: Vec<&mut crate::snapshot::ThreadInfo> = std::iter::once(&mut thread).chain(others.iter_mut().map(|o| &mut o.thread)).collect();
-        crate::capture::attach_thread_objects(&mut d, &mut all)?;
-    }
-    let (graph, rlock_owners) = d.finish_with_rlock_owners()?;
-    {
-        let mut all: Vec<&mut crate::snapshot::ThreadInfo> = std::iter::once(&mut thread).chain(others.iter_mut().map(|o| &mut o.thread)).collect();
-        crate::capture::give_rlocks(&rlock_owners, &mut all);
-    }
+    // (One thread: its Thread object is not needed, and no other thread holds RLocks.)
+    let graph = if t.resting.is_empty() { d.finish()? } else { crate::capture::finish_threads(d, &mut thread, &mut others)? };
     let type_name = |id: usize| graph.type_info(id as ObjId).map(|t| format!("{}.{}", t.module, t.qualname)).unwrap_or_default();
     if let Some((id, obj)) = graph.objects.iter().enumerate().find(|(_, o)| matches!(o.value, Value::Unread(_))) {
         return Err(AttachError::NeedsShim { type_name: type_name(id), addr: obj.addr }.into());

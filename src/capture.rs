@@ -381,22 +381,21 @@ fn with_manager_on_top(d: &mut Decoder<'_>, f: &mut FrameInfo) -> Result<()> {
     Ok(())
 }
 
-/// Give each thread its `threading.Thread` object (from `threading._active`).
-pub fn attach_thread_objects(d: &mut Decoder<'_>, threads: &mut [&mut ThreadInfo]) -> Result<()> {
+/// Finish decoding a capture of several threads: each thread gets its `threading.Thread`
+/// object (from `threading._active`) and the RLocks it holds (found while decoding).
+pub fn finish_threads(mut d: Decoder<'_>, thread: &mut ThreadInfo, others: &mut [OtherThread]) -> Result<ObjectGraph> {
     let (active, _) = d.threading_registry()?;
-    for t in threads.iter_mut() {
+    let mut all: Vec<&mut ThreadInfo> = std::iter::once(thread).chain(others.iter_mut().map(|o| &mut o.thread)).collect();
+    for t in all.iter_mut() {
         if let Some(&(_, addr)) = active.iter().find(|(ident, _)| *ident == t.thread_id) {
             t.thread_object = d.object(addr);
         }
     }
-    Ok(())
-}
-
-/// Hand the RLocks held by non-main threads to their threads.
-pub fn give_rlocks(owners: &[(u64, ObjId, u32)], threads: &mut [&mut ThreadInfo]) {
-    for &(owner, lock, count) in owners {
-        if let Some(t) = threads.iter_mut().find(|t| t.thread_id == owner) {
+    let (graph, owners) = d.finish_with_rlock_owners()?;
+    for (owner, lock, count) in owners {
+        if let Some(t) = all.iter_mut().find(|t| t.thread_id == owner) {
             t.held_rlocks.push((lock, count));
         }
     }
+    Ok(graph)
 }

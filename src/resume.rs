@@ -73,13 +73,17 @@ pub fn between_resume(code: &CodeInfo, lasti: i64, table: &OpcodeTable) -> Resul
         }
         _ => current.offset + current.size,
     };
+    Ok((resume, depth_at(code, resume, table)?))
+}
+
+/// The value stack's depth where the instruction at `offset` starts.
+fn depth_at(code: &CodeInfo, offset: u32, table: &OpcodeTable) -> Result<u32> {
     let entries = exception_entries(code)?;
-    let depth = depths(code, &entries, table)?
-        .get(resume as usize)
+    depths(code, &entries, table)?
+        .get(offset as usize)
         .copied()
         .flatten()
-        .ok_or_else(|| ResumeError::NoDepth { qualname: code.qualname.clone(), offset: resume })?;
-    Ok((resume, depth))
+        .ok_or_else(|| ResumeError::NoDepth { qualname: code.qualname.clone(), offset })
 }
 
 /// Where a frame blocked inside a call that is made again resumes, and how deep its stack
@@ -106,13 +110,7 @@ pub fn redo_resume(code: &CodeInfo, lasti: i64, table: &OpcodeTable) -> Result<(
         start = i;
     }
     let at = instrs[start].offset;
-    let entries = exception_entries(code)?;
-    let depth = depths(code, &entries, table)?
-        .get(at as usize)
-        .copied()
-        .flatten()
-        .ok_or_else(|| ResumeError::NoDepth { qualname: code.qualname.clone(), offset: at })?;
-    Ok((at, depth))
+    Ok((at, depth_at(code, at, table)?))
 }
 
 /// Resume points for every frame, innermost first. `thread_exc`: the exception the

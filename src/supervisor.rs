@@ -7,8 +7,8 @@ use ptrace_tools::memory::ProcessMemory;
 use ptrace_tools::stop::StoppedProcess;
 
 use crate::capture::{
-    attach_thread_objects, carry_everything, end_with_the_program, give_rlocks, opcode_table, read_interpreter_state, read_other_threads,
-    split_off_restore_driver, threads_at_rest, CaptureError,
+    carry_everything, end_with_the_program, finish_threads, opcode_table, read_interpreter_state, read_other_threads, split_off_restore_driver,
+    threads_at_rest, CaptureError,
 };
 use crate::decode::Decoder;
 use crate::error::{Error, Result};
@@ -193,15 +193,7 @@ fn read_thread_for_teleport(
     end_with_the_program(&mut d, &mut thread.frames, &pending_gens)?;
     let mut others = read_other_threads(&mut d, &resting)?;
     let carried = read_interpreter_state(&mut d)?;
-    {
-        let mut all: Vec<&mut crate::snapshot::ThreadInfo> = std::iter::once(&mut thread).chain(others.iter_mut().map(|o| &mut o.thread)).collect();
-        attach_thread_objects(&mut d, &mut all)?;
-    }
-    let (graph, rlock_owners) = d.finish_with_rlock_owners()?;
-    {
-        let mut all: Vec<&mut crate::snapshot::ThreadInfo> = std::iter::once(&mut thread).chain(others.iter_mut().map(|o| &mut o.thread)).collect();
-        give_rlocks(&rlock_owners, &mut all);
-    }
+    let graph = finish_threads(d, &mut thread, &mut others)?;
     refuse_uncarriable(&graph, &thread.frames, false)?;
     let table = opcode_table(py)?;
     let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, Stop::InCall)?;
