@@ -53,8 +53,8 @@ pub enum Progress<'a> {
     NotResumableYet { why: &'a ResumeError },
     /// Another thread is not where it can be carried from (`what`: which, where, why).
     ThreadsNotAtRest { what: &'a str },
-    /// `--main-thread-only`: these threads (native id, where) stay behind.
-    LeavingThreadsBehind { threads: &'a [(i32, String)] },
+    /// `--main-thread-only`: these threads (`thread N "name"`, where) stay behind.
+    LeavingThreadsBehind { threads: &'a [(String, String)] },
     /// `paused`: how long the target was held, when it went on right after the copy.
     CheckpointWritten { path: &'a std::path::Path, paused: Option<Duration> },
     /// The new process runs; `paused`: from the safe point until it was told to go.
@@ -508,8 +508,12 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
         // is not at such a point yet is let run on, and the wait goes on.
         t.resting = vec![];
         if opts.main_thread_only && !*left_told {
-            let others: Vec<(i32, String)> =
-                threads.iter().filter(|x| x.1 != opts.pid && x.2 != "no Python frame").map(|x| (x.1, x.2.clone())).collect();
+            let names = crate::capture::thread_names(&mut Decoder::new(&t.py, &t.live, Limits::default()))?;
+            let others: Vec<(String, String)> = threads
+                .iter()
+                .filter(|x| x.1 != opts.pid && x.2 != "no Python frame")
+                .map(|x| (crate::thread_rest::thread_label(x.1, names.get(&x.1).map(String::as_str)), x.2.clone()))
+                .collect();
             if !others.is_empty() {
                 progress(Progress::LeavingThreadsBehind { threads: &others });
             }
@@ -523,7 +527,7 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
                     drop(stopped); // runs on
                     check_cancelled(opts.pid)?;
                     if !told {
-                        let first = not.first().map(|n| format!("thread {} in {}: {}", n.native_id, n.place, n.why)).unwrap_or_default();
+                        let first = not.first().map(|n| format!("{} in {}: {}", n.who(), n.place, n.why)).unwrap_or_default();
                         progress(Progress::ThreadsNotAtRest { what: &first });
                         told = true;
                     }
@@ -531,7 +535,7 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
                     continue;
                 }
                 Err(not) => {
-                    let threads = not.into_iter().map(|n| (n.native_id, format!("{}: {}", n.place, n.why))).collect();
+                    let threads = not.into_iter().map(|n| (n.who(), format!("{}: {}", n.place, n.why))).collect();
                     return Err(AttachError::OtherThreads { pid: opts.pid, threads }.into());
                 }
             }
@@ -692,8 +696,14 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
         return Err(e);
     }
     // Committed: from here the original must never run on. Were this tracer killed now,
-    // the kernel kills the original (EXITKILL), and the new process, seeing no go but
-    // the original's end, runs the program: once, whenever we die.
+    // the kernel kills the original (EXITKILL), and the new process, seeing "committing"
+    // and then the original's end, runs the program: once, whenever we die. Killed
+    // before "committing", the original runs on and the new process gives up, however
+    // soon the original then ends.
+    if let Err(e) = child.committing() {
+        child.abandon();
+        return Err(e.into());
+    }
     stopped.kill_if_tracer_dies()?;
     child.go()?;
     let new_pid = child.id();

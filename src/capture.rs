@@ -10,6 +10,7 @@ use crate::process::{PyVersion, PythonProcess};
 use crate::resume::{between_resume, plan_resume, redo_resume, Stop};
 use crate::snapshot::{FrameInfo, FrameResume, ObjId, ObjectGraph, OtherThread, ProcessInfo, Snapshot, ThreadInfo, Value};
 use crate::thread_rest::{classify, NativeFunctions, NotAtRest, Rest};
+use std::collections::HashMap;
 
 /// Bounds of a capture, which carries everything: only against a corrupt heap.
 pub fn carry_everything() -> Limits {
@@ -301,7 +302,7 @@ pub fn threads_at_rest(
     let mut not = Vec::new();
     let (_, starting) = d.threading_registry()?;
     if starting > 0 {
-        not.push(NotAtRest { native_id: 0, place: "threading".into(), why: format!("{starting} thread(s) are starting") });
+        not.push(NotAtRest { native_id: 0, name: None, place: "threading".into(), why: format!("{starting} thread(s) are starting") });
     }
     for ts in d.thread_states()? {
         if moved.contains(&ts) {
@@ -314,7 +315,7 @@ pub fn threads_at_rest(
             if chain.is_empty() {
                 continue; // a thread state whose thread is gone, with nothing to carry
             }
-            not.push(NotAtRest { native_id, place: "?".into(), why: "its thread is not stopped".into() });
+            not.push(NotAtRest { native_id, name: None, place: "?".into(), why: "its thread is not stopped".into() });
             continue;
         };
         match classify(&mut d, funs, &regs, native_id, &chain)? {
@@ -323,7 +324,38 @@ pub fn threads_at_rest(
             Err(n) => not.push(n),
         }
     }
+    if !not.is_empty() {
+        let names = thread_names(&mut d)?;
+        for n in &mut not {
+            n.name = names.get(&n.native_id).cloned();
+        }
+    }
     Ok(if not.is_empty() { Ok(resting) } else { Err(not) })
+}
+
+/// Each thread's `threading.Thread` name by native id (`threading._active`, the
+/// objects' `_name` and `_native_id`), for messages that name threads as people do.
+pub fn thread_names(d: &mut Decoder<'_>) -> Result<HashMap<i32, String>> {
+    let (active, _) = d.threading_registry()?;
+    let mut names = HashMap::new();
+    for (_, thread) in active {
+        let (mut name, mut native_id) = (None, None);
+        for (k, v) in d.instance_items(thread)? {
+            match d.read_str(k).map(|s| s.as_text().into_owned()).ok().as_deref() {
+                Some("_name") => name = d.read_str(v).ok().map(|s| s.as_text().into_owned()),
+                Some("_native_id") => {
+                    if let Ok(Value::Int { negative: false, digits }) = d.read_int(v) {
+                        native_id = Some(digits.iter().rev().fold(0u64, |acc, &digit| (acc << 30) | digit as u64));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let (Some(name), Some(native_id)) = (name, native_id) {
+            names.insert(native_id as i32, name);
+        }
+    }
+    Ok(names)
 }
 
 /// Read the resting threads into the graph, each with its resume plan. The main

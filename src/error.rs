@@ -162,12 +162,10 @@ pub enum CaptureError {
     NotReduced { type_name: String, holder: String, reason: String },
     /// Other Python threads are running: a teleport moves the calling thread only, and
     /// leaving them behind silently would lose their work (threads: native id, where).
-    #[error("cannot teleport while other Python threads run (they would be left behind): {}", describe_places(threads))]
-    OtherThreads { threads: Vec<(i32, String)> },
     /// Other threads did not come, within `waited`, to a point they can be carried from
     /// (native id, where, why), each.
-    #[error("cannot teleport: {} other thread(s) did not reach a point they can be carried from within {:.1} s (PYTELEPORT_THREAD_TIMEOUT): {}", .threads.len(), .waited.as_secs_f64(), describe_not_at_rest(.threads))]
-    ThreadsNotAtRest { threads: Vec<(i32, String, String)>, waited: Duration },
+    #[error("{} other thread(s) did not reach a point they can be carried from within {:.1} s (PYTELEPORT_THREAD_TIMEOUT): {}", .threads.len(), .waited.as_secs_f64(), describe_not_at_rest(.threads))]
+    ThreadsNotAtRest { threads: Vec<(String, String, String)>, waited: Duration },
     #[error("the shim answered a reduce request with the wrong number of results")]
     ReduceAnswer { asked: usize, answered: usize },
 }
@@ -266,9 +264,9 @@ pub enum AttachError {
     #[error("process {pid} has no Python main thread")]
     NoMainThread { pid: i32 },
     /// Other Python threads did not come, by the deadline, to a point they can be carried
-    /// from (`(native id, "place: why")` each).
+    /// from (`("thread N \"name\"", "place: why")` each).
     #[error("process {pid} runs {} other Python thread(s) that did not reach a point they can be carried from in time: {}", .threads.len(), describe_others(.threads))]
-    OtherThreads { pid: i32, threads: Vec<(i32, String)> },
+    OtherThreads { pid: i32, threads: Vec<(String, String)> },
     #[error("the main thread runs no Python code")]
     NoPythonCode,
     /// An object of a C type only the shim's reduce could carry.
@@ -307,14 +305,10 @@ impl std::fmt::Display for NotReady {
     }
 }
 
-fn describe_others(threads: &[(i32, String)]) -> String {
-    threads.iter().map(|(tid, place)| format!("thread {tid} in {place}")).collect::<Vec<_>>().join("; ")
+fn describe_others(threads: &[(String, String)]) -> String {
+    threads.iter().map(|(who, place)| format!("{who} in {place}")).collect::<Vec<_>>().join("; ")
 }
 
-fn describe_not_at_rest(threads: &[(i32, String, String)]) -> String {
-    threads.iter().map(|(tid, place, why)| format!("thread {tid} in {place}: {why}")).collect::<Vec<_>>().join("; ")
-}
-
-fn describe_places(threads: &[(i32, String)]) -> String {
-    threads.iter().map(|(tid, place)| format!("thread {tid} in {place}")).collect::<Vec<_>>().join(", ")
+fn describe_not_at_rest(threads: &[(String, String, String)]) -> String {
+    threads.iter().map(|(who, place, why)| format!("{who} in {place}: {why}")).collect::<Vec<_>>().join("; ")
 }

@@ -404,6 +404,15 @@ impl Launched {
         })
     }
 
+    /// Say the move is about to be committed (`report::COMMITTING`): from now on the
+    /// sender's death means the original ends, and the new process then runs.
+    pub fn committing(&mut self) -> Result<(), LaunchError> {
+        match &self.go {
+            Some(go) => (&File::from(go.try_clone().map_err(LaunchError::Go)?)).write_all(report::COMMITTING).map_err(LaunchError::Go),
+            None => Ok(()),
+        }
+    }
+
     /// Let the new process run the program.
     pub fn go(&mut self) -> Result<(), LaunchError> {
         match self.go.take() {

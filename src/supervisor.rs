@@ -165,7 +165,7 @@ fn read_thread_for_teleport(
     let resting = match threads_at_rest(py, mem, functions, &[tstate], &registers)? {
         Ok(resting) => resting,
         Err(not) => {
-            let threads = not.into_iter().map(|n| (n.native_id, n.place, n.why)).collect();
+            let threads = not.into_iter().map(|n| (n.who(), n.place, n.why)).collect();
             return Err(CaptureError::ThreadsNotAtRest { threads, waited: thread_wait() }.into());
         }
     };

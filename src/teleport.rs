@@ -146,6 +146,14 @@ pub fn supervise(
             // if we die now: it then exits, and the new process, seeing no go but the
             // original's end, runs). Told after the go, our death in between would let
             // both run.
+            // "Committing" first: a new process that then sees our end waits for the
+            // original's; one that sees it before gives up (the original goes on).
+            if launched.committing().is_err() {
+                let _ = launched.child.wait();
+                let why = "the new process ended before the go".to_string();
+                say(Report::Error(why.clone()));
+                return Err(Error::Delivery(why));
+            }
             say(Report::Started(launched.id()));
             // A failure means it died after rebuilding: its status is the original's.
             let _ = launched.go();

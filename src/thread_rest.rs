@@ -43,8 +43,25 @@ pub enum Rest {
 #[derive(Debug, Clone)]
 pub struct NotAtRest {
     pub native_id: i32,
+    /// Its `threading.Thread`'s name, where it has one.
+    pub name: Option<String>,
     pub place: String,
     pub why: String,
+}
+
+impl NotAtRest {
+    /// `thread 7058 "pipe-reader"`: how messages name it.
+    pub fn who(&self) -> String {
+        thread_label(self.native_id, self.name.as_deref())
+    }
+}
+
+/// How messages name a thread: its native id, and its `threading` name where known.
+pub fn thread_label(native_id: i32, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("thread {native_id} {name:?}"),
+        None => format!("thread {native_id}"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,10 +261,10 @@ pub fn classify(
     let mut f = d.read_frame(innermost, false)?;
     let code = match &d.graph.get(f.code).value {
         Value::Code(c) => c.as_ref().clone(),
-        _ => return Ok(Err(NotAtRest { native_id, place: "?".into(), why: "its frame has no code object".into() })),
+        _ => return Ok(Err(NotAtRest { native_id, name: None, place: "?".into(), why: "its frame has no code object".into() })),
     };
     let place = describe(&d.graph, &f);
-    let not = |why: String| Ok(Err(NotAtRest { native_id, place: place.clone(), why }));
+    let not = |why: String| Ok(Err(NotAtRest { native_id, name: None, place: place.clone(), why }));
     let Some(funs) = funs else {
         return not("the interpreter has no symbols to tell where the thread waits (a stripped build)".into());
     };

@@ -616,11 +616,11 @@ def test_killing_the_tracer_at_any_moment_runs_the_program_exactly_once(version,
     the program's output must be a plain run's, never a line twice (both processes running
     on) and never one missing (neither). The original then ends normally or, once the move
     was committed, killed by the kernel while the new process runs the program."""
-    expected = plain_output(version, "gen_sleep.py", 25)
+    expected = plain_output(version, "gen_sleep.py", 50)
     rng = random.Random(99)
     outcomes = {}
     for trial in range(30):
-        t = target(version, "gen_sleep.py", 25)
+        t = target(version, "gen_sleep.py", 50)
         attacher = subprocess.Popen([venv(version, "pyteleport-attach"), "-q", str(t.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10

@@ -140,39 +140,54 @@ def test_uncarriable_state_raises_in_original_which_goes_on(version, tmp_path):
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
-def test_other_running_thread_is_refused_not_dropped(version, tmp_path):
-    # A teleport moves the calling thread; another thread running Python code would be
-    # left behind silently, so the teleport is refused and both threads go on here.
+def test_a_thread_that_cannot_be_carried_is_refused_by_name_not_dropped(version, tmp_path):
+    # A thread blocked in a call that cannot be made again (a read from a pipe nobody
+    # carries) would be lost: the teleport is refused naming it, and every thread goes on
+    # here. Once that thread is done, the teleport moves the program with its heartbeat.
     script = tmp_path / "threads.py"
     script.write_text(
-        "import threading, time\n"
+        "import os, threading, time\n"
         "from pyteleport import dummy_teleport, TeleportError\n"
+        "os.environ['PYTELEPORT_THREAD_TIMEOUT'] = '1'  # how long the refusal waits\n"
         "ticks = []\n"
         "stop = threading.Event()\n"
         "def heartbeat():\n"
         "    while not stop.is_set():\n"
         "        ticks.append(1)\n"
         "        time.sleep(0.01)\n"
-        "t = threading.Thread(target=heartbeat, name='heartbeat')\n"
-        "t.start()\n"
+        "r, w = os.pipe()\n"
+        "got = []\n"
+        "def reader():\n"
+        "    got.append(os.read(r, 10))\n"
+        "beat = threading.Thread(target=heartbeat, name='heartbeat')\n"
+        "beat.start()\n"
+        "blocked = threading.Thread(target=reader, name='pipe-reader')\n"
+        "blocked.start()\n"
         "time.sleep(0.05)\n"
+        "pid = os.getpid()\n"
         "try:\n"
         "    dummy_teleport()\n"
         "    print('moved')\n"
         "except TeleportError as e:\n"
-        "    print('refused:', 'other Python threads' in str(e), 'heartbeat' in str(e))\n"
+        "    print('refused:', 'pipe-reader' in str(e), 'posix.read' in str(e))\n"
         "n = len(ticks)\n"
         "time.sleep(0.1)\n"
-        "print('ticking', len(ticks) > n)\n"
-        "stop.set()\n"
-        "t.join()\n"
-        "del t  # a finished Thread's handle is not carried yet (3.13)\n"
+        "print('ticking', len(ticks) > n, os.getpid() == pid)\n"
+        "os.write(w, b'hello')\n"
+        "blocked.join()\n"
+        "print('read', got)\n"
         "dummy_teleport()\n"
-        "print('moved alone')\n"
+        "n = len(ticks)\n"
+        "time.sleep(0.1)\n"
+        "print('moved, ticking', len(ticks) > n, os.getpid() != pid)\n"
+        "stop.set()\n"
+        "beat.join()\n"
+        "print('joined', beat.is_alive())\n"
     )
     code, out, err = run([venv_python(version), str(script)])
     assert code == 0, err
-    assert out == "refused: True True\nticking True\nmoved alone\n", out + err
+    assert out == ("refused: True True\nticking True True\nread [b'hello']\n"
+                   "moved, ticking True True\njoined False\n"), out + err
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])

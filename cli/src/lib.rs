@@ -484,7 +484,7 @@ fn progress_line(p: &Progress) -> String {
         Progress::ThreadsNotAtRest { what } => format!("waiting for the other threads to reach a point they can be carried from ({what})"),
         Progress::LeavingThreadsBehind { threads } => format!(
             "--main-thread-only: these threads are left behind, and a join on them will never return: {}",
-            threads.iter().map(|(tid, place)| format!("thread {tid} in {place}")).collect::<Vec<_>>().join("; ")
+            threads.iter().map(|(who, place)| format!("{who} in {place}")).collect::<Vec<_>>().join("; ")
         ),
         Progress::CheckpointWritten { path, paused: Some(paused) } => {
             format!("checkpoint written to {} (target paused {:.2} ms)", describe(path), paused.as_secs_f64() * 1e3)
@@ -502,11 +502,11 @@ mod tests {
 
     #[test]
     fn flags_are_named_by_the_cli_only() {
-        let e: Error = AttachError::OtherThreads { pid: 7, threads: vec![(8, "worker (w.py:3)".into())] }.into();
+        let e: Error = AttachError::OtherThreads { pid: 7, threads: vec![("thread 8 \"pool-1\"".into(), "worker (w.py:3)".into())] }.into();
         assert!(!e.to_string().contains("--"));
         assert_eq!(
             message(&e),
-            "process 7 runs 1 other Python thread(s) that did not reach a point they can be carried from in time: thread 8 in worker (w.py:3); pass --main-thread-only to move only the main thread"
+            "process 7 runs 1 other Python thread(s) that did not reach a point they can be carried from in time: thread 8 \"pool-1\" in worker (w.py:3); pass --main-thread-only to move only the main thread"
         );
         let e: Error = LaunchError::SiteForOtherVersion { installed: "python3.12".into(), major: 3, minor: 11 }.into();
         assert_eq!(

@@ -762,6 +762,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The pipe protocol's fixed parts (pyteleport::snapshot::report).
     m.add("SHM_MARKER", PyBytes::new(py, report::SHM_MARKER.as_bytes()))?;
     m.add("GO", PyBytes::new(py, report::GO))?;
+    m.add("COMMITTING", PyBytes::new(py, report::COMMITTING))?;
     m.add("CONFIRM_PREAMBLE", PyBytes::new(py, report::CONFIRM_PREAMBLE.as_bytes()))?;
     m.add("READY_MARKER", PyBytes::new(py, report::READY_MARKER.as_bytes()))?;
     m.add("RESTORE_DRIVER_KEY", report::RESTORE_DRIVER_KEY)?;

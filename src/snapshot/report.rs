@@ -147,6 +147,11 @@ impl Readiness {
 /// Attacher → restore: run now.
 pub const GO: &[u8] = b"g";
 
+/// Attacher → restore, just before the move is committed (the original is about to be
+/// ended should the sender die): an end of the go pipe after this means "the original
+/// is being ended: run once it has", before it "the original runs on: give up".
+pub const COMMITTING: &[u8] = b"c";
+
 /// Starts a snapshot sent to a shell command that must confirm its delivery.
 pub const CONFIRM_PREAMBLE: &str = "PYTELEPORT-CONFIRM ";
 

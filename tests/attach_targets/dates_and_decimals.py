@@ -18,7 +18,7 @@ huge = Decimal(2) ** 200
 specials = [Decimal("NaN"), Decimal("-Infinity"), Decimal("sNaN123"), Decimal("0E-7"), Decimal("-0")]
 print(f"started pid={os.getpid()}", flush=True)
 total = Decimal(0)
-for round_ in range(40):
+for round_ in range(80):
     time.sleep(0.01)
     total += price
     start += step

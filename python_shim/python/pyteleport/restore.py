@@ -583,12 +583,16 @@ def main(argv=None):
                 return False  # the original's side is gone: the original goes on
             signalled.append(True)
             go = os.read(wait_fd, len(_native.GO))
+            committing = go == _native.COMMITTING
+            if committing:
+                go = os.read(wait_fd, len(_native.GO))
             if not confirm_on_stdio:
                 os.close(wait_fd)
             try:
-                if go == b"" and original is not None:
-                    # The sender died. If it had committed the move, the original is being
+                if go == b"" and committing and original is not None:
+                    # The sender died while committing the move: the original is being
                     # ended (by the kernel or its shim) and the program is ours to run.
+                    # Died before, it let the original run on, however soon that ends.
                     return _ended_within(original, ORIGINAL_END_GRACE)
                 return go == _native.GO
             finally:
