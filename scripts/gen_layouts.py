@@ -222,6 +222,15 @@ FIELDS = [
     ("setiter_pos", ["setiterobject:si_pos"]),
     ("setiter_len", ["setiterobject:len"]),
     ("lock_locked", ["lockobject:locked"]),
+    # weakref.ref / proxy: the referent (None once dead) and the callback
+    ("weakref_object", ["PyWeakReference:wr_object"]),
+    ("weakref_callback", ["PyWeakReference:wr_callback"]),
+    # atexit.register()ed callbacks: an array of pointers (NULL where unregistered)
+    ("interp_atexit_callbacks", ["PyInterpreterState:atexit.callbacks"]),
+    ("interp_atexit_ncallbacks", ["PyInterpreterState:atexit.ncallbacks"]),
+    ("atexit_callback_func", ["atexit_py_callback:func", "atexit_callback:func"]),
+    ("atexit_callback_args", ["atexit_py_callback:args", "atexit_callback:args"]),
+    ("atexit_callback_kwargs", ["atexit_py_callback:kwargs", "atexit_callback:kwargs"]),
     ("rlock_owner", ["rlockobject:rlock_owner"]),
     ("rlock_count", ["rlockobject:rlock_count"]),
     ("chain_source", ["chainobject:source"]),

@@ -411,6 +411,20 @@ pub struct Layout {
     pub setiter_len: usize,
     /// lockobject:locked
     pub lock_locked: usize,
+    /// PyWeakReference:wr_object
+    pub weakref_object: usize,
+    /// PyWeakReference:wr_callback
+    pub weakref_callback: usize,
+    /// PyInterpreterState:atexit.callbacks
+    pub interp_atexit_callbacks: usize,
+    /// PyInterpreterState:atexit.ncallbacks
+    pub interp_atexit_ncallbacks: usize,
+    /// atexit_py_callback:func or atexit_callback:func
+    pub atexit_callback_func: usize,
+    /// atexit_py_callback:args or atexit_callback:args
+    pub atexit_callback_args: usize,
+    /// atexit_py_callback:kwargs or atexit_callback:kwargs
+    pub atexit_callback_kwargs: usize,
     /// rlockobject:rlock_owner
     pub rlock_owner: usize,
     /// rlockobject:rlock_count
