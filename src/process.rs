@@ -271,6 +271,14 @@ impl PythonProcess {
                         detail: "_PyRuntime does not start with the _Py_DebugOffsets cookie".into(),
                     });
                 }
+                // Before the offsets: a free-threaded build lays out objects and frames
+                // differently from the table even where the reported offsets agree.
+                if let Some(at) = layout.debug_offsets_free_threaded {
+                    let flag = table.get(at..at + 8).map(|b| b.iter().any(|&x| x != 0));
+                    if flag != Some(false) {
+                        return Err(Error::FreeThreaded { pid, version: version_text });
+                    }
+                }
                 layout.check_debug_offsets(&table).map_err(|m| Error::LayoutMismatch {
                     pid,
                     version: version_text.clone(),
@@ -285,6 +293,14 @@ impl PythonProcess {
 }
 
 impl PythonProcess {
+    /// Refuse a version whose frames can be read but not rebuilt (teleport, attach).
+    pub fn require_movable(&self) -> Result<()> {
+        if self.layout.movable {
+            return Ok(());
+        }
+        Err(Error::ReadOnlyVersion { pid: self.pid, version: self.version.to_string(), movable: layouts::movable_versions() })
+    }
+
     /// A process described by hand, for decoding memory built by a test (`FakeMemory`):
     /// no pid, binary or maps; the version is the layout's.
     pub fn for_test(layout: &'static Layout, symbols: Symbols) -> Self {

@@ -15,6 +15,10 @@ mod v3_11;
 mod v3_12;
 #[rustfmt::skip]
 mod v3_13;
+#[rustfmt::skip]
+mod v3_14;
+#[rustfmt::skip]
+mod v3_15;
 
 pub use fields::Layout;
 
@@ -44,7 +48,7 @@ pub struct UnicodeStateBits {
 }
 
 /// Every table we ship.
-pub const ALL: &[&Layout] = &[&v3_11::LAYOUT, &v3_12::LAYOUT, &v3_13::LAYOUT];
+pub const ALL: &[&Layout] = &[&v3_11::LAYOUT, &v3_12::LAYOUT, &v3_13::LAYOUT, &v3_14::LAYOUT, &v3_15::LAYOUT];
 
 /// The table for a running interpreter: same minor version; patch releases of 3.11 and
 /// 3.12 keep these layouts (no debug offsets exist to check them), 3.13+ are checked
@@ -55,6 +59,11 @@ pub fn for_version(major: u8, minor: u8) -> Option<&'static Layout> {
 
 pub fn supported_versions() -> String {
     ALL.iter().map(|l| format!("{}.{}", l.version.0, l.version.1)).collect::<Vec<_>>().join(", ")
+}
+
+/// The versions teleport, attach and restore support (the others can only be dumped).
+pub fn movable_versions() -> String {
+    ALL.iter().filter(|l| l.movable).map(|l| format!("{}.{}", l.version.0, l.version.1)).collect::<Vec<_>>().join(", ")
 }
 
 impl Layout {
