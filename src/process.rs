@@ -273,11 +273,8 @@ impl PythonProcess {
                 }
                 // Before the offsets: a free-threaded build lays out objects and frames
                 // differently from the table even where the reported offsets agree.
-                if let Some(at) = layout.debug_offsets_free_threaded {
-                    let flag = table.get(at..at + 8).map(|b| b.iter().any(|&x| x != 0));
-                    if flag != Some(false) {
-                        return Err(Error::FreeThreaded { pid, version: version_text });
-                    }
+                if layout.free_threaded(&table) {
+                    return Err(Error::FreeThreaded { pid, version: version_text });
                 }
                 layout.check_debug_offsets(&table).map_err(|m| Error::LayoutMismatch {
                     pid,

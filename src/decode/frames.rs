@@ -558,3 +558,26 @@ impl<'a> Decoder<'a> {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod slot_tests {
+    use super::{slot_ref, SlotRef};
+
+    #[test]
+    fn stackref_words() {
+        let obj = 0x7f00_1234_5670u64;
+        // 3.11-3.13: plain pointers
+        assert_eq!(slot_ref(false, 0), SlotRef::Null);
+        assert_eq!(slot_ref(false, obj), SlotRef::Object(obj));
+        // 3.14+: NULL is 1, bit 0 is a borrowed reference, 3 tags an int, 2 is invalid
+        assert_eq!(slot_ref(true, 1), SlotRef::Null);
+        assert_eq!(slot_ref(true, 0), SlotRef::Null);
+        assert_eq!(slot_ref(true, obj), SlotRef::Object(obj));
+        assert_eq!(slot_ref(true, obj | 1), SlotRef::Object(obj));
+        assert_eq!(slot_ref(true, (30 << 2) | 3), SlotRef::TaggedInt(30));
+        assert_eq!(slot_ref(true, ((-5i64 as u64) << 2) | 3), SlotRef::TaggedInt(-5));
+        assert_eq!(slot_ref(true, 2), SlotRef::Null);
+        // the _Py_InitCleanup shim's static code object, seen as 0x898121
+        assert_eq!(slot_ref(true, 0x898121), SlotRef::Object(0x898120));
+    }
+}

@@ -67,6 +67,15 @@ pub fn movable_versions() -> String {
 }
 
 impl Layout {
+    /// Whether `_Py_DebugOffsets` (raw bytes, as for [`Self::check_debug_offsets`]) says
+    /// the interpreter is a free-threaded build; a table too short to say counts as one.
+    pub fn free_threaded(&self, table: &[u8]) -> bool {
+        match self.debug_offsets_free_threaded {
+            Some(at) => table.get(at..at + 8).is_none_or(|flag| flag.iter().any(|&b| b != 0)),
+            None => false,
+        }
+    }
+
     /// Compare with the interpreter's own `_Py_DebugOffsets` (the raw bytes at the start
     /// of `_PyRuntime`). Returns the first field whose offset disagrees.
     pub fn check_debug_offsets(&self, table: &[u8]) -> Result<(), LayoutMismatch> {
@@ -116,6 +125,34 @@ mod tests {
             assert_eq!(l.dictvalues_capacity.is_some(), l.dictvalues_size.is_some());
             assert!(!(l.managed_dict_tags_values && l.managed_values_offset.is_some()));
         }
+    }
+
+    #[test]
+    fn stack_tops_and_stackrefs_go_together() {
+        for l in ALL {
+            // one way to find a frame's saved stack top: an int slot index or a pointer
+            assert!(l.frame_stacktop.is_some() ^ l.frame_stackpointer.is_some(), "{:?}", l.version);
+            // _PyStackRef came with the stack pointer (3.14); such frames are not rebuilt yet
+            assert_eq!(l.stackrefs, l.frame_stackpointer.is_some(), "{:?}", l.version);
+            assert!(!(l.movable && l.stackrefs), "{:?}", l.version);
+            // every version with _Py_DebugOffsets says where its free-threaded flag is
+            assert_eq!(l.debug_offsets_size.is_some(), l.debug_offsets_free_threaded.is_some(), "{:?}", l.version);
+            assert!(l.frame_stackpointer.is_none() || l.debug_offsets.iter().any(|e| e.0 == "frame_stackpointer"));
+        }
+        assert_eq!(movable_versions(), "3.11, 3.12, 3.13");
+    }
+
+    #[test]
+    fn free_threaded_builds_are_recognised() {
+        for minor in [13, 14, 15] {
+            let l = for_version(3, minor).unwrap();
+            let mut table = vec![0u8; l.debug_offsets_size.unwrap()];
+            assert!(!l.free_threaded(&table));
+            table[l.debug_offsets_free_threaded.unwrap()] = 1;
+            assert!(l.free_threaded(&table));
+            assert!(l.free_threaded(&table[..8]), "a cut table is not taken as a GIL build");
+        }
+        assert!(!for_version(3, 12).unwrap().free_threaded(&[]));
     }
 
     #[test]
