@@ -225,18 +225,28 @@ impl<'a> Decoder<'a> {
                 }
             }
         };
+        let static_depth = || -> Option<usize> {
+            if lasti < 0 {
+                return None;
+            }
+            let entries = crate::bytecode::parse_exception_table(&exc_table);
+            let depths = crate::bytecode::stack_depths(&code_bytes, &entries, table).ok()?;
+            depths.get(instr_start as usize).copied().flatten().map(|d| d as usize).filter(|&d| d <= stacksize)
+        };
+        let saved = (stacktop >= nlocalsplus as i32 && stacktop <= (nlocalsplus + stacksize) as i32 && (suspended || stacktop > 0))
+            .then(|| stacktop as usize - nlocalsplus);
+        // A running frame's stack pointer (3.14+) is the one stored at its last call that
+        // could escape: right while it waits in that call (where it equals the static
+        // depth, the call's inputs included), stale once it runs bytecode again.
+        let saved = saved.filter(|&d| suspended || !l.stackrefs || static_depth().is_none_or(|s| s == d));
         let (depth, stack_from) = if !with_stack {
             (0, StackSource::Unknown)
-        } else if stacktop >= nlocalsplus as i32 && stacktop <= (nlocalsplus + stacksize) as i32 && (suspended || stacktop > 0) {
-            (stacktop as usize - nlocalsplus, StackSource::Stacktop)
+        } else if let Some(d) = saved {
+            (d, StackSource::Stacktop)
         } else if lasti >= 0 {
-            let entries = crate::bytecode::parse_exception_table(&exc_table);
-            match crate::bytecode::stack_depths(&code_bytes, &entries, table) {
-                Ok(depths) => match depths.get(instr_start as usize).copied().flatten() {
-                    Some(d) if (d as usize) <= stacksize => (d as usize, StackSource::Static),
-                    _ => (0, StackSource::Unknown),
-                },
-                Err(_) => (0, StackSource::Unknown),
+            match static_depth() {
+                Some(d) => (d, StackSource::Static),
+                None => (0, StackSource::Unknown),
             }
         } else {
             (0, StackSource::Stacktop)
