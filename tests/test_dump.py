@@ -122,9 +122,10 @@ def pyspy_supports(pyspy_bin, version):
     major_minor = tuple(int(x) for x in version.split(".")[:2])
     if major_minor <= (3, 12):
         return True
-    # 3.14 and 3.15 run through the sid chroot's loader (scripts/sid-pythons): py-spy
-    # takes the version from /proc/PID/exe, the loader, and refuses them.
-    return major_minor == (3, 13) and pyspy >= (0, 4, 0)
+    if major_minor == (3, 13):
+        return pyspy >= (0, 4, 0)
+    # Debian's 3.14.10 and 3.15.2 (scripts/sid-pythons) were checked with py-spy 0.4.3.
+    return major_minor in ((3, 14), (3, 15)) and pyspy >= (0, 4, 3)
 
 
 def parse_pyspy(text):
