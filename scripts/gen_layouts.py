@@ -224,6 +224,16 @@ FIELDS = [
     ("setiter_pos", ["setiterobject:si_pos"]),
     ("setiter_len", ["setiterobject:len"]),
     ("lock_locked", ["lockobject:locked", "lockobject:lock._bits"]),
+    # weakref.ref / proxy: the referent (None once dead) and the callback
+    ("weakref_object", ["PyWeakReference:wr_object"]),
+    ("weakref_callback", ["PyWeakReference:wr_callback"]),
+    # atexit.register()ed callbacks: an array of pointers (NULL where unregistered), or
+    # (3.14+, no ncallbacks) a list of (func, args, kwargs) tuples
+    ("interp_atexit_callbacks", ["PyInterpreterState:atexit.callbacks"]),
+    ("interp_atexit_ncallbacks", ["PyInterpreterState:atexit.ncallbacks"]),
+    ("atexit_callback_func", ["atexit_py_callback:func", "atexit_callback:func"]),
+    ("atexit_callback_args", ["atexit_py_callback:args", "atexit_callback:args"]),
+    ("atexit_callback_kwargs", ["atexit_py_callback:kwargs", "atexit_callback:kwargs"]),
     ("rlock_owner", ["rlockobject:rlock_owner", "rlockobject:lock.thread"]),
     ("rlock_count", ["rlockobject:rlock_count", "rlockobject:lock.level"]),
     ("chain_source", ["chainobject:source"]),
@@ -330,6 +340,8 @@ OPTIONAL = {
     "runtime_signals_pending", "interp_eval_breaker", "tstate_eval_breaker",
     "stringio_writer_buffer", "stringio_writer_pos",  # 3.12, 3.13: an embedded _PyUnicodeWriter
     "stringio_writer_ptr",  # 3.14+: a pointer to one
+    "interp_atexit_ncallbacks", "atexit_callback_func", "atexit_callback_args",  # 3.14+: a list
+    "atexit_callback_kwargs",
     "stringio_accu_large", "stringio_accu_small",  # 3.11 _PyAccu
 }
 
@@ -557,8 +569,9 @@ def c_type(tname):
     return tname  # gdb and C spell them alike ("struct _dictkeysobject", typedef names)
 
 
-def probe_release(chroot, minor_version, data):
-    """Offsets, sizes, enum values and unicode state bits as the release headers say."""
+def probe_headers(chroot, minor_version, data, debug=False):
+    """Offsets, sizes, enum values and unicode state bits as the release headers say (or,
+    `debug`, the same headers configured as for python3.Xd: its pyconfig.h, Py_DEBUG)."""
     import tempfile
     inc = os.path.join(chroot, "usr", "include", f"python{minor_version}")
     lines, keys = [], []
@@ -590,8 +603,17 @@ def probe_release(chroot, minor_version, data):
         head.append(f'#if __has_include("{h}")\n#include "{h}"\n#endif')
     head.append("int main(void) {")
     first_line = len("\n".join(head).splitlines()) + 1
-    cc = ["gcc", "-w", "-I", inc, "-idirafter", os.path.join(chroot, "usr", "include")]
     with tempfile.TemporaryDirectory() as tmp:
+        cc = ["gcc", "-w"]
+        if debug:
+            # Debian's pyconfig.h picks the multiarch one by architecture only: point that
+            # name at the debug build's configuration.
+            multiarch = os.path.join(tmp, "inc", "x86_64-linux-gnu", f"python{minor_version}")
+            os.makedirs(multiarch)
+            with open(os.path.join(multiarch, "pyconfig.h"), "w") as fh:
+                fh.write(f"#include <x86_64-linux-gnu/python{minor_version}d/pyconfig.h>\n")
+            cc += ["-I", os.path.join(tmp, "inc")]
+        cc += ["-I", inc, "-idirafter", os.path.join(chroot, "usr", "include")]
         src, exe = os.path.join(tmp, "probe.c"), os.path.join(tmp, "probe")
         body = list(lines)
         for attempt in range(2):
@@ -656,17 +678,22 @@ def debian_layout(chroot, minor_version):
         sys.exit(f"no PY_VERSION in the chroot's python{minor_version}/patchlevel.h")
     version = m.group(1)
 
-    probe = probe_release(chroot, minor_version, data)
-    fail = []
+    probe = probe_headers(chroot, minor_version, data)
+    # The same probe under python3.Xd's configuration tells a Py_DEBUG-only difference
+    # (taken from the release side) from a disagreement (fatal).
+    debug_probe = probe_headers(chroot, minor_version, data, debug=True)
+    fail, from_release = [], []
     for name, _ in FIELDS:
         ours, theirs = data["fields"].get(name), probe["field"].get(name)
-        if theirs is None:
+        if theirs is None or ours == theirs:
             continue
-        if data["spec"][name].startswith("sizeof:"):
-            data["fields"][name] = theirs  # sizes: the release build's
-        elif ours != theirs:
+        if data["spec"][name].startswith("sizeof:") or debug_probe["field"].get(name) == ours:
+            data["fields"][name] = theirs  # sizes and Py_DEBUG-dependent offsets: the release build's
+            from_release.append(f"{name} {ours}->{theirs}")
+        else:
             fail.append(f"{name} ({data['spec'][name]}): {ours} in python{minor_version}d's DWARF, "
-                        f"{theirs} in the release headers")
+                        f"{theirs} in the release headers, {debug_probe['field'].get(name)} in them "
+                        f"configured as python{minor_version}d")
     for e in ENUMS:
         ours, theirs = data["enums"].get(e), probe["enum"].get(e)
         if ours != theirs:
@@ -696,7 +723,8 @@ def debian_layout(chroot, minor_version):
                  + "\n  ".join(fail))
     print(f"CPython {version}: {len(probe['field'])} fields, {len(probe['enum'])} enum values and "
           f"{len(probe['dbgpos'])} _Py_DebugOffsets entries checked against the release headers, "
-          f"{len(data['debug_offsets'])} fields against the release binary's _Py_DebugOffsets", file=sys.stderr)
+          f"{len(data['debug_offsets'])} fields against the release binary's _Py_DebugOffsets; "
+          f"release values of Py_DEBUG-dependent fields: {', '.join(from_release) or 'none'}", file=sys.stderr)
     source = (f"Debian's python{minor_version}d (DWARF), checked against the release headers and the "
               f"release binary's _Py_DebugOffsets")
     return version, data, source
@@ -730,7 +758,17 @@ def write_struct(dest):
         fh.write("\n".join(lines) + "\n")
 
 
+def derive(data):
+    """Rules the debug info alone cannot state."""
+    if data["fields"].get("interp_atexit_ncallbacks") is None:
+        # 3.14+ keeps atexit callbacks in a list of tuples; its `atexit_callback` struct is
+        # the C-level one (func, data, next), not a Python callback.
+        for n in ("atexit_callback_func", "atexit_callback_args", "atexit_callback_kwargs"):
+            data["fields"][n] = None
+
+
 def write_rust(dest, version, data, source=None):
+    derive(data)
     major, minor, patch = (int(x) for x in version.split(".")[:3])
     name = f"v{major}_{minor}"
     lines = [

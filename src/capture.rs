@@ -200,6 +200,10 @@ pub fn read_interpreter_state(d: &mut Decoder<'_>) -> Result<InterpreterState> {
         executable: None,
         extras: vec![],
     };
+    // Carried like the shim's extras (the restore registers them again, in order).
+    if let Some(callbacks) = d.atexit_callbacks(interp)? {
+        state.extras.push(("atexit_callbacks".into(), callbacks));
+    }
     for (k, v) in d.dict_entries(sysdict)? {
         let key = d.read_str(k)?.as_text().into_owned();
         if key == EXTRAS_KEY && d.is_exact(v, crate::process::BuiltinType::Dict)? {

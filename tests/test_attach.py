@@ -96,7 +96,7 @@ def pids(text):
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
-@pytest.mark.parametrize("script", ["busy.py", "gen_sleep.py", "objects.py", "while_loops.py", "collections_state.py", "seeded_random.py", "iterators.py", "dates_and_decimals.py", "memoized.py", "open_files.py", "in_memory_files.py", "callbacks_from_c.py", "init_heavy.py", "environment.py", "stdlib_odds.py", "logging_job.py", "itertools_loops.py", "wrapped_generators.py", "call_temporaries.py", "bytes_loops.py", "numpy_state.py", "interpreter_extras.py", "dict_views.py"])
+@pytest.mark.parametrize("script", ["busy.py", "gen_sleep.py", "objects.py", "while_loops.py", "collections_state.py", "seeded_random.py", "iterators.py", "dates_and_decimals.py", "memoized.py", "open_files.py", "in_memory_files.py", "callbacks_from_c.py", "init_heavy.py", "environment.py", "stdlib_odds.py", "logging_job.py", "itertools_loops.py", "wrapped_generators.py", "call_temporaries.py", "bytes_loops.py", "numpy_state.py", "interpreter_extras.py", "dict_views.py", "atexit_and_weakrefs.py", "csv_files.py"])
 def test_migrated_script_finishes_like_a_plain_run(version, script, target):
     expected = plain_output(version, script)
     t = target(version, script)

@@ -105,6 +105,7 @@ fn type_node(name: &str, mro: Vec<ObjId>) -> Value {
         dict_names: vec![],
         dict: None,
         metaclass: None,
+        patches: vec![],
     })
 }
 

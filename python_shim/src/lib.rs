@@ -74,8 +74,9 @@ records! {
     CellValue "cell" { contents }
     /// `patches`: (name, id) of what the program rebound in the module.
     ModuleValue "module" { name, dict, patches }
-    /// `dict` None: an importable class, found by module and qualname.
-    TypeValue "type" { module, qualname, name, dict, bases, metaclass, builtin, mro }
+    /// `dict` None: an importable class, found by module and qualname; `patches`: (name,
+    /// id) of the state such a class of an installed package holds.
+    TypeValue "type" { module, qualname, name, dict, bases, metaclass, builtin, mro, patches }
     FunctionValue "function" { code, name, qualname, module_name, globals_module, globals, defaults, kwdefaults, closure, dict }
     CodeValue "code" { name, qualname, filename, first_line, flags, argcount, posonlyargcount, kwonlyargcount, stacksize, nlocals,
                        localsplus_names, localsplus_kinds, code, linetable, exceptiontable, consts, names }
@@ -191,6 +192,7 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<PyObject> {
         Value::Type(t) => rec!(
             py,
             TypeValue {
+                patches: PyList::new(py, t.patches.iter().map(|(k, v)| (k.as_str(), *v).into_py_any(py)).collect::<PyResult<Vec<_>>>()?)?,
                 module: t.module.as_str(),
                 qualname: t.qualname.as_str(),
                 name: t.name.as_str(),

@@ -556,6 +556,42 @@ impl<'a> Decoder<'a> {
         Ok((active, starting))
     }
 
+    /// The interpreter's `atexit.register()`ed callbacks, in registration order, as a
+    /// synthetic list of `(func, args, kwargs-or-None)` tuples (None without any). The
+    /// pseudo addresses are inside the interpreter state, where no object starts.
+    pub fn atexit_callbacks(&mut self, interp: u64) -> Result<Option<ObjId>> {
+        let l = self.py.layout;
+        let array = self.ptr(interp + l.interp_atexit_callbacks as u64)?;
+        let Some(ncallbacks) = l.interp_atexit_ncallbacks else {
+            // 3.14+: already a list of (func, args, kwargs) tuples.
+            return Ok(self.object(array));
+        };
+        let raw = self.read(interp + ncallbacks as u64, 4)?;
+        let count = i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        if array == 0 || count <= 0 {
+            return Ok(None);
+        }
+        if count > 1 << 16 {
+            return Err(Error::corrupt(interp, format!("{count} atexit callbacks")));
+        }
+        let none = self.none_id();
+        let mut entries = Vec::new();
+        for (i, entry) in self.words_at(array, count as usize)?.into_iter().enumerate() {
+            if entry == 0 {
+                continue; // unregistered
+            }
+            let func = self.field_ptr(entry, l.atexit_callback_func)?;
+            let args = self.field_ptr(entry, l.atexit_callback_args)?;
+            let kwargs = self.field_ptr(entry, l.atexit_callback_kwargs)?;
+            let (Some(func), Some(args)) = (self.object(func), self.object(args)) else { continue };
+            let Some(kwargs) = self.object(kwargs).or(none) else { continue };
+            let pseudo = interp + l.interp_atexit_callbacks as u64 + 1 + i as u64;
+            entries.push(self.synthetic(pseudo, BuiltinType::Tuple, Value::Tuple(vec![func, args, kwargs])));
+        }
+        let list = interp + ncallbacks as u64 + 1;
+        Ok(Some(self.synthetic(list, BuiltinType::List, Value::List(entries))))
+    }
+
     fn lookup_str_key(&mut self, dict: u64, key: &str) -> Result<Option<u64>> {
         if dict == 0 {
             return Ok(None);

@@ -28,6 +28,7 @@ mod registry;
 mod threading;
 mod types;
 mod view;
+mod weakrefs;
 
 #[cfg(test)]
 mod tests;
@@ -81,6 +82,8 @@ pub struct Decoder<'a> {
     type_cache: FxHashMap<u64, TypeShape>,
     /// `sys.modules` as name -> module dict address, read once when needed.
     module_dicts_by_name: Option<HashMap<String, u64>>,
+    /// Module name -> whether it was loaded from site-packages (`in_site_packages`).
+    site_packages_modules: HashMap<String, bool>,
     /// Globals dict address -> its module's `__name__`.
     globals_names: FxHashMap<u64, Option<String>>,
     /// Objects to decode as the reduce tuple the shim made for them (address of the
@@ -151,6 +154,8 @@ static REGISTRY: &[&CType] = &[
     &types::SIMPLE_NAMESPACE,
     &threading::LOCK,
     &threading::RLOCK,
+    &weakrefs::WEAKREF,
+    &weakrefs::PROXY,
 ];
 
 /// The registered C type named `name`, if any.
@@ -181,6 +186,7 @@ impl<'a> Decoder<'a> {
             type_cache: FxHashMap::default(),
             globals_names: FxHashMap::default(),
             module_dicts_by_name: None,
+            site_packages_modules: HashMap::new(),
             substitutions: FxHashMap::default(),
             stdio: FxHashMap::default(),
             open_files: None,
@@ -422,7 +428,16 @@ impl<'a> Decoder<'a> {
         }
         let parts = self.words_at(tuple + l.tuple_items as u64, 5)?;
         let part = |me: &mut Self, i: usize| me.object(parts[i]).filter(|&id| me.graph.get(id).addr != me.py.symbols.none);
-        let (Some(callable), Some(args)) = (part(self, 0), part(self, 1)) else {
+        // A callable named as "pyteleport._reducers.<helper>": only those helpers.
+        let named = if parts[0] != 0 && self.is_exact(parts[0], BuiltinType::Str)? {
+            let dotted = self.read_str(parts[0])?.as_text().into_owned();
+            let helper =
+                Reducer::from_dotted_name(&dotted).ok_or_else(|| Error::corrupt(addr, format!("reduce names an unknown helper {dotted:?}")))?;
+            Some(self.synthetic(tuple + 1, BuiltinType::Function, reducer_global(helper)))
+        } else {
+            None
+        };
+        let (Some(callable), Some(args)) = (named.or_else(|| part(self, 0)), part(self, 1)) else {
             return Err(Error::corrupt(addr, "reduce result without callable and arguments"));
         };
         Ok(Value::Reduce { callable, args, state: part(self, 2), listitems: part(self, 3), dictitems: part(self, 4) })

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::process::BuiltinType;
 use crate::snapshot::{ObjId, Value};
 
-use super::Decoder;
+use super::{Decoder, TPFLAGS_HEAPTYPE, TPFLAGS_TYPE_SUBCLASS};
 
 /// An environment as (name, value) byte strings, in `os.environ`'s order.
 pub type Environ = Vec<(Vec<u8>, Vec<u8>)>;
@@ -132,6 +132,72 @@ impl<'a> Decoder<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// The state a class of an installed package keeps in its dict: plain values,
+    /// containers and instances (not its methods, descriptors or nested classes).
+    pub(super) fn class_patches(&mut self, dict: u64) -> Result<Vec<(String, ObjId)>> {
+        let l = self.layout();
+        let mut out = Vec::new();
+        if dict == 0 {
+            return Ok(out);
+        }
+        for (k, v) in self.dict_entries(dict)? {
+            if !self.is_exact(k, BuiltinType::Str)? {
+                continue;
+            }
+            let key = self.read_str(k)?.as_text().into_owned();
+            if key.starts_with("__") && key.ends_with("__") {
+                continue;
+            }
+            let t = self.ptr(v + l.object_type as u64)?;
+            let carried = match self.py.symbols.types.get(&t) {
+                Some(
+                    BuiltinType::Int
+                    | BuiltinType::Float
+                    | BuiltinType::Str
+                    | BuiltinType::Bytes
+                    | BuiltinType::Bool
+                    | BuiltinType::NoneType
+                    | BuiltinType::List
+                    | BuiltinType::Dict
+                    | BuiltinType::Set
+                    | BuiltinType::Tuple
+                    | BuiltinType::FrozenSet,
+                ) => true,
+                Some(_) => false,
+                // An instance of a Python class (not a class itself: its type is no metaclass).
+                None => {
+                    let flags = self.ptr(t + l.type_flags as u64)?;
+                    flags & TPFLAGS_HEAPTYPE != 0 && flags & TPFLAGS_TYPE_SUBCLASS == 0
+                }
+            };
+            if carried {
+                if let Some(id) = self.object(v) {
+                    out.push((key, id));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether module `name` was loaded from an installed package (site-packages), not
+    /// the standard library or the program's own files.
+    pub(super) fn in_site_packages(&mut self, name: &str) -> Result<bool> {
+        if let Some(&known) = self.site_packages_modules.get(name) {
+            return Ok(known);
+        }
+        let mut found = false;
+        if let Some(dict) = self.module_dict_address(name)? {
+            for (k, v) in self.dict_entries(dict)? {
+                if self.is_exact(k, BuiltinType::Str)? && self.read_str(k)?.as_text() == "__file__" && self.is_exact(v, BuiltinType::Str)? {
+                    let file = self.read_str(v)?.as_text().into_owned();
+                    found = file.contains("/site-packages/") || file.contains("/dist-packages/");
+                }
+            }
+        }
+        self.site_packages_modules.insert(name.to_string(), found);
+        Ok(found)
     }
 
     /// Whether a frame's globals dict belongs to a module whose dict we expand.

@@ -68,7 +68,13 @@ impl<'a> Decoder<'a> {
         };
         let meta_addr = self.ptr(addr + l.object_type as u64)?;
         let metaclass = self.object(meta_addr);
-        Ok(Value::Type(TypeInfo { name, qualname, module, flags, builtin, mro, bases, dict_names, dict, metaclass }))
+        let plain_class = meta_addr == self.py.symbols.type_addr.get(&BuiltinType::Type).copied().unwrap_or(0);
+        let patches = if dict.is_none() && plain_class && flags & TPFLAGS_HEAPTYPE != 0 && self.limits.deep && self.in_site_packages(&module)? {
+            self.class_patches(v.ptr(l.type_dict)?)?
+        } else {
+            vec![]
+        };
+        Ok(Value::Type(TypeInfo { name, qualname, module, flags, builtin, mro, bases, dict_names, dict, metaclass, patches }))
     }
 
     pub(super) fn decode_module(&mut self, addr: u64) -> Result<Value> {

@@ -413,6 +413,20 @@ pub struct Layout {
     pub setiter_len: usize,
     /// lockobject:locked or lockobject:lock._bits
     pub lock_locked: usize,
+    /// PyWeakReference:wr_object
+    pub weakref_object: usize,
+    /// PyWeakReference:wr_callback
+    pub weakref_callback: usize,
+    /// PyInterpreterState:atexit.callbacks
+    pub interp_atexit_callbacks: usize,
+    /// PyInterpreterState:atexit.ncallbacks
+    pub interp_atexit_ncallbacks: Option<usize>,
+    /// atexit_py_callback:func or atexit_callback:func
+    pub atexit_callback_func: Option<usize>,
+    /// atexit_py_callback:args or atexit_callback:args
+    pub atexit_callback_args: Option<usize>,
+    /// atexit_py_callback:kwargs or atexit_callback:kwargs
+    pub atexit_callback_kwargs: Option<usize>,
     /// rlockobject:rlock_owner or rlockobject:lock.thread
     pub rlock_owner: usize,
     /// rlockobject:rlock_count or rlockobject:lock.level

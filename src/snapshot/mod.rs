@@ -15,7 +15,7 @@ pub use model::*;
 pub use validate::validate;
 
 pub const MAGIC: &[u8; 8] = b"PYTELEPT";
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// magic 8 + format 4 + python 4 + bytecode magic 4 + body length 8 + crc32 4.
 pub const HEADER_LEN: usize = 32;
 

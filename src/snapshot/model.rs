@@ -47,6 +47,10 @@ pub struct TypeInfo {
     /// The full dict, decoded only for classes carried by value.
     pub dict: Option<ObjId>,
     pub metaclass: Option<ObjId>,
+    /// A class of an installed package found by name: the state its dict holds (name,
+    /// value) — plain values, containers and instances such as a progress bar's list of
+    /// bars, its lock, its monitor thread — set again on the new process's class.
+    pub patches: Vec<(String, ObjId)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

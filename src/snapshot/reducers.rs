@@ -30,6 +30,14 @@ pub enum Reducer {
     ItemGetterOf,
     /// `attrgetter_of(attrs)`
     AttrGetterOf,
+    /// `weak_ref(kind, cls, referent, callback)`
+    WeakRef,
+    /// `csv_reader(source, dialect, line_num)`
+    CsvReader,
+    /// `csv_writer(write, dialect)`
+    CsvWriter,
+    /// `csv_dialect(dialect)`
+    CsvDialect,
 }
 
 impl Reducer {
@@ -45,7 +53,18 @@ impl Reducer {
         Reducer::AccumulateRest,
         Reducer::ItemGetterOf,
         Reducer::AttrGetterOf,
+        Reducer::WeakRef,
+        Reducer::CsvReader,
+        Reducer::CsvWriter,
+        Reducer::CsvDialect,
     ];
+
+    /// The helper a reduce made in Python names as `"pyteleport._reducers.<name>"` (the
+    /// code attach runs in the target cannot import pyteleport); None for any other name.
+    pub fn from_dotted_name(dotted: &str) -> Option<Reducer> {
+        let name = dotted.strip_prefix(MODULE)?.strip_prefix('.')?;
+        Reducer::ALL.iter().copied().find(|r| r.name() == name)
+    }
 
     /// The function's name in [`MODULE`].
     pub fn name(self) -> &'static str {
@@ -61,6 +80,10 @@ impl Reducer {
             Reducer::AccumulateRest => "accumulate_rest",
             Reducer::ItemGetterOf => "itemgetter_of",
             Reducer::AttrGetterOf => "attrgetter_of",
+            Reducer::WeakRef => "weak_ref",
+            Reducer::CsvReader => "csv_reader",
+            Reducer::CsvWriter => "csv_writer",
+            Reducer::CsvDialect => "csv_dialect",
         }
     }
 
@@ -78,6 +101,10 @@ impl Reducer {
             Reducer::AccumulateRest => (4, 4),
             Reducer::ItemGetterOf => (2, 2),
             Reducer::AttrGetterOf => (1, 1),
+            Reducer::WeakRef => (4, 4),
+            Reducer::CsvReader => (3, 3),
+            Reducer::CsvWriter => (2, 2),
+            Reducer::CsvDialect => (1, 1),
         }
     }
 
@@ -102,6 +129,9 @@ mod tests {
             let (lo, hi) = r.arity();
             assert!(lo <= hi, "{r:?}");
             assert!(r.accepts(lo) && r.accepts(hi) && !r.accepts(hi + 1));
+            assert_eq!(Reducer::from_dotted_name(&format!("{MODULE}.{}", r.name())), Some(*r));
         }
+        assert_eq!(Reducer::from_dotted_name("os.system"), None);
+        assert_eq!(Reducer::from_dotted_name("pyteleport._reducers.os"), None);
     }
 }

@@ -103,6 +103,7 @@ impl Value {
 fn type_refs(t: &TypeInfo, f: &mut dyn FnMut(ObjId)) {
     t.mro.iter().chain(&t.bases).for_each(|&i| f(i));
     t.dict.iter().chain(&t.metaclass).for_each(|&i| f(i));
+    t.patches.iter().for_each(|&(_, i)| f(i));
 }
 
 fn code_refs(c: &CodeInfo, f: &mut dyn FnMut(ObjId)) {

@@ -6,7 +6,7 @@ print(f"started pid={os.getpid()}", flush=True)
 total = 0
 for data in (b"0123456789" * 3, bytearray(b"abcdefghij" * 3)):
     for b in data:
-        time.sleep(0.005)
+        time.sleep(0.01)
         total = (total * 31 + b) % 1_000_003
     print(f"part {total} pid={os.getpid()}", flush=True)
 print(f"done {total} pid={os.getpid()}", flush=True)

@@ -10,7 +10,7 @@ COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 40
 
 def source(n):
     for i in range(n):
-        time.sleep(0.004)
+        time.sleep(0.008)
         yield i
 
 

@@ -122,6 +122,16 @@ class Rebuilder:
                 self.objs[v.dict] = main_module.__dict__
                 self.to_fill.append(v.dict)
 
+    def forget(self):
+        """Let go of every rebuilt object before the program runs: from then on only
+        the program holds them, as in the original, so an object only this table kept
+        alive goes (its weak references die and their callbacks run, `__del__` runs)
+        when the program drops it, not at the end of the process. In place: the
+        snapshot's list of ready objects is this same list."""
+        self.objs[:] = []
+        self.to_fill, self.generators, self.main = [], [], None
+        self.filled, self.pending = set(), set()
+
     def type_name(self, i):
         t = self.nodes[i].type_id
         if t is None:
@@ -313,7 +323,11 @@ class Rebuilder:
         module, qualname, name, dict_id, bases, meta = v.module, v.qualname, v.name, v.dict, v.bases, v.metaclass
         if dict_id is None:
             try:
-                return _resolve(module, qualname)
+                cls = _resolve(module, qualname)
+                if v.patches:
+                    # Its state (a progress bar's monitor thread, lock, list of bars).
+                    self.to_fill.append(("class_patches", cls, v.patches))
+                return cls
             except (ImportError, AttributeError) as e:
                 if module == "builtins" and qualname in _UNNAMED_BUILTIN_TYPES:
                     return _UNNAMED_BUILTIN_TYPES[qualname]
@@ -449,6 +463,13 @@ class Rebuilder:
         return types.FunctionType(code, globals_, code.co_name, None, closure)()
 
     def fill(self, item):
+        if isinstance(item, tuple) and item[0] == "class_patches":
+            # Set as carried, without comparing: the values may not be filled yet, and
+            # comparing would run their methods (a WeakSet's __eq__ iterates it).
+            _, cls, patches = item
+            for name, vid in patches:
+                setattr(cls, name, self.get(vid))
+            return
         if isinstance(item, tuple) and item[0] == "patches":
             # Re-apply what the program rebound in an imported module.
             _, module, patches = item

@@ -19,6 +19,9 @@ def reduce_generic(obj):
     threads = _thread_state(obj)
     if threads is not None:
         return threads
+    csv_object = _csv_state(obj)
+    if csv_object is not None:
+        return csv_object
     reducer = copyreg.dispatch_table.get(type(obj))
     rv = reducer(obj) if reducer is not None else obj.__reduce_ex__(4)
     if isinstance(rv, str):
@@ -61,6 +64,7 @@ def _dict_view(obj):
 def _thread_state(obj):
     """`queue.SimpleQueue` (a thread pool's work queue): a new one with the same items,
     read by taking them out and putting them back (no other thread runs meanwhile).
+    `_multiprocessing.SemLock`: a new semaphore of the same kind and value.
     3.13's `_thread._ThreadHandle` (what `Thread.join` waits on): a new handle, which the
     restore engine gives to the thread it starts again (or marks done, for a thread that
     had ended)."""
@@ -79,7 +83,49 @@ def _thread_state(obj):
         return (type(obj), (), None, items, None)
     if kind == "_thread._ThreadHandle":
         return (type(obj), (), None, None, None)
+    if kind == "_multiprocessing.SemLock":
+        # A multiprocessing lock or semaphore (tqdm's write lock holds one): a new one
+        # with the same kind, value and bound; its named semaphore is unlinked at once,
+        # as the original's was. One held cannot be carried (its owner is a thread).
+        value = obj._get_value()
+        if obj.kind == 0 and value == 0:
+            raise TypeError("a multiprocessing RLock held at the moment cannot be carried")
+        name = obj.name or "/pyteleport-%d-%x" % (__import__("os").getpid(), id(obj))
+        return (type(obj), (obj.kind, value, obj.maxvalue, name, True), None, None, None)
     return None
+
+
+# Where a reduce made here names a helper of the new process's pyteleport: by dotted
+# name (this code runs in targets that cannot import pyteleport).
+_HELPERS = "pyteleport._reducers."
+
+_DIALECT_FIELDS = ("delimiter", "doublequote", "escapechar", "lineterminator", "quotechar", "quoting",
+                   "skipinitialspace", "strict")
+
+
+def _csv_state(obj):
+    """`csv.reader`: a new reader over the same (carried) source, with its dialect and
+    line number; `csv.writer`: a new writer to the same write method, with its dialect.
+    Their source or `write` is not an attribute: `gc.get_referents` finds it."""
+    kind = type(obj).__module__ + "." + type(obj).__qualname__
+    if kind not in ("_csv.reader", "_csv.writer", "_csv.Dialect"):
+        return None
+    if kind == "_csv.Dialect":
+        return (_HELPERS + "csv_dialect", (_dialect_fields(obj),), None, None, None)
+    dialect = obj.dialect
+    others = [r for r in __import__("gc").get_referents(obj) if r is not dialect and not isinstance(r, (list, type))]
+    if kind == "_csv.reader":
+        if len(others) != 1:
+            raise TypeError("cannot find the csv reader's source")
+        return (_HELPERS + "csv_reader", (others[0], _dialect_fields(dialect), obj.line_num), None, None, None)
+    writes = [r for r in others if callable(r)]
+    if len(writes) != 1:
+        raise TypeError("cannot find the csv writer's file")
+    return (_HELPERS + "csv_writer", (writes[0], _dialect_fields(dialect)), None, None, None)
+
+
+def _dialect_fields(dialect):
+    return {name: getattr(dialect, name) for name in _DIALECT_FIELDS}
 
 
 def interpreter_extras():

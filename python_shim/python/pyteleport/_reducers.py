@@ -232,6 +232,57 @@ def new_lock(kind, held, count=1):
     return lock
 
 
+class _Gone:
+    """A referent made only to die: what a dead weak reference is made from."""
+
+
+def weak_ref(kind, cls, referent, callback):
+    """A weak reference like the original: `kind` "ref" (of class `cls`, e.g. `KeyedRef`)
+    or "proxy", to `referent` with `callback`. A referent of None means it had died: the
+    reference comes back dead (its callback had run or never will)."""
+    import weakref
+    if referent is None:
+        gone = _Gone()
+        made = weakref.ref.__new__(cls, gone) if kind == "ref" else weakref.proxy(gone)
+        del gone
+        return made
+    if kind == "ref":
+        return weakref.ref.__new__(cls, referent, callback)
+    return weakref.proxy(referent, callback)
+
+
+def csv_reader(source, dialect, line_num):
+    """A `csv.reader` over `source` that goes on from line `line_num`: it has read as many
+    lines (blank ones it is given first, each one row), so its `line_num` is the original's."""
+    import csv
+    import itertools
+    if line_num:
+        source = itertools.chain(itertools.repeat("\n", line_num), source)
+    reader = csv.reader(source, **dialect)
+    for _ in range(line_num):
+        next(reader)
+    return reader
+
+
+class _WriteTo:
+    """What `csv.writer` is given: something with the original's `write` method."""
+
+    def __init__(self, write):
+        self.write = write
+
+
+def csv_writer(write, dialect):
+    """A `csv.writer` writing through `write` (the carried file's method)."""
+    import csv
+    return csv.writer(_WriteTo(write), **dialect)
+
+
+def csv_dialect(dialect):
+    """A `_csv.Dialect` with these fields."""
+    import csv
+    return csv.reader([], **dialect).dialect
+
+
 def _reduce_lock(obj):
     kind = type(obj).__name__
     held = obj._is_owned() if kind == "RLock" else obj.locked()

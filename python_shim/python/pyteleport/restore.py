@@ -123,8 +123,8 @@ def _resumed_sys_path(carried, here, pythonpath=""):
 
 
 def _set_interpreter_extras(extras):
-    """What `_reduce_core.interpreter_extras` found in the original: its decimal context
-    and its Python-level signal handlers."""
+    """What `_reduce_core.interpreter_extras` found in the original (its decimal context,
+    its Python-level signal handlers, the switch interval) and its `atexit` callbacks."""
     if "switch_interval" in extras:
         sys.setswitchinterval(extras["switch_interval"])
     context = extras.get("decimal_context")
@@ -137,6 +137,16 @@ def _set_interpreter_extras(extras):
     for signum, handler in extras.get("signal_handlers", ()):
         import signal
         signal.signal(signum, handler)
+    callbacks = extras.get("atexit_callbacks")
+    if callbacks:
+        # Modules imported again here may have registered some of the same functions
+        # (logging.shutdown): each is registered once, in the original's order, so the
+        # handlers run as they would have there (last registered first).
+        import atexit
+        for func, _, _ in callbacks:
+            atexit.unregister(func)
+        for func, args, kwargs in callbacks:
+            atexit.register(func, *args, **(kwargs or {}))
 
 
 def resume(state, before_run=None):
@@ -178,12 +188,15 @@ def resume(state, before_run=None):
     main_thread = next((t for t in threads if t.is_main), None)
     if others or any(t.thread_object is not None for t in threads):
         _restart_threads(r, main_thread, others)
+    # The program's objects are the program's alone from here on (`Rebuilder.forget`).
+    r.forget()
+    del r
     go.set()
     if main_thread is None:
         # The original's main thread ran no Python code (it had ended, or was waiting
         # in C): the interpreter's own exit waits for the non-daemon threads, as there.
         return 0
-    _drive(main_thread.pending, r)
+    _drive(main_thread.pending)
     return 0
 
 
@@ -224,7 +237,14 @@ def _enter_thread(r, frames, plans, old_ident):
         else:
             g, shift = r.new_generator(f, prologue=True), PROLOGUE
         _enter(r, g, f, plan, stack, at + shift, fix)
-        pending.append((g, f, plan, shift, send))
+        # What driving it may need later, taken now: the rebuilt objects are let go
+        # before anything runs (the driver's frame must not keep them all alive).
+        init_self = r.get(plan.init_self) if plan.init_self is not None else None
+        reentry = None
+        if plan.for_iter is not None:
+            mapping = r.get(f.locals_mapping) if f.locals_mapping is not None else None
+            reentry = (mapping, [r.slot(x) for x in f.localsplus], r.get(plan.exc_value), [r.slot(x) for x in f.stack[:plan.keep]])
+        pending.append((g, f, plan, shift, send, init_self, reentry))
     return pending
 
 
@@ -331,7 +351,7 @@ def _start_thread(r, t, go):
             go.wait()
             if getattr(go, "cancelled", False):
                 return
-            _drive(t.pending, r)
+            _drive(t.pending)
         except SystemExit:
             pass
         finally:
@@ -355,21 +375,21 @@ def _enter(r, g, f, plan, stack, at, fix=None):
                         r.get(plan.exc_value), "suspended", True)
 
 
-def _drive(pending, r):
+def _drive(pending):
     """Resume the frames innermost first, each receiving its inner frame's result (or
     exception) at its call site. `pending` holds the frames not resumed yet."""
     value, exc, finished_generator = None, None, False
     first = True
     while pending:
-        g, f, plan, shift, own_value = pending.pop(0)
+        g, f, plan, shift, own_value, init_self, reentry = pending.pop(0)
         send = own_value if first and not plan.push and own_value is not NULL else value
         first = False
         if exc is None and plan.init_self is not None:
-            send = r.get(plan.init_self)  # C(...) returns the instance its __init__ filled
+            send = init_self  # C(...) returns the instance its __init__ filled
         if exc is None and finished_generator and plan.for_iter is not None:
             # The inner generator ended: re-run FOR_ITER on it so the loop ends normally.
-            stack = [r.slot(x) for x in f.stack[:plan.keep]]
-            _enter(r, g, f, plan, stack[:-1], plan.for_iter + shift)
+            mapping, localsplus, exc_value, stack = reentry
+            _native.enter_frame(g, localsplus, stack[:-1], plan.for_iter + shift, NULL, mapping, exc_value, "suspended", True)
             send = stack[-1]
         try:
             yielded = g.throw(exc) if exc is not None else g.send(send)
