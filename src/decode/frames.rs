@@ -563,8 +563,18 @@ impl<'a> Decoder<'a> {
         let l = self.py.layout;
         let array = self.ptr(interp + l.interp_atexit_callbacks as u64)?;
         let Some(ncallbacks) = l.interp_atexit_ncallbacks else {
-            // 3.14+: already a list of (func, args, kwargs) tuples.
-            return Ok(self.object(array));
+            // 3.14+: a list of (func, args, kwargs) tuples, the last registered first.
+            let count = if array == 0 { 0 } else { self.len_of(array)? };
+            if count == 0 {
+                return Ok(None);
+            }
+            if count > 1 << 16 {
+                return Err(Error::corrupt(interp, format!("{count} atexit callbacks")));
+            }
+            let items = self.ptr(array + l.list_items as u64)?;
+            let entries = self.words_at(items, count)?.into_iter().rev().filter_map(|t| self.object(t)).collect();
+            let list = interp + l.interp_atexit_callbacks as u64 + 1;
+            return Ok(Some(self.synthetic(list, BuiltinType::List, Value::List(entries))));
         };
         let raw = self.read(interp + ncallbacks as u64, 4)?;
         let count = i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
