@@ -379,6 +379,10 @@ FACTS = [
 ]
 
 
+# FACTS the release headers state as macros: checked against them in the Debian mode.
+FACT_MACROS = {"managed_dict_offset": "MANAGED_DICT_OFFSET", "tpflags_inline_values": "Py_TPFLAGS_INLINE_VALUES"}
+
+
 def fact_value(rust_type, value):
     if rust_type == "bool":
         return "true" if value else "false"
@@ -591,6 +595,9 @@ def probe_headers(chroot, minor_version, data, debug=False):
     for e in ENUMS:
         keys.append(("enum", e))
         lines.append(f'    printf("enum {e} %d\\n", (int){e});')
+    for fact, macro in FACT_MACROS.items():
+        keys.append(("fact", fact))
+        lines.append(f'    printf("fact {fact} %lld\\n", (long long)({macro}));')
     for bit in ("interned", "kind", "compact", "ascii"):
         # Set one bit-field to all ones and see which bits of the state word it covers.
         keys.append(("bits", bit))
@@ -629,7 +636,7 @@ def probe_headers(chroot, minor_version, data, debug=False):
                 sys.exit(f"the release-header probe does not compile:\n{res.stderr[-3000:]}")
             body = [l if first_line + i not in bad else "" for i, l in enumerate(body)]
         out = subprocess.run([exe], capture_output=True, text=True, check=True).stdout
-    got = {"field": {}, "dbgpos": {}, "enum": {}, "bits": {}}
+    got = {"field": {}, "dbgpos": {}, "enum": {}, "bits": {}, "fact": {}}
     for line in out.splitlines():
         kind, name, *vals = line.split()
         got[kind][name] = [int(v) for v in vals] if kind == "bits" else int(vals[0])
@@ -698,6 +705,12 @@ def debian_layout(chroot, minor_version):
         ours, theirs = data["enums"].get(e), probe["enum"].get(e)
         if ours != theirs:
             fail.append(f"enum {e}: {ours} in the DWARF, {theirs} in the release headers")
+    minor = int(minor_version.split(".")[1])
+    for fact, rust_type, _, by_minor in FACTS:
+        if fact in FACT_MACROS:
+            ours, theirs = by_minor.get(minor), probe["fact"].get(fact)
+            if ours != theirs:
+                fail.append(f"fact {fact}: {ours} in gen_layouts.FACTS, {theirs} ({FACT_MACROS[fact]}) in the release headers")
     for bit, (pos, n) in probe["bits"].items():
         if data["bits"].get(bit) != [pos, n]:
             fail.append(f"PyASCIIObject.state.{bit}: {data['bits'].get(bit)} in the DWARF, {[pos, n]} in the release headers")
@@ -719,7 +732,7 @@ def debian_layout(chroot, minor_version):
         if ft is not None and struct.unpack_from("<Q", table, ft)[0] != 0:
             fail.append(f"{release} is a free-threaded build")
     if fail:
-        sys.exit(f"CPython {version} (Debian, {chroot}): the debug build and the release build disagree:\n  "
+        sys.exit(f"CPython {version} (Debian, {chroot}): the layout sources disagree (python3.Xd DWARF, release headers, release _Py_DebugOffsets, FACTS):\n  "
                  + "\n  ".join(fail))
     print(f"CPython {version}: {len(probe['field'])} fields, {len(probe['enum'])} enum values and "
           f"{len(probe['dbgpos'])} _Py_DebugOffsets entries checked against the release headers, "
