@@ -4,7 +4,12 @@
 Offsets come from the DWARF debug info of each libpython (gdb's Python API), so the
 tables are data, regenerated rather than hand-edited:
 
-    scripts/gen_layouts.py /root/.pyenv/versions/3.11.7 [...]
+    scripts/gen_layouts.py /root/.pyenv/versions/3.11.7 [...] [--debian CHROOT 3.14 3.15]
+
+--debian: Debian's builds in a chroot (scripts/sid-pythons), whose release interpreter
+has no usable debug info: offsets come from the -dbg package's python3.Xd, checked
+against probes of the release headers and the release binary's _Py_DebugOffsets (see
+debian_layout below); needs gcc.
 
 Each field lists alternatives "type:member.path" ("...*": only if that member is a
 pointer); the first that exists in that
