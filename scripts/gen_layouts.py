@@ -562,7 +562,7 @@ def main():
 # Any disagreement stops the generation and names the field.
 
 PROBE_HEADERS = [
-    "Python.h", "internal/pycore_runtime.h", "internal/pycore_interp.h", "internal/pycore_tstate.h",
+    "Python.h", "datetime.h", "internal/pycore_runtime.h", "internal/pycore_interp.h", "internal/pycore_tstate.h",
     "internal/pycore_frame.h", "internal/pycore_interpframe.h", "internal/pycore_interpframe_structs.h",
     "internal/pycore_code.h", "internal/pycore_dict.h", "internal/pycore_genobject.h",
     "internal/pycore_long.h", "internal/pycore_object.h", "internal/pycore_function.h",
@@ -669,6 +669,108 @@ def elf_section(path, wanted):
     sys.exit(f"{path} has no {wanted} section")
 
 
+# Structures defined in .c files are in no header, so the probes above cannot see them:
+# the release interpreter itself checks them, on live objects, at our offsets.
+# (field, how to read it: "ptr" (the object's id) | "u64" | "ssize" | "int" | "bit0", the
+# object, what must be there)
+LIVE_CHECKS = [
+    ("range_start", "ptr", "range(3, 100, 7)", "o.start"),
+    ("range_stop", "ptr", "range(3, 100, 7)", "o.stop"),
+    ("range_step", "ptr", "range(3, 100, 7)", "o.step"),
+    ("enum_iter", "ptr", "enumerate(IT)", "IT"),
+    ("enum_index", "ssize", "enumerate(IT, 5)", "5"),
+    ("zip_iters", "ptr", "zip([1], [2])", "o.__reduce__()[1]"),
+    ("dictiter_dict", "ptr", "iter(D)", "D"),
+    ("dictiter_used", "ssize", "iter(D)", "len(D)"),
+    ("dictiter_len", "ssize", "iter(D)", "len(D)"),
+    ("classmethod_callable", "ptr", "classmethod(F)", "F"),
+    ("staticmethod_callable", "ptr", "staticmethod(F)", "F"),
+    ("tuplegetter_index", "ssize", "NT.y", "1"),
+    ("tuplegetter_doc", "ptr", "NT.y", "o.__doc__"),
+    ("deque_maxlen", "ssize", "collections.deque([1], maxlen=7)", "7"),
+    ("defaultdict_factory", "ptr", "collections.defaultdict(list)", "list"),
+    ("filter_func", "ptr", "filter(F, IT)", "F"),
+    ("filter_it", "ptr", "filter(F, IT)", "IT"),
+    ("map_func", "ptr", "map(F, IT)", "F"),
+    ("reversed_seq", "ptr", "reversed(L)", "L"),
+    ("reversed_index", "ssize", "reversed(L)", "len(L) - 1"),
+    ("count_cnt", "ssize", "itertools.count(5)", "5"),
+    ("count_long_cnt", "ptr", "itertools.count(BIG)", "BIG"),
+    ("partial_fn", "ptr", "functools.partial(F, 1, k=2)", "F"),
+    ("partial_args", "ptr", "functools.partial(F, 1, k=2)", "o.args"),
+    ("partial_kw", "ptr", "functools.partial(F, 1, k=2)", "o.keywords"),
+    ("pattern_pattern", "ptr", "re.compile('a+b', re.I)", "o.pattern"),
+    ("pattern_flags", "int", "re.compile('a+b', re.I)", "o.flags"),
+    ("lru_func", "ptr", "functools.lru_cache(maxsize=77)(F)", "F"),
+    ("lru_maxsize", "ssize", "functools.lru_cache(maxsize=77)(F)", "77"),
+    ("lru_typed", "int", "functools.lru_cache(maxsize=77, typed=True)(F)", "1"),
+    ("setiter_set", "ptr", "iter(S)", "S"),
+    ("setiter_len", "ssize", "iter(S)", "len(S)"),
+    ("lock_locked", "bit0", "HELD_LOCK", "1"),
+    ("rlock_owner", "u64", "HELD_RLOCK", "threading.get_ident()"),
+    ("islice_it", "ptr", "itertools.islice(IT, 1, 10, 2)", "IT"),
+    ("islice_next", "ssize", "itertools.islice(IT, 1, 10, 2)", "1"),
+    ("islice_stop", "ssize", "itertools.islice(IT, 1, 10, 2)", "10"),
+    ("islice_step", "ssize", "itertools.islice(IT, 1, 10, 2)", "2"),
+    ("repeat_element", "ptr", "itertools.repeat(BIG, 5)", "BIG"),
+    ("repeat_cnt", "ssize", "itertools.repeat(BIG, 5)", "5"),
+    ("cycle_it", "ptr", "itertools.cycle(IT)", "IT"),
+    ("accumulate_it", "ptr", "itertools.accumulate(IT, F, initial=BIG)", "IT"),
+    ("accumulate_binop", "ptr", "itertools.accumulate(IT, F, initial=BIG)", "F"),
+    ("accumulate_initial", "ptr", "itertools.accumulate(IT, F, initial=BIG)", "BIG"),
+    ("itemgetter_nitems", "ssize", "operator.itemgetter(1, 2, 3)", "3"),
+    ("textio_buffer", "ptr", "TEXT", "o.buffer"),
+    ("textio_encoding", "ptr", "TEXT", "o.encoding"),
+    ("buffered_raw", "ptr", "TEXT.buffer", "o.raw"),
+    ("fileio_fd", "int", "TEXT.buffer.raw", "o.fileno()"),
+    ("bytesio_pos", "ssize", "BYTES", "2"),
+    ("bytesio_string_size", "ssize", "BYTES", "5"),
+]
+
+LIVE_SCRIPT = r"""
+import collections, ctypes, functools, io, itertools, json, operator, os, re, sys, threading
+offsets, checks = json.loads(sys.argv[1])
+def F(*a, **k): return a
+IT = iter([1, 2, 3]); D = {"a": 1, "b": 2}; L = [1, 2, 3, 4]; S = {1, 2, 3}; BIG = 10 ** 30
+NT = collections.namedtuple("NT", "x y")
+HELD_LOCK = threading.Lock(); HELD_LOCK.acquire()
+HELD_RLOCK = threading.RLock(); HELD_RLOCK.acquire()
+TEXT = open(os.devnull, "w", encoding="utf-8")
+BYTES = io.BytesIO(b"hello"); BYTES.seek(2)
+keep, bad = [], []
+for field, how, make, want in checks:
+    o = eval(make); keep.append(o)
+    expect = eval(want)
+    at = id(o) + offsets[field]
+    if how == "ptr":
+        got, expect = ctypes.c_void_p.from_address(at).value, id(expect)
+    elif how == "u64":
+        got = ctypes.c_uint64.from_address(at).value
+    elif how == "ssize":
+        got = ctypes.c_ssize_t.from_address(at).value
+    elif how == "int":
+        got = ctypes.c_int.from_address(at).value
+    else:
+        got = ctypes.c_ubyte.from_address(at).value & 1
+    if got != expect:
+        bad.append(f"{field}: {make} at +{offsets[field]} holds {got!r}, not {want} ({expect!r})")
+print(json.dumps(bad))
+"""
+
+
+def live_check(chroot, minor_version, fields):
+    """Run LIVE_CHECKS in the release interpreter (its host copy made by scripts/sid-pythons)."""
+    exe = os.path.join(chroot, "usr", "bin", f"python{minor_version}-host")
+    if not os.access(exe, os.X_OK):
+        sys.exit(f"{exe} is missing: run scripts/sid-pythons")
+    checks = [c for c in LIVE_CHECKS if fields.get(c[0]) is not None]
+    arg = json.dumps([{c[0]: fields[c[0]] for c in checks}, checks])
+    res = subprocess.run([exe, "-I", "-c", LIVE_SCRIPT, arg], capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.exit(f"the live layout check in {exe} failed:\n{res.stderr[-3000:]}")
+    return len(checks), json.loads(res.stdout)
+
+
 def debian_layout(chroot, minor_version):
     import glob, struct
     nodot = minor_version.replace(".", "")
@@ -723,6 +825,8 @@ def debian_layout(chroot, minor_version):
         if data["debug_offsets"].get(ours) != pos:
             fail.append(f"_Py_DebugOffsets entry for {ours}: {data['debug_offsets'].get(ours)} in the DWARF, "
                         f"{pos} in the release headers")
+    live_count, live_bad = live_check(chroot, minor_version, data["fields"])
+    fail += [f"live check: {b}" for b in live_bad]
     # The release binary's own table: what the interpreter that runs says about itself.
     table = elf_section(release, ".PyRuntime")
     if table[:8] != b"xdebugpy":
@@ -741,7 +845,8 @@ def debian_layout(chroot, minor_version):
                  + "\n  ".join(fail))
     print(f"CPython {version}: {len(probe['field'])} fields, {len(probe['enum'])} enum values and "
           f"{len(probe['dbgpos'])} _Py_DebugOffsets entries checked against the release headers, "
-          f"{len(data['debug_offsets'])} fields against the release binary's _Py_DebugOffsets; "
+          f"{len(data['debug_offsets'])} fields against the release binary's _Py_DebugOffsets, "
+          f"{live_count} fields of .c structures on live objects of the release interpreter; "
           f"release values of Py_DEBUG-dependent fields: {', '.join(from_release) or 'none'}", file=sys.stderr)
     source = (f"Debian's python{minor_version}d (DWARF), checked against the release headers and the "
               f"release binary's _Py_DebugOffsets")
