@@ -38,8 +38,9 @@ def sid_cache():
     """The cache of scripts/sid-pythons (same rule as the script)."""
     if os.environ.get("PYTELEPORT_SID_CACHE"):
         return Path(os.environ["PYTELEPORT_SID_CACHE"])
-    if os.geteuid() == 0:
-        return Path("/var/cache/pyteleport/sid-pythons")
+    shared = Path("/var/cache/pyteleport/sid-pythons")
+    if os.geteuid() == 0 or (shared / "complete").is_file():
+        return shared
     return REPO / ".cache" / "sid-pythons"
 
 
