@@ -59,6 +59,8 @@ pub enum BuiltinType {
     Tuple,
     List,
     Dict,
+    /// 3.15's builtin `frozendict` (a dict's layout, plus its hash).
+    FrozenDict,
     Set,
     FrozenSet,
     Cell,
@@ -119,6 +121,7 @@ const TYPE_SYMBOLS: &[(&str, BuiltinType)] = &[
     ("PyTuple_Type", BuiltinType::Tuple),
     ("PyList_Type", BuiltinType::List),
     ("PyDict_Type", BuiltinType::Dict),
+    ("PyFrozenDict_Type", BuiltinType::FrozenDict),
     ("PySet_Type", BuiltinType::Set),
     ("PyFrozenSet_Type", BuiltinType::FrozenSet),
     ("PyCell_Type", BuiltinType::Cell),
