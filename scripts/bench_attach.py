@@ -58,7 +58,9 @@ chroot; the host's apt sources are never changed):
   this machine: harmless. When CRIU cannot be set up or run, the reason (error text) is
   reported in the table and the JSON instead of failing.
 
-Writes target/bench/attach.json (every run) and target/bench/attach.md (the table).
+Writes target/bench/attach.json (every run) and target/bench/attach.md (the table);
+with --threads N (N > 1: the target runs N threads, the others waiting a few frames
+deep), attach-threadsN.json and .md.
 Only processes this script started are ever killed, by pid.
 """
 import argparse
@@ -85,6 +87,7 @@ VENV_PY = os.path.join(ROOT, ".venvs", "py3.11", "bin", "python")
 PYENV_ROOT = os.environ.get("PYENV_ROOT", "/root/.pyenv")
 CHROOT = os.path.join(ROOT, "target", "criu-chroot")
 DEPTH = 20
+THREADS = 1  # --threads
 WORK_ITERS = 20000  # inner-loop iterations per progress line (~4.5 ms on this machine)
 WARM_LINES = 3  # progress lines the target prints before each measurement
 
@@ -264,7 +267,7 @@ def progress_count(n):
 
 
 def start_host_target(lines):
-    p = subprocess.Popen([PY, TARGET, str(lines), str(DEPTH), str(WORK_ITERS)], stdin=subprocess.DEVNULL,
+    p = subprocess.Popen([PY, TARGET, str(lines), str(DEPTH), str(WORK_ITERS), str(THREADS)], stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=WORK, close_fds=True)
     STARTED.add(p.pid)
     return p, Lines(p.stdout), Lines(p.stderr)
@@ -273,7 +276,7 @@ def start_host_target(lines):
 def plain_output(lines):
     """The plain run's output lines and its ms per progress line."""
     t0 = time.perf_counter()
-    r = subprocess.run([PY, TARGET, str(lines), str(DEPTH), str(WORK_ITERS)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([PY, TARGET, str(lines), str(DEPTH), str(WORK_ITERS), str(THREADS)], capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         sys.exit("bench_attach: the plain target run failed: " + r.stderr)
     return r.stdout.splitlines(), (time.perf_counter() - t0) * 1e3 / lines
@@ -505,8 +508,8 @@ def start_chroot_target(lines, tag):
     for f in (out, err):
         if os.path.exists(CHROOT + f):
             os.unlink(CHROOT + f)
-    inner = "cd /bench && exec %s /bench/target.py %d %d %d >%s 2>%s </dev/null" % (
-        PY, lines, DEPTH, WORK_ITERS, out, err)
+    inner = "cd /bench && exec %s /bench/target.py %d %d %d %d >%s 2>%s </dev/null" % (
+        PY, lines, DEPTH, WORK_ITERS, THREADS, out, err)
     p = subprocess.Popen(["chroot", CHROOT, "/bin/sh", "-c", inner], stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
     STARTED.add(p.pid)
@@ -652,7 +655,10 @@ def main():
     ap.add_argument("--criu-runs", type=int, default=10, help="CRIU runs per measurement")
     ap.add_argument("--lines", type=int, default=200, help="progress lines the target prints")
     ap.add_argument("--no-criu", action="store_true")
+    ap.add_argument("--threads", type=int, default=1, help="threads of the target in all (the others a few frames deep, waiting)")
     args = ap.parse_args()
+    global THREADS
+    THREADS = max(1, args.threads)
     os.makedirs(WORK, exist_ok=True)
     ensure_ours()
     plain, line_ms = plain_output(args.lines)
@@ -660,7 +666,7 @@ def main():
     pyver = subprocess.run([PY, "-c", "import sys; print(sys.version.split()[0])"],
                            capture_output=True, text=True).stdout.strip()
     res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "python": PY, "python_version": pyver,
-           "venv_python": VENV_PY, "kernel": platform.release(), "target": {"script": TARGET, "depth": DEPTH,
+           "venv_python": VENV_PY, "kernel": platform.release(), "target": {"script": TARGET, "depth": DEPTH, "threads": THREADS,
            "lines": args.lines, "warm_lines": WARM_LINES, "work_iters": WORK_ITERS, "ms_per_line": line_ms}}
 
     res["binary_before"] = binary_id()
@@ -730,8 +736,8 @@ def main():
     ]
     md = ["# pyteleport attach vs CRIU",
           "",
-          "Target: pure-Python busy loop under %d nested calls, CPython %s (`%s`), kernel %s; %s."
-          % (DEPTH, pyver, PY, platform.release(), res.get("criu_version", "CRIU not measured")),
+          "Target: pure-Python busy loop under %d nested calls, %d thread(s), CPython %s (`%s`), kernel %s; %s."
+          % (DEPTH, THREADS, pyver, PY, platform.release(), res.get("criu_version", "CRIU not measured")),
           "Median (min–max) of the correct runs (pyteleport: %d runs each; CRIU: %d runs each). "
           "Ratio = CRIU / pyteleport (medians). pyteleport binary %s, tree %s."
           % (args.runs, args.criu_runs, res["binary_before"]["sha256"], res["binary_before"]["git"]),
@@ -759,11 +765,12 @@ def main():
     text = "\n".join(md) + "\n"
     print(text)
     os.makedirs(OUT_DIR, exist_ok=True)
-    with open(os.path.join(OUT_DIR, "attach.json"), "w") as f:
+    suffix = "" if THREADS == 1 else "-threads%d" % THREADS
+    with open(os.path.join(OUT_DIR, "attach%s.json" % suffix), "w") as f:
         json.dump(res, f, indent=1)
-    with open(os.path.join(OUT_DIR, "attach.md"), "w") as f:
+    with open(os.path.join(OUT_DIR, "attach%s.md" % suffix), "w") as f:
         f.write(text)
-    log("wrote target/bench/attach.json and target/bench/attach.md")
+    log("wrote target/bench/attach%s.json and target/bench/attach%s.md" % (suffix, suffix))
 
 
 if __name__ == "__main__":

@@ -232,6 +232,21 @@ FIELDS = [
     # weakref.ref / proxy: the referent (None once dead) and the callback
     ("weakref_object", ["PyWeakReference:wr_object"]),
     ("weakref_callback", ["PyWeakReference:wr_callback"]),
+    # threading.local: each thread's dict, under the thread state's dict (3.11, 3.12: a
+    # dummy keyed by the local's key) or in the local's own dict (3.13: keyed per thread)
+    ("local_key", ["localobject:key"]),
+    ("local_args", ["localobject:args"]),
+    ("local_kw", ["localobject:kw"]),
+    ("local_localdicts", ["localobject:localdicts"]),
+    ("localdummy_localdict", ["localdummyobject:localdict"]),
+    ("tstate_dict", ["PyThreadState:dict"]),
+    ("tstate_threading_local_key", ["PyThreadState:threading_local_key"]),
+    # sqlite3: what Python cannot see of a connection (how it was opened), and whether a
+    # cursor is in the middle of a query's rows
+    ("sqlite_connection_detect_types", ["pysqlite_Connection:detect_types"]),
+    ("sqlite_connection_check_same_thread", ["pysqlite_Connection:check_same_thread"]),
+    ("sqlite_connection_thread_ident", ["pysqlite_Connection:thread_ident"]),
+    ("sqlite_cursor_statement", ["pysqlite_Cursor:statement"]),
     # atexit.register()ed callbacks: an array of pointers (NULL where unregistered), or
     # (3.14+, no ncallbacks) a list of (func, args, kwargs) tuples
     ("interp_atexit_callbacks", ["PyInterpreterState:atexit.callbacks"]),
@@ -348,6 +363,8 @@ OPTIONAL = {
     "interp_atexit_ncallbacks", "atexit_callback_func", "atexit_callback_args",  # 3.14+: a list
     "atexit_callback_kwargs",
     "stringio_accu_large", "stringio_accu_small",  # 3.11 _PyAccu
+    "local_key", "localdummy_localdict",  # 3.11, 3.12 threading.local
+    "local_localdicts", "tstate_threading_local_key",  # 3.13 threading.local
 }
 
 # Facts about a version's object layout that its debug info does not state (macros and
@@ -509,7 +526,7 @@ def in_gdb():
 
 
 # Extension modules built as shared objects whose structures are read too.
-EXTENSIONS = ["_random", "_datetime", "_decimal"]
+EXTENSIONS = ["_random", "_datetime", "_decimal", "_sqlite3"]
 
 
 def run_gdb(binary, extra_ex):

@@ -51,6 +51,8 @@ pub enum Progress<'a> {
     WaitingForSafePoint { pid: i32, place: &'a str },
     /// A safe point came, inside a frame that cannot be resumed: waiting for it to return.
     NotResumableYet { why: &'a ResumeError },
+    /// A safe point came while something could not be carried (`what`): waiting.
+    NotCarriableYet { what: &'a str },
     /// Another thread is not where it can be carried from (`what`: which, where, why).
     ThreadsNotAtRest { what: &'a str },
     /// `--main-thread-only`: these threads (`thread N "name"`, where) stay behind.
@@ -594,6 +596,18 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
             }
             Err(Error::Resume(why)) if why.is_called_from_c() => {
                 return Err(AttachError::NeverResumable { pid: opts.pid, timeout: opts.timeout, why }.into());
+            }
+            Err(Error::Capture(crate::error::CaptureError::NotNow { what })) if Instant::now() + Duration::from_millis(20) < deadline => {
+                drop(held); // runs on
+                check_cancelled(opts.pid)?;
+                if !told {
+                    progress(Progress::NotCarriableYet { what: &what });
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(Error::Capture(crate::error::CaptureError::NotNow { what })) => {
+                return Err(AttachError::NeverCarriable { pid: opts.pid, timeout: opts.timeout, what }.into());
             }
             Err(e) => return Err(e),
         }

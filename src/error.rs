@@ -153,6 +153,10 @@ pub enum Invalid {
 /// Why a capture was refused or failed, other than the memory read itself.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
+    /// Something cannot be carried at this moment but may be soon (a sqlite3 transaction
+    /// open, a cursor in the middle of its rows): attach waits for a moment without it.
+    #[error("{what}")]
+    NotNow { what: String },
     #[error("bytecode: no opcode table")]
     NoOpcodeTable { version: String },
     #[error("the teleport call was not found on the calling thread's stack")]
@@ -283,6 +287,8 @@ pub enum AttachError {
     InTargetFailed { what: String, why: String },
     #[error("process {pid} reached no resumable point within {:.1} s: {why}; it was left running untouched", .timeout.as_secs_f64())]
     NeverResumable { pid: i32, timeout: Duration, why: ResumeError },
+    #[error("process {pid} had, at every safe point within {:.1} s, something that cannot be carried at that moment: {what}; it was left running untouched", .timeout.as_secs_f64())]
+    NeverCarriable { pid: i32, timeout: Duration, what: String },
     #[error("process {pid} ended while pyteleport waited for a moment when its stack could be resumed; nothing was moved")]
     EndedWhileWaiting { pid: i32 },
     #[error("cannot find _exit in the target's libc")]

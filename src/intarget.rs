@@ -130,7 +130,12 @@ impl InTarget {
         let live = ptrace_tools::memory::ProcessMemory::new(py.pid);
         let mut d = Decoder::new(py, &live, Limits::default());
         if d.is_exact(answer, BuiltinType::Str)? {
-            return Err(AttachError::InTargetFailed { what: what.into(), why: d.read_str(answer)?.as_text().to_string() }.into());
+            let why = d.read_str(answer)?.as_text().to_string();
+            // The reduce's "not at this moment" (a transaction open): attach waits.
+            if let Some(what) = why.strip_prefix("not now: ") {
+                return Err(crate::error::CaptureError::NotNow { what: what.into() }.into());
+            }
+            return Err(AttachError::InTargetFailed { what: what.into(), why }.into());
         }
         if !d.is_exact(answer, BuiltinType::List)? {
             return Err(AttachError::InTargetFailed { what: what.into(), why: "its answer is not a list".into() }.into());

@@ -130,6 +130,16 @@ fn interrupted(rax: u64) -> bool {
     matches!(rax as i64, -516..=-512 | -4)
 }
 
+/// Whether the call instruction `ret` returns from is a direct `call rel32` into `target`.
+fn calls_directly(mem: &dyn MemoryReader, ret: u64, funs: &NativeFunctions, target: Fun) -> bool {
+    let mut b = [0u8; 5];
+    if mem.read(ret - 5, &mut b).is_err() || b[0] != 0xE8 {
+        return false;
+    }
+    let callee = ret.wrapping_add_signed(i32::from_le_bytes([b[1], b[2], b[3], b[4]]) as i64);
+    funs.function_at(callee) == Some(target)
+}
+
 /// Whether `ret` follows a call instruction (so it is a return address, not stale data).
 fn after_call(mem: &dyn MemoryReader, ret: u64) -> bool {
     let mut b = [0u8; 7];
@@ -158,7 +168,7 @@ fn native_place(mem: &dyn MemoryReader, funs: &NativeFunctions, regs: &libc::use
             let word = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
             if let Some(f) = funs.function_at(word) {
                 if after_call(mem, word) {
-                    seen.push(f);
+                    seen.push((f, word));
                     if f == Fun::EvalLoop || seen.len() > 8 {
                         break 'scan;
                     }
@@ -167,10 +177,22 @@ fn native_place(mem: &dyn MemoryReader, funs: &NativeFunctions, regs: &libc::use
         }
         at += 4096;
     }
-    if seen.first() == Some(&Fun::TakeGil) {
-        let caller = seen.iter().skip(1).find(|&&f| f != Fun::TakeGil && f != Fun::ThreadAttach);
-        return match caller {
-            Some(Fun::HandlePending) | Some(Fun::EvalLoop) => Native::GilAtSafePoint,
+    if seen.first().map(|s| s.0) == Some(Fun::TakeGil) {
+        let mut callers = seen.iter().skip(1).filter(|s| s.0 != Fun::TakeGil && s.0 != Fun::ThreadAttach);
+        return match (callers.next(), callers.next()) {
+            // The pending-work check of the eval loop itself, between two instructions.
+            // The same handler run from C code (a lock's wait interrupted by a signal
+            // runs pending work) is no such point: the eval loop's return address must
+            // follow a direct call of the handler, not of the C function.
+            (Some(&(Fun::HandlePending, _)), Some(&(Fun::EvalLoop, ret))) if calls_directly(mem, ret, funs, Fun::HandlePending) => {
+                Native::GilAtSafePoint
+            }
+            // The handler inlined into the eval loop (3.11), which calls the GIL's wait
+            // itself. An eval loop found past unknown frames is a C function's caller
+            // (the C call returning, its GIL taken back through a tail call).
+            (Some(&(Fun::EvalLoop, ret)), _) if calls_directly(mem, ret, funs, Fun::TakeGil) || calls_directly(mem, ret, funs, Fun::ThreadAttach) => {
+                Native::GilAtSafePoint
+            }
             _ => Native::GilAfterCall,
         };
     }

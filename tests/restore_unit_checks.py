@@ -171,11 +171,11 @@ def check_read_snapshot_pipe_uses_the_header():
     import os
     from pyteleport import _native, restore
     body = b"x" * 100
-    header = bytearray(b"PYTELEPT" + (6).to_bytes(4, "little") + bytes([sys.version_info[0], sys.version_info[1], 0, 0])
+    header = bytearray(b"PYTELEPT" + _native.FORMAT_VERSION.to_bytes(4, "little") + bytes([sys.version_info[0], sys.version_info[1], 0, 0])
                        + b"\0\0\0\0" + len(body).to_bytes(8, "little") + b"\0\0\0\0")
     assert len(header) == _native.HEADER_LEN
     h = _native.parse_header(header)
-    assert (h.body_len, h.python[:2], h.format_version) == (100, tuple(sys.version_info[:2]), 6)
+    assert (h.body_len, h.python[:2], h.format_version) == (100, tuple(sys.version_info[:2]), _native.FORMAT_VERSION)
     r, w = os.pipe()
     os.write(w, bytes(header) + body + b"trailing")
     os.close(w)

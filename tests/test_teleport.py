@@ -191,6 +191,32 @@ def test_a_thread_that_cannot_be_carried_is_refused_by_name_not_dropped(version,
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_a_sqlite_transaction_in_flight_is_refused_not_lost(version, tmp_path):
+    # Its uncommitted changes live in the original's connection only: the teleport is
+    # refused saying why, the program commits and goes on, and moves once committed.
+    script = tmp_path / "tx.py"
+    script.write_text(
+        "import os, sqlite3\n"
+        "from pyteleport import dummy_teleport, TeleportError\n"
+        f"db = sqlite3.connect({str(tmp_path / 'x.db')!r})\n"
+        "db.execute('CREATE TABLE t (v)')\n"
+        "db.execute('INSERT INTO t VALUES (1)')\n"
+        "pid = os.getpid()\n"
+        "try:\n"
+        "    dummy_teleport()\n"
+        "    print('moved')\n"
+        "except TeleportError as e:\n"
+        "    print('refused:', 'transaction is open' in str(e), os.getpid() == pid)\n"
+        "db.commit()\n"
+        "dummy_teleport()\n"
+        "print('moved:', os.getpid() != pid, db.execute('SELECT sum(v) FROM t').fetchone())\n"
+    )
+    code, out, err = run([venv_python(version), str(script)])
+    assert code == 0, err
+    assert out == "refused: True True\nmoved: True (1,)\n", out + err
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
 def test_frame_called_from_c_is_refused_and_original_goes_on(version):
     code, out, err = run([venv_python(version), str(ROOT / "tests" / "programs" / "c_callback_refused.py")])
     assert code == 0, err

@@ -481,6 +481,7 @@ fn progress_line(p: &Progress) -> String {
     match p {
         Progress::WaitingForSafePoint { pid, place } => format!("waiting for process {pid} to reach a safe point (main thread in {place})"),
         Progress::NotResumableYet { why } => format!("not resumable yet ({why}); waiting for the process to leave that frame"),
+        Progress::NotCarriableYet { what } => format!("not carriable at this moment ({what}); waiting for a moment without it"),
         Progress::ThreadsNotAtRest { what } => format!("waiting for the other threads to reach a point they can be carried from ({what})"),
         Progress::LeavingThreadsBehind { threads } => format!(
             "--main-thread-only: these threads are left behind, and a join on them will never return: {}",

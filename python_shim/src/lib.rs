@@ -767,6 +767,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_test_snapshot_with_bad_id, m)?)?;
     add_records(m)?;
     m.add("HEADER_LEN", HEADER_LEN)?;
+    m.add("FORMAT_VERSION", pyteleport::snapshot::FORMAT_VERSION)?;
     // The pipe protocol's fixed parts (pyteleport::snapshot::report).
     m.add("SHM_MARKER", PyBytes::new(py, report::SHM_MARKER.as_bytes()))?;
     m.add("GO", PyBytes::new(py, report::GO))?;

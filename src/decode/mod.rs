@@ -154,6 +154,7 @@ static REGISTRY: &[&CType] = &[
     &types::SIMPLE_NAMESPACE,
     &threading::LOCK,
     &threading::RLOCK,
+    &threading::LOCAL,
     &weakrefs::WEAKREF,
     &weakrefs::PROXY,
 ];
@@ -440,7 +441,58 @@ impl<'a> Decoder<'a> {
         let (Some(callable), Some(args)) = (named.or_else(|| part(self, 0)), part(self, 1)) else {
             return Err(Error::corrupt(addr, "reduce result without callable and arguments"));
         };
+        let args = self.args_read_from_memory(addr, parts[1], args)?;
         Ok(Value::Reduce { callable, args, state: part(self, 2), listitems: part(self, 3), dictitems: part(self, 4) })
+    }
+
+    /// What the reduce made in Python cannot see, read from the object's own memory: a
+    /// sqlite3 connection's `detect_types` and `check_same_thread` (honoured when the main
+    /// thread opened it: the new process opens it there), appended to `args`; a sqlite3
+    /// cursor in the middle of a query's rows cannot be carried now.
+    fn args_read_from_memory(&mut self, addr: u64, args_addr: u64, args: ObjId) -> Result<ObjId> {
+        let l = self.layout();
+        match self.c_base_named(addr, &["sqlite3.Connection", "sqlite3.Cursor"])?.as_deref() {
+            Some("sqlite3.Connection") => {
+                let fields = self.read(addr, l.sqlite_connection_thread_ident + 8)?;
+                let int_at = |at: usize| i32::from_le_bytes([fields[at], fields[at + 1], fields[at + 2], fields[at + 3]]);
+                let (detect_types, check) = (int_at(l.sqlite_connection_detect_types), int_at(l.sqlite_connection_check_same_thread));
+                let opener = u64::from_le_bytes(fields[l.sqlite_connection_thread_ident..][..8].try_into().expect("8 bytes"));
+                let main_ident = match self.main_thread_state()? {
+                    Some(ts) => self.ptr(ts + l.tstate_thread_id as u64)?,
+                    None => 0,
+                };
+                if !self.is_exact(args_addr, BuiltinType::Tuple)? {
+                    return Err(Error::corrupt(addr, "reduce arguments are not a tuple"));
+                }
+                let n = self.len_of(args_addr)?;
+                let mut items = self.pointer_array(args_addr + l.tuple_items as u64, n)?;
+                items.push(self.synthetic_int(addr + 2, detect_types as i64));
+                items.push(self.synthetic_int(addr + 3, (check != 0 && opener == main_ident) as i64));
+                Ok(self.synthetic(addr + 4, BuiltinType::Tuple, Value::Tuple(items)))
+            }
+            Some(_) if self.ptr(addr + l.sqlite_cursor_statement as u64)? != 0 => {
+                Err(crate::error::CaptureError::NotNow { what: "a sqlite3 cursor is in the middle of a query's rows".into() }.into())
+            }
+            _ => Ok(args),
+        }
+    }
+
+    /// The first of `names` that is the `tp_name` of the object's type or of a base.
+    fn c_base_named(&mut self, addr: u64, names: &[&str]) -> Result<Option<String>> {
+        let l = self.layout();
+        let mut t = self.ptr(addr + l.object_type as u64)?;
+        for _ in 0..32 {
+            if t == 0 {
+                break;
+            }
+            let name_at = self.ptr(t + l.type_name as u64)?;
+            let name = self.c_string(name_at, 64)?;
+            if let Some(found) = names.iter().find(|n| **n == name) {
+                return Ok(Some(found.to_string()));
+            }
+            t = self.ptr(t + l.type_base as u64)?;
+        }
+        Ok(None)
     }
 
     pub(crate) fn is_exact(&mut self, addr: u64, kind: BuiltinType) -> Result<bool> {

@@ -6,6 +6,8 @@
 //! another thread comes free and is listed in `Decoder::rlock_owners`, for that thread to
 //! take again before it runs.
 
+use crate::error::Error;
+use crate::process::BuiltinType;
 use crate::snapshot::reducers::Reducer;
 use crate::snapshot::Value;
 
@@ -44,6 +46,61 @@ pub static RLOCK: CType = CType {
             }
         }
         Ok(new_lock(d, i, "RLock", mine, if mine { count } else { 1 }))
+    },
+    shallow: false,
+};
+
+/// `threading.local` (and classes over it): `thread_local(cls, args, kw, data)`, `data`
+/// each thread's ident and its dict, flat (3.11, 3.12: the thread state's dict holds a
+/// dummy under the local's key, the dummy the dict; 3.13: the local's own dict of
+/// dicts, keyed by each thread state's key). The restore gives each thread its dict
+/// again when it starts.
+pub static LOCAL: CType = CType {
+    names: &["_thread._local"],
+    fields: |l| vec![span(l.local_args, 8), span(l.local_kw, 8)],
+    decode: |d, i| {
+        let (l, addr) = (d.layout(), i.addr);
+        let none = d.none_id().ok_or_else(|| Error::corrupt(addr, "no None object"))?;
+        let args = d.object(i.view.ptr(l.local_args)?).unwrap_or(none);
+        let kw = d.object(i.view.ptr(l.local_kw)?).unwrap_or(none);
+        let mut data = Vec::new();
+        for ts in d.thread_states()? {
+            let dict = match (l.local_localdicts, l.tstate_threading_local_key, l.local_key, l.localdummy_localdict) {
+                (Some(dicts_at), Some(key_at), _, _) => {
+                    let (dicts, key) = (d.ptr(addr + dicts_at as u64)?, d.ptr(ts + key_at as u64)?);
+                    if dicts == 0 || key == 0 {
+                        continue;
+                    }
+                    d.dict_entries(dicts)?.into_iter().find(|&(k, _)| k == key).map(|(_, v)| v)
+                }
+                (_, _, Some(key_at), Some(localdict_at)) => {
+                    let (tdict, key) = (d.ptr(ts + l.tstate_dict as u64)?, d.ptr(addr + key_at as u64)?);
+                    if tdict == 0 || key == 0 {
+                        continue;
+                    }
+                    match d.dict_entries(tdict)?.into_iter().find(|&(k, _)| k == key) {
+                        Some((_, dummy)) => Some(d.ptr(dummy + localdict_at as u64)?),
+                        None => None,
+                    }
+                }
+                _ => return Err(Error::corrupt(addr, "this version's threading.local layout is unknown")),
+            };
+            let Some(dict) = dict.and_then(|dict| d.object(dict)) else { continue };
+            // The ident as an int node inside the thread state (no object starts there),
+            // shared by every local that has data for this thread.
+            let pseudo = ts + l.tstate_thread_id as u64 + 1;
+            let ident = match d.graph.index.get(&pseudo) {
+                Some(&id) => id,
+                None => {
+                    let ident = d.ptr(ts + l.tstate_thread_id as u64)?;
+                    d.synthetic_int(pseudo, ident as i64)
+                }
+            };
+            data.extend([ident, dict]);
+        }
+        let class = d.object(i.type_addr).ok_or_else(|| Error::corrupt(addr, "threading.local without a type"))?;
+        let data = d.synthetic(addr + 2, BuiltinType::List, Value::List(data));
+        Ok(d.call_reducer(addr + 3, Reducer::ThreadLocal, vec![class, args, kw, data], None))
     },
     shallow: false,
 };

@@ -417,6 +417,28 @@ pub struct Layout {
     pub weakref_object: usize,
     /// PyWeakReference:wr_callback
     pub weakref_callback: usize,
+    /// localobject:key
+    pub local_key: Option<usize>,
+    /// localobject:args
+    pub local_args: usize,
+    /// localobject:kw
+    pub local_kw: usize,
+    /// localobject:localdicts
+    pub local_localdicts: Option<usize>,
+    /// localdummyobject:localdict
+    pub localdummy_localdict: Option<usize>,
+    /// PyThreadState:dict
+    pub tstate_dict: usize,
+    /// PyThreadState:threading_local_key
+    pub tstate_threading_local_key: Option<usize>,
+    /// pysqlite_Connection:detect_types
+    pub sqlite_connection_detect_types: usize,
+    /// pysqlite_Connection:check_same_thread
+    pub sqlite_connection_check_same_thread: usize,
+    /// pysqlite_Connection:thread_ident
+    pub sqlite_connection_thread_ident: usize,
+    /// pysqlite_Cursor:statement
+    pub sqlite_cursor_statement: usize,
     /// PyInterpreterState:atexit.callbacks
     pub interp_atexit_callbacks: usize,
     /// PyInterpreterState:atexit.ncallbacks

@@ -38,6 +38,12 @@ pub enum Reducer {
     CsvWriter,
     /// `csv_dialect(dialect)`
     CsvDialect,
+    /// `thread_local(cls, args, kw, data)`
+    ThreadLocal,
+    /// `sqlite_connection(cls, path, image, isolation_level, autocommit, row_factory, text_factory[, detect_types, check_same_thread])`
+    SqliteConnection,
+    /// `sqlite_cursor(cls, connection, arraysize, row_factory)`
+    SqliteCursor,
 }
 
 impl Reducer {
@@ -57,6 +63,9 @@ impl Reducer {
         Reducer::CsvReader,
         Reducer::CsvWriter,
         Reducer::CsvDialect,
+        Reducer::ThreadLocal,
+        Reducer::SqliteConnection,
+        Reducer::SqliteCursor,
     ];
 
     /// The helper a reduce made in Python names as `"pyteleport._reducers.<name>"` (the
@@ -84,6 +93,9 @@ impl Reducer {
             Reducer::CsvReader => "csv_reader",
             Reducer::CsvWriter => "csv_writer",
             Reducer::CsvDialect => "csv_dialect",
+            Reducer::ThreadLocal => "thread_local",
+            Reducer::SqliteConnection => "sqlite_connection",
+            Reducer::SqliteCursor => "sqlite_cursor",
         }
     }
 
@@ -105,6 +117,9 @@ impl Reducer {
             Reducer::CsvReader => (3, 3),
             Reducer::CsvWriter => (2, 2),
             Reducer::CsvDialect => (1, 1),
+            Reducer::ThreadLocal => (4, 4),
+            Reducer::SqliteConnection => (7, 9),
+            Reducer::SqliteCursor => (4, 4),
         }
     }
 

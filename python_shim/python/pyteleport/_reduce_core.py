@@ -22,6 +22,9 @@ def reduce_generic(obj):
     csv_object = _csv_state(obj)
     if csv_object is not None:
         return csv_object
+    database = _sqlite_state(obj)
+    if database is not None:
+        return database
     reducer = copyreg.dispatch_table.get(type(obj))
     rv = reducer(obj) if reducer is not None else obj.__reduce_ex__(4)
     if isinstance(rv, str):
@@ -124,6 +127,42 @@ def _csv_state(obj):
     return (_HELPERS + "csv_writer", (writes[0], _dialect_fields(dialect)), None, None, None)
 
 
+class NotNow(Exception):
+    """The object cannot be carried at this moment but may be soon (a transaction is
+    open): attach lets the target run on and tries again, until its timeout."""
+
+
+def _sqlite_state(obj):
+    """`sqlite3.Connection`: reopened by path (an in-memory database: its serialized
+    image) with the same isolation level, autocommit mode and factories; the supervisor
+    adds what Python cannot see (detect_types, check_same_thread). Never inside a
+    transaction: that would be lost. `sqlite3.Cursor`: a new cursor of the same
+    connection (the supervisor refuses one in the middle of a query's rows)."""
+    kind = type(obj).__module__ + "." + type(obj).__qualname__
+    if not isinstance(obj, tuple(_sqlite_types())):
+        return None
+    import sqlite3
+    if isinstance(obj, sqlite3.Connection):
+        if obj.in_transaction:
+            raise NotNow("a transaction is open on a sqlite3 connection (%s)" % (kind,))
+        files = {name: path for _, name, path in obj.execute("PRAGMA database_list").fetchall()}
+        if set(files) - {"main", "temp"}:
+            raise TypeError("a sqlite3 connection with attached databases (%s) cannot be carried" % ", ".join(sorted(set(files) - {"main", "temp"})))
+        if "temp" in files and obj.execute("SELECT count(*) FROM temp.sqlite_master").fetchone()[0]:
+            raise TypeError("a sqlite3 connection with temporary tables cannot be carried")
+        path = files.get("main", "")
+        image = obj.serialize() if not path else None
+        autocommit = getattr(obj, "autocommit", None)
+        return (_HELPERS + "sqlite_connection", (type(obj), path, image, obj.isolation_level, autocommit, obj.row_factory,
+                                                 obj.text_factory), None, None, None)
+    return (_HELPERS + "sqlite_cursor", (type(obj), obj.connection, obj.arraysize, obj.row_factory), None, None, None)
+
+
+def _sqlite_types():
+    sqlite3 = __import__("sys").modules.get("sqlite3")
+    return (sqlite3.Connection, sqlite3.Cursor) if sqlite3 is not None else ()
+
+
 def _dialect_fields(dialect):
     return {name: getattr(dialect, name) for name in _DIALECT_FIELDS}
 
@@ -191,6 +230,8 @@ def answer_attach():
             out.append(rv)
         sys.__dict__.setdefault("_pyteleport_attach_kept", []).append(out)
         sys._pyteleport_attach = out
+    except NotNow as e:
+        sys._pyteleport_attach = "not now: %s" % (e,)
     except BaseException as e:
         t = type(obj)
         sys._pyteleport_attach = "cannot reduce %s.%s: %s: %s" % (t.__module__, t.__qualname__, type(e).__name__, e)

@@ -283,6 +283,79 @@ def csv_dialect(dialect):
     return csv.reader([], **dialect).dialect
 
 
+def sqlite_connection(cls, path, image, isolation_level, autocommit, row_factory, text_factory, detect_types=0,
+                      check_same_thread=1):
+    """A `sqlite3.Connection` (of class `cls`) reopened on the same database file, or an
+    in-memory database made from its image, with the original's settings."""
+    import sqlite3
+    options = {"detect_types": detect_types, "isolation_level": isolation_level, "check_same_thread": bool(check_same_thread),
+               "factory": cls}
+    if autocommit is not None and autocommit != getattr(sqlite3, "LEGACY_TRANSACTION_CONTROL", autocommit):
+        options["autocommit"] = autocommit
+    conn = sqlite3.connect(path or ":memory:", **options)
+    if image is not None:
+        conn.deserialize(image)
+    conn.row_factory = row_factory
+    conn.text_factory = text_factory
+    return conn
+
+
+def sqlite_cursor(cls, connection, arraysize, row_factory):
+    """A new cursor (of class `cls`) of the carried connection, with the same settings."""
+    cursor = connection.cursor(cls)
+    cursor.arraysize = arraysize
+    cursor.row_factory = row_factory
+    return cursor
+
+
+# threading.local objects rebuilt, each with its threads' data by their old idents: a
+# thread the restore starts again takes its own (adopt_thread_locals) before it runs.
+_THREAD_LOCALS = []
+
+
+def thread_local(cls, args, kw, data):
+    """A `threading.local` (or an instance of a class over it) made with the same
+    arguments; `data` is the original threads' idents and dicts, alternating."""
+    local = cls.__new__(cls, *args, **(kw or {}))
+    _THREAD_LOCALS.append((local, dict(zip(data[::2], data[1::2]))))
+    return local
+
+
+def adopt_thread_locals(old_ident):
+    """In a thread started again (or the main one): the data each rebuilt
+    `threading.local` had for the thread whose ident was `old_ident`. A class over local
+    runs its `__init__` the first time a thread uses it: it already ran for this thread
+    there, so here the first use skips it."""
+    import threading
+    with _ADOPT_LOCK:
+        for local, per_thread in _THREAD_LOCALS:
+            mine = per_thread.get(old_ident)
+            if mine is None:
+                continue
+            cls = type(local)
+            own = cls.__dict__.get("__init__")
+            if cls.__init__ is not object.__init__:
+                cls.__init__ = object.__init__  # the slot becomes object's: no init call
+                try:
+                    ns = local.__dict__
+                finally:
+                    if own is not None:
+                        cls.__init__ = own
+                    else:
+                        del cls.__init__
+            else:
+                ns = local.__dict__
+            ns.update(mine)
+
+
+def forget_thread_locals():
+    """Once every thread has its data: the rebuilt locals are the program's alone."""
+    _THREAD_LOCALS.clear()
+
+
+_ADOPT_LOCK = __import__("threading").Lock()
+
+
 def _reduce_lock(obj):
     kind = type(obj).__name__
     held = obj._is_owned() if kind == "RLock" else obj.locked()

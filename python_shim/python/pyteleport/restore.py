@@ -173,8 +173,10 @@ def resume(state, before_run=None):
     # process reads them out of `_drive`'s `pending` list).
     threads = [_CarriedThread(state.frames, state.resume, state.is_main, state.thread_object, state.held_rlocks, state.thread_id)]
     threads += [_CarriedThread(t.frames, t.resume, t.is_main, t.thread_object, t.held_rlocks, t.thread_id) for t in state.other_threads]
+    from . import _reducers
     for t in threads:
         if t.is_main:
+            _reducers.adopt_thread_locals(t.thread_id)
             t.pending = _enter_thread(r, t.frames, t.resume, t.thread_id)
     # The other threads enter their frames in their own threads, before any frame runs
     # (see _start_thread).
@@ -189,6 +191,7 @@ def resume(state, before_run=None):
     if others or any(t.thread_object is not None for t in threads):
         _restart_threads(r, main_thread, others)
     # The program's objects are the program's alone from here on (`Rebuilder.forget`).
+    _reducers.forget_thread_locals()
     r.forget()
     del r
     go.set()
@@ -339,6 +342,8 @@ def _start_thread(r, t, go):
             try:
                 if th is not None:
                     _adopt(th)
+                from . import _reducers
+                _reducers.adopt_thread_locals(t.thread_id)
                 t.pending = _enter_thread(r, t.frames, t.resume, t.thread_id)
                 for lock, count in locks:
                     for _ in range(count):
