@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate src/opcodes/v3_XX.rs from the running CPython interpreter.
 
-Run once per supported interpreter (3.11, 3.12, 3.13):
+Run once per supported interpreter (3.11 to 3.15; 3.14 and 3.15 are Debian's, from the
+sid chroot of scripts/sid-pythons):
 
     /root/.pyenv/versions/3.11.7/bin/python3.11 scripts/gen_opcode_tables.py
     /root/.pyenv/versions/3.12.1/bin/python3.12 scripts/gen_opcode_tables.py
@@ -54,7 +55,7 @@ import sys
 import sysconfig
 
 V = sys.version_info
-if (V.major, V.minor) not in ((3, 11), (3, 12), (3, 13)):
+if (V.major, V.minor) not in ((3, 11), (3, 12), (3, 13), (3, 14), (3, 15)):
     sys.exit("unsupported Python version %s" % sys.version)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,6 +83,11 @@ def parse_deopt_header():
         sys.exit("could not find _PyOpcode_Deopt in " + hdr)
     deopt = {}
     for a, b in re.findall(r"\[(\w+)\]\s*=\s*(\w+)\s*,", m.group(1)):
+        if a.isdigit():
+            # 3.14+: numbers without an opcode name map to themselves ("[121] = 121").
+            if a != b:
+                sys.exit("unnamed opcode %s deopts to %s" % (a, b))
+            continue
         deopt[opmap[a]] = opmap[b]
     return deopt
 
@@ -127,7 +133,7 @@ ice = opcode._inline_cache_entries
 
 
 def caches_of(b):
-    if isinstance(ice, dict):
+    if hasattr(ice, "get"):  # a dict (3.13), a frozendict (3.15)
         return ice.get(names[b], 0)
     return ice[b]
 
@@ -151,10 +157,11 @@ def jump_of(b):
 
 
 def exec_extra_of(b):
-    # The interpreter jumps past the END_FOR (3.12) / END_FOR + POP_TOP (3.13)
-    # that `dis` reports as FOR_ITER's target when the iterator is exhausted.
+    # The interpreter jumps past the END_FOR (3.12, 3.14+) / END_FOR + POP_TOP (3.13)
+    # that `dis` reports as FOR_ITER's target when the iterator is exhausted (3.14+ then
+    # runs POP_ITER, as sys.monitoring shows).
     if names[b] == "FOR_ITER":
-        return {11: 0, 12: 1, 13: 2}[V.minor]
+        return {11: 0, 12: 1, 13: 2, 14: 1, 15: 1}[V.minor]
     return 0
 
 

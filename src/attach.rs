@@ -102,6 +102,7 @@ struct Target {
 fn locate(pid: i32) -> Result<Target> {
     let live = ProcessMemory::new(pid);
     let py = PythonProcess::open(pid, &live)?;
+    py.require_movable()?;
     let elf = ElfFile::open(&py.binary)?;
     let name = safe_point_function(py.version.minor);
     let no_safe_point =

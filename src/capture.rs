@@ -84,7 +84,7 @@ fn find_restore_driver(d: &mut Decoder<'_>, frames: &[u64]) -> Result<Option<usi
     }
     let Some(driver) = driver else { return Ok(None) };
     for (i, &f) in frames.iter().enumerate() {
-        if d.ptr(f + l.frame_executable as u64)? == driver {
+        if d.frame_executable(f)? == driver {
             return Ok(Some(i));
         }
     }
@@ -96,7 +96,7 @@ fn driver_pending(d: &mut Decoder<'_>, frame: u64) -> Result<Vec<u64>> {
     let l = d.py.layout;
     // The local's slot from the code's names, read without decoding the code: nothing of
     // the driver may enter the snapshot.
-    let code = d.ptr(frame + l.frame_executable as u64)?;
+    let code = d.frame_executable(frame)?;
     let names = d.ptr(code + l.code_localsplusnames as u64)?;
     let count = d.ptr(names + l.var_object_size as u64)?.min(1 << 16);
     let mut slot = None;

@@ -23,6 +23,12 @@ pub enum Error {
     #[error("process {pid} runs CPython {version}, which pyteleport does not support (supported: {supported})")]
     UnsupportedVersion { pid: i32, version: String, supported: String },
 
+    #[error("process {pid} runs CPython {version}, which pyteleport can read (dump) but not yet move (teleport and attach support: {movable})")]
+    ReadOnlyVersion { pid: i32, version: String, movable: String },
+
+    #[error("process {pid} runs a free-threaded build of CPython {version} (no GIL), which pyteleport does not support")]
+    FreeThreaded { pid: i32, version: String },
+
     #[error("process {pid} runs CPython {version} whose layout differs from pyteleport's table: {detail}")]
     LayoutMismatch { pid: i32, version: String, detail: String },
 

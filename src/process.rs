@@ -59,6 +59,8 @@ pub enum BuiltinType {
     Tuple,
     List,
     Dict,
+    /// 3.15's builtin `frozendict` (a dict's layout, plus its hash).
+    FrozenDict,
     Set,
     FrozenSet,
     Cell,
@@ -119,6 +121,7 @@ const TYPE_SYMBOLS: &[(&str, BuiltinType)] = &[
     ("PyTuple_Type", BuiltinType::Tuple),
     ("PyList_Type", BuiltinType::List),
     ("PyDict_Type", BuiltinType::Dict),
+    ("PyFrozenDict_Type", BuiltinType::FrozenDict),
     ("PySet_Type", BuiltinType::Set),
     ("PyFrozenSet_Type", BuiltinType::FrozenSet),
     ("PyCell_Type", BuiltinType::Cell),
@@ -271,6 +274,11 @@ impl PythonProcess {
                         detail: "_PyRuntime does not start with the _Py_DebugOffsets cookie".into(),
                     });
                 }
+                // Before the offsets: a free-threaded build lays out objects and frames
+                // differently from the table even where the reported offsets agree.
+                if layout.free_threaded(&table) {
+                    return Err(Error::FreeThreaded { pid, version: version_text });
+                }
                 layout.check_debug_offsets(&table).map_err(|m| Error::LayoutMismatch {
                     pid,
                     version: version_text.clone(),
@@ -285,6 +293,14 @@ impl PythonProcess {
 }
 
 impl PythonProcess {
+    /// Refuse a version whose frames can be read but not rebuilt (teleport, attach).
+    pub fn require_movable(&self) -> Result<()> {
+        if self.layout.movable {
+            return Ok(());
+        }
+        Err(Error::ReadOnlyVersion { pid: self.pid, version: self.version.to_string(), movable: layouts::movable_versions() })
+    }
+
     /// A process described by hand, for decoding memory built by a test (`FakeMemory`):
     /// no pid, binary or maps; the version is the layout's.
     pub fn for_test(layout: &'static Layout, symbols: Symbols) -> Self {

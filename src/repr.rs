@@ -271,8 +271,24 @@ impl<'g> Repr<'g> {
                 self.active.remove(&id);
             }
             Value::Dict(items) => {
+                // A frozendict (3.15) and its subclasses: `name({...})`, `name()` when empty.
+                let frozen = self.type_of(id).filter(|t| {
+                    t.mro.iter().any(|&m| matches!(&self.g.get(m).value, Value::Type(ti) if ti.builtin.as_deref() == Some("FrozenDict")))
+                });
+                let frozen = frozen.map(|t| t.name.clone());
+                if let Some(name) = &frozen {
+                    self.out.push_str(name);
+                    self.out.push('(');
+                    if items.is_empty() {
+                        self.out.push(')');
+                        return;
+                    }
+                }
                 if !self.active.insert(id) {
                     self.out.push_str("{...}");
+                    if frozen.is_some() {
+                        self.out.push(')');
+                    }
                     return;
                 }
                 self.out.push('{');
@@ -288,6 +304,9 @@ impl<'g> Repr<'g> {
                     }
                 }
                 self.out.push('}');
+                if frozen.is_some() {
+                    self.out.push(')');
+                }
                 self.active.remove(&id);
             }
             Value::Set(items) | Value::FrozenSet(items) => {

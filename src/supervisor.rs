@@ -48,6 +48,7 @@ pub fn capture(req: &CaptureRequest, mut reducer: Option<Reducer<'_>>) -> Result
     let live = ProcessMemory::new(req.pid);
     let clock = crate::timing::Clock::start("capture");
     let mut py = PythonProcess::open(req.pid, &live)?;
+    py.require_movable()?;
     clock.mark("interpreter located");
     let mut substitutions = rustc_hash::FxHashMap::default();
     let functions = NativeFunctions::locate(&py);
@@ -174,7 +175,7 @@ fn read_thread_for_teleport(
     let chain = d.frame_chain(tstate)?;
     let mut shim = None;
     for (i, &f) in chain.iter().enumerate() {
-        if d.ptr(f + l.frame_executable as u64)? == req.shim_code {
+        if d.frame_executable(f)? == req.shim_code {
             shim = Some(i);
         }
     }

@@ -3,7 +3,10 @@
 Environment:
   PYTELEPORT_BIN      the binary (default: <repo>/target/release/pyteleport)
   PYTELEPORT_PYTHONS  colon-separated interpreters (default: CPython 3.11, 3.12, 3.13
-                      from pyenv).  A missing interpreter fails the tests that use it.
+                      from pyenv, and 3.14, 3.15 through the host wrappers of the sid
+                      chroot that scripts/sid-pythons caches).  A missing interpreter
+                      fails the tests that use it.
+  PYTELEPORT_SID_CACHE  where scripts/sid-pythons keeps that chroot
   PYSPY_BIN           py-spy (default: next to the Python running pytest, then PATH)
 """
 import json
@@ -29,6 +32,22 @@ DEFAULT_PYTHONS = [
     "/root/.pyenv/versions/3.13.0/bin/python3.13",
 ]
 UNSUPPORTED_PYTHON = "/root/.pyenv/versions/3.10.13/bin/python3.10"
+
+
+def sid_cache():
+    """The cache of scripts/sid-pythons (same rule as the script)."""
+    if os.environ.get("PYTELEPORT_SID_CACHE"):
+        return Path(os.environ["PYTELEPORT_SID_CACHE"])
+    shared = Path("/var/cache/pyteleport/sid-pythons")
+    if os.geteuid() == 0 or (shared / "complete").is_file():
+        return shared
+    return REPO / ".cache" / "sid-pythons"
+
+
+# Debian's CPython 3.14 and 3.15 (scripts/sid-pythons): pyteleport reads them (dump) but
+# does not move them yet.
+DUMP_ONLY_PYTHONS = [str(sid_cache() / "bin" / f"python{v}") for v in ("3.14", "3.15")]
+DEFAULT_PYTHONS = DEFAULT_PYTHONS + DUMP_ONLY_PYTHONS
 
 
 def _pythons():

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import PYTHONS, Target, proc_state, task_states
+from conftest import DUMP_ONLY_PYTHONS, PYTHONS, Target, python_id, proc_state, task_states
 
 TARGETS = ["nested", "loops", "generators", "threads", "module_level", "values", "comprehension"]
 
@@ -122,7 +122,10 @@ def pyspy_supports(pyspy_bin, version):
     major_minor = tuple(int(x) for x in version.split(".")[:2])
     if major_minor <= (3, 12):
         return True
-    return major_minor == (3, 13) and pyspy >= (0, 4, 0)
+    if major_minor == (3, 13):
+        return pyspy >= (0, 4, 0)
+    # Debian's 3.14.10 and 3.15.2 (scripts/sid-pythons) were checked with py-spy 0.4.3.
+    return major_minor in ((3, 14), (3, 15)) and pyspy >= (0, 4, 3)
 
 
 def parse_pyspy(text):
@@ -341,6 +344,24 @@ def test_unsupported_python_version(run_dump, spawn, unsupported_python):
     for supported in ("3.11", "3.12", "3.13"):
         assert supported in words, f"message does not name supported version {supported}: {msg!r}"
     assert proc_state(child.pid) not in STOPPED_STATES | {None, "Z"}
+
+
+@pytest.mark.parametrize("python", DUMP_ONLY_PYTHONS, ids=[python_id(p) for p in DUMP_ONLY_PYTHONS])
+def test_dump_only_version_refuses_attach(python, pyteleport_bin, spawn, tmp_path):
+    """3.14 and 3.15 are read, not moved: attach says so in one line and leaves the target be."""
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        pytest.fail(f"required interpreter {python} is missing: run scripts/sid-pythons", pytrace=False)
+    child = spawn([python, "-c", "import time; print('ready', flush=True); time.sleep(60)"])
+    child.wait_line(lambda l: l == "ready", 20)
+    version = python_id(python)[2:]
+    res = subprocess.run([pyteleport_bin, "attach", str(child.pid), "--checkpoint", str(tmp_path / "snap")],
+                         capture_output=True, text=True, timeout=30)
+    msg = assert_clean_failure(res, f"attach to {version}")
+    assert f"CPython {version}." in msg and "can read (dump) but not yet move" in msg, msg
+    assert not (tmp_path / "snap").exists()
+    assert proc_state(child.pid) not in STOPPED_STATES | {None, "Z"}
+    res = subprocess.run([pyteleport_bin, "dump", "--pid", str(child.pid)], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
 
 
 SHORT_LIVED = """

@@ -598,8 +598,12 @@ fn frame_states(py: Python<'_>) -> PyResult<PyObject> {
 
 fn running_layout(py: Python<'_>) -> PyResult<&'static Layout> {
     let v = py.version_info();
-    layouts::for_version(v.major, v.minor)
-        .ok_or_else(|| PyRuntimeError::new_err(format!("pyteleport has no layout for CPython {}.{}", v.major, v.minor)))
+    let l = layouts::for_version(v.major, v.minor)
+        .ok_or_else(|| PyRuntimeError::new_err(format!("pyteleport has no layout for CPython {}.{}", v.major, v.minor)))?;
+    if !l.movable {
+        return Err(PyRuntimeError::new_err(format!("CPython {}.{} can be read (dump) but not yet moved", v.major, v.minor)));
+    }
+    Ok(l)
 }
 
 /// Put a freshly created generator's frame into the state of a captured frame: locals,
@@ -657,6 +661,8 @@ fn enter_frame(
     // this interpreter, so its embedded frame sits at the layout's offsets; it has not run
     // (checked below), so nothing else is using the frame, and its code's frame has room
     // for `localsplus` and `stack` (lengths checked above against the code object).
+    // (Movable layouts have an int stacktop: 3.14's stack pointer is not written yet.)
+    let stacktop = l.frame_stacktop.ok_or_else(|| PyRuntimeError::new_err("enter_frame: this version's frames have no stacktop"))?;
     unsafe {
         let g = gen.as_ptr() as *mut u8;
         let current = *(g.add(l.gen_frame_state) as *const i8) as i32;
@@ -680,7 +686,7 @@ fn enter_frame(
             put(i, v);
         }
         // Release what a previous entry left on the stack, then write the new stack.
-        let old_top = *(frame.add(l.frame_stacktop) as *const i32);
+        let old_top = *(frame.add(stacktop) as *const i32);
         for j in nlocalsplus..(old_top.max(0) as usize).min(nlocalsplus + stacksize) {
             let old = *slots.add(j);
             *slots.add(j) = std::ptr::null_mut();
@@ -690,7 +696,7 @@ fn enter_frame(
         for (j, v) in stack.iter().enumerate() {
             *slots.add(nlocalsplus + j) = if v.is(null) { std::ptr::null_mut() } else { ffi::Py_NewRef(v.as_ptr()) };
         }
-        *(frame.add(l.frame_stacktop) as *mut i32) = (nlocalsplus + stack.len()) as i32;
+        *(frame.add(stacktop) as *mut i32) = (nlocalsplus + stack.len()) as i32;
         let code_start = (frame_code as *mut u8).add(l.code_code_adaptive);
         if let Some(resume) = resume {
             if let Some(instr_ptr) = l.frame_instr_ptr {

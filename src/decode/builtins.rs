@@ -41,7 +41,7 @@ impl<'a> Decoder<'a> {
                 let items = self.ptr(addr + l.list_items as u64)?;
                 Value::List(if n == 0 { vec![] } else { self.pointer_array(items, n)? })
             }
-            BuiltinType::Dict => {
+            BuiltinType::Dict | BuiltinType::FrozenDict => {
                 let entries = self.dict_entries(addr)?;
                 Value::Dict(entries.into_iter().filter_map(|(k, v)| Some((self.object(k)?, self.object(v)?))).collect())
             }

@@ -13,7 +13,64 @@ use super::Decoder;
 const MAX_FRAMES: usize = 1_000_000;
 const MAX_THREADS: usize = 100_000;
 
+/// What a frame slot (or `f_executable`, `f_funcobj`) holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotRef {
+    Null,
+    Object(u64),
+    /// A `_PyStackRef` tagged int (3.14+): an int that is no object (an exception
+    /// handler's saved lasti, 3.15's index of a for loop over a list or tuple).
+    TaggedInt(i64),
+}
+
+/// Decode a slot word: a plain pointer (3.11-3.13) or a `_PyStackRef` (3.14+), where NULL
+/// is 1, bit 0 marks a borrowed or immortal reference, `(bits & 3) == 3` a tagged int and
+/// `(bits & 3) == 2` 3.15's invalid (error) reference.
+pub fn slot_ref(stackrefs: bool, bits: u64) -> SlotRef {
+    if !stackrefs {
+        return if bits == 0 { SlotRef::Null } else { SlotRef::Object(bits) };
+    }
+    match bits & 3 {
+        3 => SlotRef::TaggedInt((bits as i64) >> 2),
+        2 => SlotRef::Null,
+        _ => match bits & !1 {
+            0 => SlotRef::Null,
+            p => SlotRef::Object(p),
+        },
+    }
+}
+
 impl<'a> Decoder<'a> {
+    /// The object address a slot word refers to, or 0 (NULL, a tagged int).
+    pub fn slot_addr(&self, bits: u64) -> u64 {
+        match slot_ref(self.py.layout.stackrefs, bits) {
+            SlotRef::Object(p) => p,
+            _ => 0,
+        }
+    }
+
+    /// The node for the slot word `bits` found at `at`: a tagged int becomes an int node
+    /// of its own (keyed by the slot's address, odd, so never a real object's).
+    fn slot_object(&mut self, bits: u64, at: u64) -> Option<ObjId> {
+        match slot_ref(self.py.layout.stackrefs, bits) {
+            SlotRef::Null => None,
+            SlotRef::Object(p) => self.object(p),
+            SlotRef::TaggedInt(v) => {
+                let pseudo = at | 1;
+                if let Some(&id) = self.graph.index.get(&pseudo) {
+                    return Some(id);
+                }
+                Some(self.synthetic_int(pseudo, v))
+            }
+        }
+    }
+
+    /// A frame's code object (or what stands in its place), as an address.
+    pub fn frame_executable(&mut self, frame: u64) -> Result<u64> {
+        let bits = self.ptr(frame + self.layout().frame_executable as u64)?;
+        Ok(self.slot_addr(bits))
+    }
+
     /// A code object, with its bytecode deoptimized back to `co_code`.
     pub fn read_code(&mut self, addr: u64) -> Result<CodeInfo> {
         let l = self.layout();
@@ -86,7 +143,7 @@ impl<'a> Decoder<'a> {
     /// The code object behind a frame's `f_executable`, or None when it is not code
     /// (3.13 shim frames).
     pub fn frame_code(&mut self, frame: u64) -> Result<Option<(u64, ObjId)>> {
-        let code_addr = self.ptr(frame + self.layout().frame_executable as u64)?;
+        let code_addr = self.frame_executable(frame)?;
         if code_addr == 0 || !self.is_exact(code_addr, BuiltinType::Code)? {
             return Ok(None);
         }
@@ -129,7 +186,10 @@ impl<'a> Decoder<'a> {
             &[
                 span(l.frame_owner, 1),
                 span(instr_field, 8),
-                span(l.frame_stacktop, 4),
+                match (l.frame_stacktop, l.frame_stackpointer) {
+                    (Some(at), _) => span(at, 4),
+                    (None, at) => span(at, 8),
+                },
                 span(l.frame_globals, 8),
                 span(l.frame_locals, 8),
                 span(l.frame_funcobj, 8),
@@ -148,21 +208,45 @@ impl<'a> Decoder<'a> {
         let instrs = crate::bytecode::instructions(&code_bytes, table);
         let instr_start = instrs.iter().find(|i| (i.offset as i64) <= lasti && lasti < (i.offset + i.size) as i64).map(|i| i.offset).unwrap_or(0);
         let line = if lasti < 0 { Some(first_line) } else { crate::bytecode::line_for_offset(&linetable, first_line, lasti as u32) };
-        let slots = self.words_at(frame + l.frame_localsplus as u64, nlocalsplus + stacksize)?;
-        let localsplus: Vec<Option<ObjId>> = slots[..nlocalsplus].iter().map(|&p| self.object(p)).collect();
-        let stacktop = hdr.i32(l.frame_stacktop)?;
+        let slots_at = frame + l.frame_localsplus as u64;
+        let slots = self.words_at(slots_at, nlocalsplus + stacksize)?;
+        let localsplus: Vec<Option<ObjId>> =
+            slots[..nlocalsplus].iter().enumerate().map(|(i, &p)| self.slot_object(p, slots_at + 8 * i as u64)).collect();
+        // The saved stack top, as a slot index: an int (3.11-3.13, -1 while the frame
+        // runs) or a pointer (3.14+, stored before every call that can escape, so valid
+        // in callers and in a frame waiting in C). Out of range: not saved.
+        let stacktop = match (l.frame_stacktop, l.frame_stackpointer) {
+            (Some(at), _) => hdr.i32(at)?,
+            (None, at) => {
+                let sp = hdr.ptr(at)?;
+                match sp.checked_sub(slots_at) {
+                    Some(d) if d % 8 == 0 && d / 8 <= (nlocalsplus + stacksize) as u64 => (d / 8) as i32,
+                    _ => -1,
+                }
+            }
+        };
+        let static_depth = || -> Option<usize> {
+            if lasti < 0 {
+                return None;
+            }
+            let entries = crate::bytecode::parse_exception_table(&exc_table);
+            let depths = crate::bytecode::stack_depths(&code_bytes, &entries, table).ok()?;
+            depths.get(instr_start as usize).copied().flatten().map(|d| d as usize).filter(|&d| d <= stacksize)
+        };
+        let saved = (stacktop >= nlocalsplus as i32 && stacktop <= (nlocalsplus + stacksize) as i32 && (suspended || stacktop > 0))
+            .then(|| stacktop as usize - nlocalsplus);
+        // A running frame's stack pointer (3.14+) is the one stored at its last call that
+        // could escape: right while it waits in that call (where it equals the static
+        // depth, the call's inputs included), stale once it runs bytecode again.
+        let saved = saved.filter(|&d| suspended || !l.stackrefs || static_depth().is_none_or(|s| s == d));
         let (depth, stack_from) = if !with_stack {
             (0, StackSource::Unknown)
-        } else if stacktop >= nlocalsplus as i32 && stacktop <= (nlocalsplus + stacksize) as i32 && (suspended || stacktop > 0) {
-            (stacktop as usize - nlocalsplus, StackSource::Stacktop)
+        } else if let Some(d) = saved {
+            (d, StackSource::Stacktop)
         } else if lasti >= 0 {
-            let entries = crate::bytecode::parse_exception_table(&exc_table);
-            match crate::bytecode::stack_depths(&code_bytes, &entries, table) {
-                Ok(depths) => match depths.get(instr_start as usize).copied().flatten() {
-                    Some(d) if (d as usize) <= stacksize => (d as usize, StackSource::Static),
-                    _ => (0, StackSource::Unknown),
-                },
-                Err(_) => (0, StackSource::Unknown),
+            match static_depth() {
+                Some(d) => (d, StackSource::Static),
+                None => (0, StackSource::Unknown),
             }
         } else {
             (0, StackSource::Stacktop)
@@ -176,13 +260,15 @@ impl<'a> Decoder<'a> {
             }
             _ => 0,
         };
-        let stack = (0..depth).map(|i| if i + stale_top >= depth { None } else { self.object(slots[nlocalsplus + i]) }).collect();
+        let stack = (0..depth)
+            .map(|i| if i + stale_top >= depth { None } else { self.slot_object(slots[nlocalsplus + i], slots_at + 8 * (nlocalsplus + i) as u64) })
+            .collect();
         let globals_addr = hdr.ptr(l.frame_globals)?;
         let locals_addr = hdr.ptr(l.frame_locals)?;
         // Module and class bodies keep their names in f_locals: always read that mapping.
         let locals_mapping = self.object(locals_addr);
         let globals = if locals_addr == globals_addr || self.globals_wanted(globals_addr)? { self.object(globals_addr) } else { None };
-        let function = self.object(hdr.ptr(l.frame_funcobj)?);
+        let function = self.slot_object(hdr.ptr(l.frame_funcobj)?, frame + l.frame_funcobj as u64);
         let generator = if owner == l.frame_owned_by_generator { self.object(frame - l.gen_iframe as u64) } else { None };
         let through_init_cleanup = self.init_cleanup_inner.contains(&frame);
         Ok(FrameInfo {
@@ -212,8 +298,9 @@ impl<'a> Decoder<'a> {
         if depth > code.stacksize as usize {
             return Err(Error::corrupt(f.addr, format!("stack depth {depth} beyond co_stacksize")));
         }
-        let raw = self.read(f.addr + l.frame_localsplus as u64 + 8 * n as u64, 8 * depth.max(1))?;
-        f.stack = words(&raw).take(depth).map(|p| self.object(p)).collect();
+        let base = f.addr + l.frame_localsplus as u64 + 8 * n as u64;
+        let raw = self.read(base, 8 * depth.max(1))?;
+        f.stack = words(&raw).take(depth).enumerate().map(|(i, p)| self.slot_object(p, base + 8 * i as u64)).collect();
         f.stack_from = StackSource::Static;
         Ok(())
     }
@@ -250,7 +337,7 @@ impl<'a> Decoder<'a> {
         self.field_ptr(cframe, l.cframe_current_frame)
     }
 
-    /// Whether `code` is 3.13's `_Py_InitCleanup`: a code object compiled into the
+    /// Whether `code` is 3.13+'s `_Py_InitCleanup`: a code object compiled into the
     /// interpreter (not on the heap), named `__init__` in a file named `__init__`. Its
     /// symbol is local (only in `.symtab`, too slow to parse here), so it is recognised
     /// by those traits once and then by address.
@@ -288,14 +375,17 @@ impl<'a> Decoder<'a> {
                 return Err(Error::corrupt(f, "frame chain does not end (the process changed while being read)"));
             }
             let owner = self.read(f + l.frame_owner as u64, 1)?[0] as i8 as i32;
-            let code_addr = self.ptr(f + l.frame_executable as u64)?;
+            let code_addr = self.frame_executable(f)?;
+            // Entry frames of the C stack (3.12+) and 3.15's base frame of each thread are
+            // the interpreter's own, not the program's.
+            let interpreters = l.frame_owned_by_cstack == Some(owner) || l.frame_owned_by_interpreter == Some(owner);
             if self.is_init_cleanup(code_addr)? {
                 // Not a Python frame of the program (Python's own tracebacks skip it):
                 // it only hands `self` to the caller when `__init__` returns.
                 if let Some(&inner) = out.last() {
                     self.init_cleanup_inner.insert(inner);
                 }
-            } else if l.frame_owned_by_cstack != Some(owner) && code_addr != 0 && self.is_exact(code_addr, BuiltinType::Code)? {
+            } else if !interpreters && code_addr != 0 && self.is_exact(code_addr, BuiltinType::Code)? {
                 // (Not `frame_code`: frames the caller leaves out, such as a restore's
                 // own, must not bring their code into the snapshot.)
                 out.push(f);
@@ -472,7 +562,21 @@ impl<'a> Decoder<'a> {
     pub fn atexit_callbacks(&mut self, interp: u64) -> Result<Option<ObjId>> {
         let l = self.py.layout;
         let array = self.ptr(interp + l.interp_atexit_callbacks as u64)?;
-        let raw = self.read(interp + l.interp_atexit_ncallbacks as u64, 4)?;
+        let Some(ncallbacks) = l.interp_atexit_ncallbacks else {
+            // 3.14+: a list of (func, args, kwargs) tuples, the last registered first.
+            let count = if array == 0 { 0 } else { self.len_of(array)? };
+            if count == 0 {
+                return Ok(None);
+            }
+            if count > 1 << 16 {
+                return Err(Error::corrupt(interp, format!("{count} atexit callbacks")));
+            }
+            let items = self.ptr(array + l.list_items as u64)?;
+            let entries = self.words_at(items, count)?.into_iter().rev().filter_map(|t| self.object(t)).collect();
+            let list = interp + l.interp_atexit_callbacks as u64 + 1;
+            return Ok(Some(self.synthetic(list, BuiltinType::List, Value::List(entries))));
+        };
+        let raw = self.read(interp + ncallbacks as u64, 4)?;
         let count = i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
         if array == 0 || count <= 0 {
             return Ok(None);
@@ -486,15 +590,15 @@ impl<'a> Decoder<'a> {
             if entry == 0 {
                 continue; // unregistered
             }
-            let func = self.ptr(entry + l.atexit_callback_func as u64)?;
-            let args = self.ptr(entry + l.atexit_callback_args as u64)?;
-            let kwargs = self.ptr(entry + l.atexit_callback_kwargs as u64)?;
+            let func = self.field_ptr(entry, l.atexit_callback_func)?;
+            let args = self.field_ptr(entry, l.atexit_callback_args)?;
+            let kwargs = self.field_ptr(entry, l.atexit_callback_kwargs)?;
             let (Some(func), Some(args)) = (self.object(func), self.object(args)) else { continue };
             let Some(kwargs) = self.object(kwargs).or(none) else { continue };
             let pseudo = interp + l.interp_atexit_callbacks as u64 + 1 + i as u64;
             entries.push(self.synthetic(pseudo, BuiltinType::Tuple, Value::Tuple(vec![func, args, kwargs])));
         }
-        let list = interp + l.interp_atexit_ncallbacks as u64 + 1;
+        let list = interp + ncallbacks as u64 + 1;
         Ok(Some(self.synthetic(list, BuiltinType::List, Value::List(entries))))
     }
 
@@ -508,5 +612,28 @@ impl<'a> Decoder<'a> {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::{slot_ref, SlotRef};
+
+    #[test]
+    fn stackref_words() {
+        let obj = 0x7f00_1234_5670u64;
+        // 3.11-3.13: plain pointers
+        assert_eq!(slot_ref(false, 0), SlotRef::Null);
+        assert_eq!(slot_ref(false, obj), SlotRef::Object(obj));
+        // 3.14+: NULL is 1, bit 0 is a borrowed reference, 3 tags an int, 2 is invalid
+        assert_eq!(slot_ref(true, 1), SlotRef::Null);
+        assert_eq!(slot_ref(true, 0), SlotRef::Null);
+        assert_eq!(slot_ref(true, obj), SlotRef::Object(obj));
+        assert_eq!(slot_ref(true, obj | 1), SlotRef::Object(obj));
+        assert_eq!(slot_ref(true, (30 << 2) | 3), SlotRef::TaggedInt(30));
+        assert_eq!(slot_ref(true, ((-5i64 as u64) << 2) | 3), SlotRef::TaggedInt(-5));
+        assert_eq!(slot_ref(true, 2), SlotRef::Null);
+        // the _Py_InitCleanup shim's static code object, seen as 0x898121
+        assert_eq!(slot_ref(true, 0x898121), SlotRef::Object(0x898120));
     }
 }

@@ -37,6 +37,7 @@ impl<'a> Decoder<'a> {
                 | BuiltinType::Tuple
                 | BuiltinType::List
                 | BuiltinType::Dict
+                | BuiltinType::FrozenDict
                 | BuiltinType::Set
                 | BuiltinType::FrozenSet
                 | BuiltinType::Complex

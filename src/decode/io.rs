@@ -73,7 +73,9 @@ pub static STRING_IO: CType = CType {
             span(l.stringio_dict, 8),
         ];
         // Text written only at the end sits in a writer (3.12+) or an accumulator (3.11).
-        if l.stringio_writer_buffer.is_some() {
+        if l.stringio_writer_ptr.is_some() {
+            fields.push(span(l.stringio_writer_ptr, 8));
+        } else if l.stringio_writer_buffer.is_some() {
             fields.extend([span(l.stringio_writer_buffer, 8), span(l.stringio_writer_pos, 8)]);
         } else {
             fields.extend([span(l.stringio_accu_large, 8), span(l.stringio_accu_small, 8)]);
@@ -303,8 +305,18 @@ impl<'a> Decoder<'a> {
         let mut chars: Vec<u32> = Vec::with_capacity(size as usize);
         if v.i32(l.stringio_state)? == STATE_ACCUMULATING {
             // Written only at its end so far: the text sits in a writer (3.12+) or an
-            // accumulator of string lists (3.11), not in the character buffer.
-            if l.stringio_writer_buffer.is_some() {
+            // accumulator of string lists (3.11), not in the character buffer; 3.14+
+            // points at its writer.
+            if l.stringio_writer_ptr.is_some() {
+                let writer = v.ptr(l.stringio_writer_ptr)?;
+                if writer != 0 {
+                    let buffer = self.ptr(writer + l.unicode_writer_buffer as u64)?;
+                    if buffer != 0 {
+                        let used = self.i64_at(writer + l.unicode_writer_pos as u64)?.max(0) as usize;
+                        chars.extend(self.read_str(buffer)?.code_points().into_iter().take(used));
+                    }
+                }
+            } else if l.stringio_writer_buffer.is_some() {
                 let buffer = v.ptr(l.stringio_writer_buffer)?;
                 if buffer != 0 {
                     let used = v.i64(l.stringio_writer_pos)?.max(0) as usize;

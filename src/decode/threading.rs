@@ -19,7 +19,8 @@ pub static LOCK: CType = CType {
     names: &["_thread.lock"],
     fields: |l| vec![span(l.lock_locked, 1)],
     decode: |d, i| {
-        let locked = i.view.u8(d.layout().lock_locked)? != 0;
+        // A `char locked` (3.11-3.13) or the low byte of a PyMutex (3.14+): bit 0 is held.
+        let locked = i.view.u8(d.layout().lock_locked)? & 1 != 0;
         Ok(new_lock(d, i, "lock", locked, 1))
     },
     shallow: false,
@@ -30,7 +31,10 @@ pub static RLOCK: CType = CType {
     fields: |l| vec![span(l.rlock_owner, 8), span(l.rlock_count, 8)],
     decode: |d, i| {
         let l = d.layout();
-        let (owner, count) = (i.view.u64(l.rlock_owner)?, i.view.i64(l.rlock_count)?);
+        let (owner, mut count) = (i.view.u64(l.rlock_owner)?, i.view.i64(l.rlock_count)?);
+        if l.rlock_count_is_level && owner != 0 {
+            count = count.saturating_add(1); // _PyRecursiveMutex counts re-entries only
+        }
         let main_ident = match d.main_thread_state()? {
             Some(ts) => d.ptr(ts + l.tstate_thread_id as u64)?,
             None => 0,

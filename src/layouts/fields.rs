@@ -64,7 +64,9 @@ pub struct Layout {
     /// _PyInterpreterFrame:instr_ptr
     pub frame_instr_ptr: Option<usize>,
     /// _PyInterpreterFrame:stacktop
-    pub frame_stacktop: usize,
+    pub frame_stacktop: Option<usize>,
+    /// _PyInterpreterFrame:stackpointer
+    pub frame_stackpointer: Option<usize>,
     /// _PyInterpreterFrame:return_offset
     pub frame_return_offset: Option<usize>,
     /// _PyInterpreterFrame:owner
@@ -409,7 +411,7 @@ pub struct Layout {
     pub setiter_pos: usize,
     /// setiterobject:len
     pub setiter_len: usize,
-    /// lockobject:locked
+    /// lockobject:locked or lockobject:lock._bits
     pub lock_locked: usize,
     /// PyWeakReference:wr_object
     pub weakref_object: usize,
@@ -440,16 +442,16 @@ pub struct Layout {
     /// PyInterpreterState:atexit.callbacks
     pub interp_atexit_callbacks: usize,
     /// PyInterpreterState:atexit.ncallbacks
-    pub interp_atexit_ncallbacks: usize,
+    pub interp_atexit_ncallbacks: Option<usize>,
     /// atexit_py_callback:func or atexit_callback:func
-    pub atexit_callback_func: usize,
+    pub atexit_callback_func: Option<usize>,
     /// atexit_py_callback:args or atexit_callback:args
-    pub atexit_callback_args: usize,
+    pub atexit_callback_args: Option<usize>,
     /// atexit_py_callback:kwargs or atexit_callback:kwargs
-    pub atexit_callback_kwargs: usize,
-    /// rlockobject:rlock_owner
+    pub atexit_callback_kwargs: Option<usize>,
+    /// rlockobject:rlock_owner or rlockobject:lock.thread
     pub rlock_owner: usize,
-    /// rlockobject:rlock_count
+    /// rlockobject:rlock_count or rlockobject:lock.level
     pub rlock_count: usize,
     /// chainobject:source
     pub chain_source: usize,
@@ -545,6 +547,8 @@ pub struct Layout {
     pub exception_dict: usize,
     /// sizeof:_Py_DebugOffsets
     pub debug_offsets_size: Option<usize>,
+    /// _Py_DebugOffsets:free_threaded
+    pub debug_offsets_free_threaded: Option<usize>,
     /// _PyRuntimeState:ceval.signals_pending
     pub runtime_signals_pending: Option<usize>,
     /// PyInterpreterState:ceval.eval_breaker
@@ -583,6 +587,12 @@ pub struct Layout {
     pub stringio_writer_buffer: Option<usize>,
     /// stringio:writer.pos
     pub stringio_writer_pos: Option<usize>,
+    /// stringio:writer*
+    pub stringio_writer_ptr: Option<usize>,
+    /// _PyUnicodeWriter:buffer
+    pub unicode_writer_buffer: usize,
+    /// _PyUnicodeWriter:pos
+    pub unicode_writer_pos: usize,
     /// stringio:accu.large
     pub stringio_accu_large: Option<usize>,
     /// stringio:accu.small
@@ -621,10 +631,12 @@ pub struct Layout {
     pub frame_suspended: i32,
     /// value of FRAME_SUSPENDED_YIELD_FROM (None if the version has none)
     pub frame_suspended_yield_from: Option<i32>,
+    /// value of FRAME_SUSPENDED_YIELD_FROM_LOCKED (None if the version has none)
+    pub frame_suspended_yield_from_locked: Option<i32>,
     /// value of FRAME_EXECUTING
     pub frame_executing: i32,
-    /// value of FRAME_COMPLETED
-    pub frame_completed: i32,
+    /// value of FRAME_COMPLETED (None if the version has none)
+    pub frame_completed: Option<i32>,
     /// value of FRAME_CLEARED
     pub frame_cleared: i32,
     /// value of FRAME_OWNED_BY_THREAD
@@ -635,6 +647,8 @@ pub struct Layout {
     pub frame_owned_by_frame_object: i32,
     /// value of FRAME_OWNED_BY_CSTACK (None if the version has none)
     pub frame_owned_by_cstack: Option<i32>,
+    /// value of FRAME_OWNED_BY_INTERPRETER (None if the version has none)
+    pub frame_owned_by_interpreter: Option<i32>,
     /// where an object with Py_TPFLAGS_MANAGED_DICT keeps its dict pointer, relative to the object (the pre-header: _PyObject_ManagedDictPointer)
     pub managed_dict_offset: i64,
     /// where such an object keeps its split values pointer, when in a word of its own (3.11 _PyObject_ValuesPointer)
@@ -645,6 +659,12 @@ pub struct Layout {
     pub tpflags_inline_values: Option<u64>,
     /// __init__ calls go through the _Py_InitCleanup shim frame (3.13+)
     pub init_cleanup_shim: bool,
+    /// frame slots (f_executable, f_funcobj, locals, value stack) are tagged _PyStackRef words: NULL is 1, bit 0 marks a borrowed reference, (bits & 3) == 3 a tagged int (3.14+)
+    pub stackrefs: bool,
+    /// an RLock's count field is _PyRecursiveMutex.level: acquisitions beyond the first (3.14+)
+    pub rlock_count_is_level: bool,
+    /// teleport, attach and restore support this version (else it can only be read: dump)
+    pub movable: bool,
     /// CALL_FUNCTION_EX pops its argument tuple (and kwargs) before the call is made: during it those stack slots are stale (3.11)
     pub call_function_ex_pops_early: bool,
     pub unicode_state: UnicodeStateBits,

@@ -15,6 +15,10 @@ mod v3_11;
 mod v3_12;
 #[rustfmt::skip]
 mod v3_13;
+#[rustfmt::skip]
+mod v3_14;
+#[rustfmt::skip]
+mod v3_15;
 
 pub use fields::Layout;
 
@@ -44,7 +48,7 @@ pub struct UnicodeStateBits {
 }
 
 /// Every table we ship.
-pub const ALL: &[&Layout] = &[&v3_11::LAYOUT, &v3_12::LAYOUT, &v3_13::LAYOUT];
+pub const ALL: &[&Layout] = &[&v3_11::LAYOUT, &v3_12::LAYOUT, &v3_13::LAYOUT, &v3_14::LAYOUT, &v3_15::LAYOUT];
 
 /// The table for a running interpreter: same minor version; patch releases of 3.11 and
 /// 3.12 keep these layouts (no debug offsets exist to check them), 3.13+ are checked
@@ -57,7 +61,21 @@ pub fn supported_versions() -> String {
     ALL.iter().map(|l| format!("{}.{}", l.version.0, l.version.1)).collect::<Vec<_>>().join(", ")
 }
 
+/// The versions teleport, attach and restore support (the others can only be dumped).
+pub fn movable_versions() -> String {
+    ALL.iter().filter(|l| l.movable).map(|l| format!("{}.{}", l.version.0, l.version.1)).collect::<Vec<_>>().join(", ")
+}
+
 impl Layout {
+    /// Whether `_Py_DebugOffsets` (raw bytes, as for [`Self::check_debug_offsets`]) says
+    /// the interpreter is a free-threaded build; a table too short to say counts as one.
+    pub fn free_threaded(&self, table: &[u8]) -> bool {
+        match self.debug_offsets_free_threaded {
+            Some(at) => table.get(at..at + 8).is_none_or(|flag| flag.iter().any(|&b| b != 0)),
+            None => false,
+        }
+    }
+
     /// Compare with the interpreter's own `_Py_DebugOffsets` (the raw bytes at the start
     /// of `_PyRuntime`). Returns the first field whose offset disagrees.
     pub fn check_debug_offsets(&self, table: &[u8]) -> Result<(), LayoutMismatch> {
@@ -107,6 +125,34 @@ mod tests {
             assert_eq!(l.dictvalues_capacity.is_some(), l.dictvalues_size.is_some());
             assert!(!(l.managed_dict_tags_values && l.managed_values_offset.is_some()));
         }
+    }
+
+    #[test]
+    fn stack_tops_and_stackrefs_go_together() {
+        for l in ALL {
+            // one way to find a frame's saved stack top: an int slot index or a pointer
+            assert!(l.frame_stacktop.is_some() ^ l.frame_stackpointer.is_some(), "{:?}", l.version);
+            // _PyStackRef came with the stack pointer (3.14); such frames are not rebuilt yet
+            assert_eq!(l.stackrefs, l.frame_stackpointer.is_some(), "{:?}", l.version);
+            assert!(!(l.movable && l.stackrefs), "{:?}", l.version);
+            // every version with _Py_DebugOffsets says where its free-threaded flag is
+            assert_eq!(l.debug_offsets_size.is_some(), l.debug_offsets_free_threaded.is_some(), "{:?}", l.version);
+            assert!(l.frame_stackpointer.is_none() || l.debug_offsets.iter().any(|e| e.0 == "frame_stackpointer"));
+        }
+        assert_eq!(movable_versions(), "3.11, 3.12, 3.13");
+    }
+
+    #[test]
+    fn free_threaded_builds_are_recognised() {
+        for minor in [13, 14, 15] {
+            let l = for_version(3, minor).unwrap();
+            let mut table = vec![0u8; l.debug_offsets_size.unwrap()];
+            assert!(!l.free_threaded(&table));
+            table[l.debug_offsets_free_threaded.unwrap()] = 1;
+            assert!(l.free_threaded(&table));
+            assert!(l.free_threaded(&table[..8]), "a cut table is not taken as a GIL build");
+        }
+        assert!(!for_version(3, 12).unwrap().free_threaded(&[]));
     }
 
     #[test]

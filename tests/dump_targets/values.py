@@ -152,6 +152,14 @@ def values():
     sub_complex = C(1, -2)
     sub_list_rec = L()
     sub_list_rec.append(sub_list_rec)
+    if sys.version_info >= (3, 15):
+        # 3.15's builtin frozendict, and a subclass (named in its repr)
+        class FD(frozendict):  # noqa: F821 (a builtin from 3.15 on)
+            pass
+
+        fd_empty = frozendict()  # noqa: F821
+        fd_items = frozendict(a=1, b=[2, frozendict(c=3)])  # noqa: F821
+        sub_frozendict = FD(x=1)
     # floats whose shortest digits are a tie between two candidates; a repr over 1 MiB
     float_tie = 1000000000000000.25
     float_tie_neg = -887777373534812.25
