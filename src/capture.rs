@@ -347,11 +347,7 @@ pub fn thread_names(d: &mut Decoder<'_>) -> Result<HashMap<i32, String>> {
         for (k, v) in d.instance_items(thread)? {
             match d.read_str(k).map(|s| s.as_text().into_owned()).ok().as_deref() {
                 Some("_name") => name = d.read_str(v).ok().map(|s| s.as_text().into_owned()),
-                Some("_native_id") => {
-                    if let Ok(Value::Int { negative: false, digits }) = d.read_int(v) {
-                        native_id = Some(digits.iter().rev().fold(0u64, |acc, &digit| (acc << 30) | digit as u64));
-                    }
-                }
+                Some("_native_id") => native_id = d.read_u64_int(v).ok().flatten(),
                 _ => {}
             }
         }

@@ -254,6 +254,15 @@ impl<'a> Decoder<'a> {
         Ok(Value::Int { negative, digits })
     }
 
+    /// An int object's value as a u64 (thread idents, native ids): base 2**30 digits,
+    /// least significant first; None for a negative number.
+    pub fn read_u64_int(&mut self, addr: u64) -> Result<Option<u64>> {
+        Ok(match self.read_int(addr)? {
+            Value::Int { negative: false, digits } => Some(digits.iter().rev().fold(0u64, |acc, &d| (acc << 30) | d as u64)),
+            _ => None,
+        })
+    }
+
     pub fn read_str(&mut self, addr: u64) -> Result<PyStr> {
         let l = self.layout();
         let hdr = self.view_spans(addr, &[span(l.ascii_length, 8), span(l.ascii_state, 4)])?;

@@ -507,11 +507,7 @@ impl<'a> Decoder<'a> {
         let tdict = self.ptr(threading + l.module_dict as u64)?;
         let Some(active) = self.lookup_str_key(tdict, "_active")? else { return Ok(out) };
         for (k, v) in self.dict_entries(active)? {
-            let ident = match self.read_int(k)? {
-                // Base 2**30 digits, least significant first; a thread ident fits in 64 bits.
-                Value::Int { digits, .. } => digits.iter().rev().fold(0u64, |acc, &d| (acc << 30) | d as u64),
-                _ => continue,
-            };
+            let Some(ident) = self.read_u64_int(k)? else { continue };
             // (its type is read as for any object: a thread whose object is gone fails here)
             self.ptr(v + l.object_type as u64)?;
             let Some(id) = self.object(v) else { continue };
@@ -544,8 +540,8 @@ impl<'a> Decoder<'a> {
         let mut active = Vec::new();
         if let Some(dict) = self.lookup_str_key(tdict, "_active")? {
             for (k, v) in self.dict_entries(dict)? {
-                if let Value::Int { digits, .. } = self.read_int(k)? {
-                    active.push((digits.iter().rev().fold(0u64, |acc, &d| (acc << 30) | d as u64), v));
+                if let Some(ident) = self.read_u64_int(k)? {
+                    active.push((ident, v));
                 }
             }
         }
