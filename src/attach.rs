@@ -26,7 +26,7 @@ use crate::decode::{Decoder, Limits};
 pub use crate::error::AttachError;
 use crate::error::{Error, Result};
 use crate::intarget::InTarget;
-use crate::launch::{interpreter_with_pyteleport, status_code, Restore};
+use crate::launch::{interpreter_with_pyteleport, status_code, NotReady, Restore};
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
 use crate::process::PythonProcess;
 use crate::resume::{between_resume, plan_resume, ResumeError, Stop};
@@ -703,10 +703,15 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
         restore = restore.current_dir(cwd);
     }
     let mut child = restore.spawn()?;
-    if let Err(why) = child.wait_ready() {
-        return Err(AttachError::NotRebuilt { pid: opts.pid, why }.into());
+    match child.wait_ready_unless(&crate::guardian::attacher_gone) {
+        Ok(()) => {}
+        Err(NotReady::Cancelled) => {}
+        Err(why) => return Err(AttachError::NotRebuilt { pid: opts.pid, why }.into()),
     }
     if let Err(e) = check_cancelled(opts.pid) {
+        // The original goes on first: the new process, told nothing, only gives up, and
+        // however long that takes is no longer the original's wait.
+        drop(stopped);
         child.abandon();
         return Err(e);
     }
@@ -716,6 +721,7 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
     // before "committing", the original runs on and the new process gives up, however
     // soon the original then ends.
     if let Err(e) = child.committing() {
+        drop(stopped);
         child.abandon();
         return Err(e.into());
     }

@@ -306,6 +306,8 @@ pub enum NotReady {
     Refused(String),
     /// It ended without a word (status as a shell reports it, -1 if unknown).
     Exited(i32),
+    /// The wait was called off (the attacher was killed); it is still to be abandoned.
+    Cancelled,
 }
 
 impl std::fmt::Display for NotReady {
@@ -313,6 +315,7 @@ impl std::fmt::Display for NotReady {
         match self {
             NotReady::Refused(msg) => f.write_str(msg),
             NotReady::Exited(code) => write!(f, "it exited with status {code}"),
+            NotReady::Cancelled => f.write_str("the wait for it was called off"),
         }
     }
 }

@@ -367,6 +367,9 @@ impl Restore {
     }
 }
 
+/// How long a new process told not to run may take to exit before it is killed.
+const GIVE_UP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A started restore process.
 pub struct Launched {
     pub child: Child,
@@ -388,20 +391,59 @@ impl Launched {
     /// Wait until the new process has rebuilt the state (`Restore::wait_for_go`). When it
     /// cannot, it has exited or is told to (nothing of the program ran) and is reaped.
     pub fn wait_ready(&mut self) -> Result<(), NotReady> {
+        self.wait_ready_unless(&|| false)
+    }
+
+    /// `wait_ready`, giving up as soon as `cancelled()` says so (checked every 100 ms):
+    /// then `NotReady::Cancelled`, and the caller abandons the new process.
+    pub fn wait_ready_unless(&mut self, cancelled: &dyn Fn() -> bool) -> Result<(), NotReady> {
         let mut answer = Vec::new();
         if let Some(ready) = self.ready.take() {
-            let _ = File::from(ready).read_to_end(&mut answer);
+            let mut ready = File::from(ready);
+            let mut chunk = [0u8; 4096];
+            loop {
+                let mut poll = libc::pollfd { fd: ready.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                // SAFETY: poll(2) on one pollfd that lives on this stack frame.
+                let n = unsafe { libc::poll(&mut poll, 1, 100) };
+                if n == 0 || (n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted) {
+                    if cancelled() {
+                        return Err(NotReady::Cancelled);
+                    }
+                    continue;
+                }
+                match ready.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => answer.extend_from_slice(&chunk[..k]),
+                }
+            }
         }
         let readiness = Readiness::decode(&answer);
         if readiness == Some(Readiness::Ready) {
             return Ok(());
         }
         self.go = None; // it exits without running anything
-        let status = self.child.wait().ok().map(status_code);
+        let status = self.reap_within(GIVE_UP_GRACE).map(status_code);
         Err(match readiness {
             Some(Readiness::Failed(why)) => NotReady::Refused(why),
             _ => NotReady::Exited(status.unwrap_or(-1)),
         })
+    }
+
+    /// Wait for the new process, told not to run, to exit; past `grace` it is killed
+    /// (ours, and it ran nothing of the program: it only had not finished giving up).
+    fn reap_within(&mut self, grace: std::time::Duration) -> Option<ExitStatus> {
+        let until = std::time::Instant::now() + grace;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if std::time::Instant::now() < until => std::thread::sleep(std::time::Duration::from_millis(5)),
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    return self.child.wait().ok();
+                }
+                Err(_) => return None,
+            }
+        }
     }
 
     /// Say the move is about to be committed (`report::COMMITTING`): from now on the
@@ -426,7 +468,7 @@ impl Launched {
         self.snapshot = None;
         self.go = None;
         self.ready = None;
-        let _ = self.child.wait();
+        self.reap_within(GIVE_UP_GRACE);
     }
 }
 

@@ -360,6 +360,9 @@ def test_not_ours_to_trace(tmp_path):
     ("numpy_state.py", (), "done ", 25, 0.6),
     # Generators pulled through map/enumerate/filter: a kill must never corrupt the loop.
     ("wrapped_generators.py", (), "filter ", 25, 0.6),
+    # Threads: kills land in the wait for every thread to rest, in the new process's
+    # start of its threads, and after the go.
+    ("threads_workers.py", (), "done ", 25, 0.6),
 ])
 def test_killing_the_attacher_at_any_moment_loses_nothing(version, target, script, args, last_line, trials, within):
     """SIGKILL the attacher at random moments; each run must still end with the full

@@ -602,7 +602,7 @@ def main(argv=None):
         # The original waits (stopped by `pyteleport attach`, or in `teleport()`): rebuild
         # everything, say "ready" (or why not, and the original goes on), then run only
         # once it says go (EOF: it gave up, and so do we).
-        signalled = []
+        signalled, ran = [], []
         def ready():
             if not _say_readiness(ready_fd, confirm_on_stdio):
                 return False  # the original's side is gone: the original goes on
@@ -618,18 +618,23 @@ def main(argv=None):
                     # The sender died while committing the move: the original is being
                     # ended (by the kernel or its shim) and the program is ours to run.
                     # Died before, it let the original run on, however soon that ends.
-                    return _ended_within(original, ORIGINAL_END_GRACE)
-                return go == _native.GO
+                    ran.append(_ended_within(original, ORIGINAL_END_GRACE))
+                else:
+                    ran.append(go == _native.GO)
+                return ran[-1]
             finally:
                 if original is not None:
                     os.close(original)  # not the program's
         try:
-            return resume(state, before_run=ready)
+            code = resume(state, before_run=ready)
         except Exception as e:
             if signalled:
                 raise  # the program's own, once it runs
             _say_readiness(ready_fd, confirm_on_stdio, _rebuild_failure(e).encode(errors="replace").decode())
-            return 3
+            _give_up()
+        if not any(ran):
+            _give_up()  # told not to run: nothing of the program runs here
+        return code
     if wait_fd is not None:
         go = os.read(wait_fd, 1)
         os.close(wait_fd)
@@ -645,7 +650,20 @@ def main(argv=None):
         if running:
             raise  # the program's own
         print(f"pyteleport: error: cannot restore {path}: {_rebuild_failure(e)}", file=sys.stderr)
-        return 2
+        _give_up(2)
+
+
+def _give_up(code=3):
+    """The program does not run here (no go, or its state did not rebuild): leave at once.
+    The rebuilt state already holds the program's atexit handlers, its threads (waiting,
+    non-daemon ones among them) and objects with __del__: a normal exit would run the
+    program's code in a process that must run none of it, or wait on its threads."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)
 
 
 def _rebuild_failure(e):
