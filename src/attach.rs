@@ -544,6 +544,15 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
             }
         }
         let started = Instant::now();
+        if opts.checkpoint.is_some() && !opts.exit_after_checkpoint {
+            // The target goes on after this checkpoint: what it printed before it is
+            // written now, by its own flush, so that it comes out once whether the target
+            // or a restore of the checkpoint (the target killed meanwhile) goes on.
+            if let Err(e) = flush_before_checkpoint(t, &mut stopped) {
+                drop(stopped); // runs on; the flush finishes by itself
+                return Err(e);
+            }
+        }
         t.py.maps = ptrace_tools::maps::read_maps(opts.pid)?;
         let stack_pointers: Vec<u64> = stopped.threads().iter().filter_map(|&x| stopped.registers(x).ok()).map(|r| r.rsp).collect();
         let copy = MemoryCopy::take_prepared(opts.pid, &t.py.maps, 8 << 30, &stack_pointers, prepared);
@@ -612,6 +621,17 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Flush the stopped target's `sys.stdout`/`sys.stderr` when they hold unwritten output
+/// (in-target, at its safe point); nothing to do, or no way to do it, leaves it as it is.
+fn flush_before_checkpoint(t: &Target, stopped: &mut StoppedProcess) -> Result<()> {
+    let pending = Decoder::new(&t.py, &t.live, Limits::default()).stdio_pending_output().unwrap_or_default();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let Some(mut worker) = InTarget::locate(&t.py, t.py.pid) else { return Ok(()) };
+    worker.flush_stdio(stopped, Duration::from_secs(2))
 }
 
 /// The target ended while we waited for a resumable moment: say so, not "exited while

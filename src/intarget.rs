@@ -149,6 +149,20 @@ impl InTarget {
         self.run(stopped, EXTRAS, "reading the decimal context and signal handlers", timeout)
     }
 
+    /// Have the target flush `sys.stdout` and `sys.stderr`, as a `flush()` of its own
+    /// would (a checkpoint it goes on after: what it printed before is then out, once).
+    pub fn flush_stdio(&mut self, stopped: &mut StoppedProcess, timeout: Duration) -> Result<()> {
+        let source = "import sys
+for s in (sys.stdout, sys.stderr):
+    try:
+        s.flush()
+    except Exception:
+        pass
+";
+        self.run(stopped, source, "flushing its standard output", timeout)?;
+        self.clean_up(stopped, timeout)
+    }
+
     /// Call C function `function` with integer `args` in the target's main thread; its
     /// return value.
     pub fn call_c(&mut self, stopped: &mut StoppedProcess, function: u64, args: &[u64], timeout: Duration) -> Result<u64> {

@@ -40,18 +40,34 @@ pub fn interpreter_with_pyteleport(major: u8, minor: u8, exe: &str, explicit: Op
     let want = format!("python{major}.{minor}");
     // <site>/pyteleport/_bin/pyteleport, with <site> = <prefix>/lib/pythonX.Y/site-packages
     let me = std::env::current_exe().ok();
+    // The snapshot's interpreter when it is here; on another machine (or after the venv
+    // went away) the one of this install, else `pythonX.Y` on PATH.
+    let present = !exe.is_empty() && Path::new(exe).is_file();
     let site = me.as_deref().and_then(|m| m.ancestors().nth(3)).filter(|s| s.join("pyteleport").join("__init__.py").exists());
-    let Some(site) = site else { return Ok((exe.to_string(), None)) };
+    let Some(site) = site else {
+        return Ok((if present { exe.to_string() } else { on_path(&want).unwrap_or_else(|| exe.to_string()) }, None));
+    };
     let lib = site.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or_default();
     if lib != want {
         return Err(LaunchError::SiteForOtherVersion { installed: lib.to_string(), major, minor });
     }
-    let exe = if exe.is_empty() {
-        site.ancestors().nth(3).map(|venv| venv.join("bin").join("python").display().to_string()).unwrap_or_default()
-    } else {
+    let exe = if present {
         exe.to_string()
+    } else {
+        site.ancestors()
+            .nth(3)
+            .map(|venv| venv.join("bin").join("python"))
+            .filter(|p| p.is_file())
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| exe.to_string())
     };
     Ok((exe, Some(site.to_path_buf())))
+}
+
+/// `name` found on PATH, as a shell would.
+fn on_path(name: &str) -> Option<String> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).map(|p| p.display().to_string())
 }
 
 /// Put `site` first on the PYTHONPATH of `cmd`, in front of `own` (the program's own

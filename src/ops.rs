@@ -188,17 +188,64 @@ pub const CHECKPOINTED_ON_SIGNAL: i32 = 75;
 /// Start `command` (or restore the newest good checkpoint in `opts.dir` when `resume` and
 /// there is one), checkpoint it as asked, and return the job's exit code.
 pub fn run(opts: &RunOptions, command: &[String], resume: bool, events: &mut dyn FnMut(Event)) -> Result<i32, String> {
-    std::fs::create_dir_all(&opts.dir).map_err(|e| format!("cannot create {}: {e}", opts.dir.display()))?;
+    prepare_directory(&opts.dir)?;
     let from = if resume { newest_good(&opts.dir).map_err(|e| format!("cannot read {}: {e}", opts.dir.display()))? } else { None };
-    let child = match &from {
-        Some(c) => Command::new(&opts.binary).arg("restore").arg(&c.snapshot).spawn(),
+    let mut cmd = match &from {
+        Some(c) => {
+            let mut cmd = Command::new(&opts.binary);
+            cmd.arg("restore").arg(&c.snapshot);
+            cmd
+        }
         None if command.is_empty() => return Err(format!("no complete checkpoint in {} and no command to start", opts.dir.display())),
-        None => Command::new(&command[0]).args(&command[1..]).spawn(),
+        None => {
+            let mut cmd = Command::new(&command[0]);
+            cmd.args(&command[1..]);
+            cmd
+        }
+    };
+    let ignored = opts.on_signals.clone();
+    // SAFETY: between fork and exec, only async-signal-safe calls (prctl, getppid,
+    // signal, _exit) on values copied before the fork.
+    unsafe {
+        let runner = libc::getpid();
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            // The job ends with its runner: killed (SIGKILL cannot be caught), the runner
+            // cannot checkpoint it any more, and a job left running on its own would run
+            // alongside its own resume.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != runner {
+                libc::_exit(1);
+            }
+            // The signals that mean "checkpoint, then end" are the runner's to act on:
+            // sent to every process of the job (a Slurm step, a process group), the job
+            // would otherwise die of them before it is checkpointed.
+            for &sig in &ignored {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+            Ok(())
+        });
     }
-    .map_err(|e| format!("cannot start the job: {e}"))?;
+    let child = cmd.spawn().map_err(|e| format!("cannot start the job: {e}"))?;
     let next = list(&opts.dir).ok().and_then(|l| l.last().map(|c| c.sequence + 1)).unwrap_or(1);
     events(Event::Started { pid: child.id() as i32, resumed_from: from.map(|c| c.snapshot) });
     supervise(opts, Job::Child(child), next, events)
+}
+
+/// Make the checkpoint directory (private to its owner) if it is missing, and refuse one
+/// that others may write to (they could plant or swap a checkpoint the resume then runs).
+pub fn prepare_directory(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    use crate::error::FileError;
+    match crate::snapshot::files::check_destination(&dir.join("checkpoint-check")) {
+        Ok(()) => Ok(()),
+        Err(FileError::SharedDirectory { .. }) => Err(format!(
+            "the checkpoint directory {} is writable by other users (they could replace a checkpoint the resume then runs): use a private one",
+            dir.display()
+        )),
+        Err(FileError::BadDirectory { why, .. }) => Err(format!("the checkpoint directory {} {why}", dir.display())),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Checkpoint `job` as `opts` says until it ends; its exit code.
@@ -237,7 +284,7 @@ pub fn supervise(opts: &RunOptions, mut job: Job, first_sequence: u64, events: &
                         unsafe { libc::kill(job.pid(), sig) };
                     }
                 }
-            } else {
+            } else if !signals.sent_by_terminal(sig) {
                 // SAFETY: kill(2) on the job's pid.
                 unsafe { libc::kill(job.pid(), sig) };
                 events(Event::Forwarded { signal: sig });
@@ -368,9 +415,15 @@ struct SignalFlags {
 }
 
 static RECEIVED: [std::sync::atomic::AtomicBool; 65] = [const { std::sync::atomic::AtomicBool::new(false) }; 65];
+/// Set when the last such signal came from the kernel (a terminal's Ctrl-C, Ctrl-\):
+/// sent to the whole foreground process group, the job has it already.
+static FROM_KERNEL: [std::sync::atomic::AtomicBool; 65] = [const { std::sync::atomic::AtomicBool::new(false) }; 65];
 
-extern "C" fn note_signal(sig: libc::c_int) {
+extern "C" fn note_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _context: *mut libc::c_void) {
     if let Some(flag) = RECEIVED.get(sig as usize) {
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+        let code = if info.is_null() { 0 } else { unsafe { (*info).si_code } };
+        FROM_KERNEL[sig as usize].store(code == libc::SI_KERNEL, std::sync::atomic::Ordering::SeqCst);
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
@@ -387,8 +440,8 @@ impl SignalFlags {
         }
         for &sig in &watched {
             let action = nix::sys::signal::SigAction::new(
-                nix::sys::signal::SigHandler::Handler(note_signal),
-                nix::sys::signal::SaFlags::SA_RESTART,
+                nix::sys::signal::SigHandler::SigAction(note_signal),
+                nix::sys::signal::SaFlags::SA_RESTART | nix::sys::signal::SaFlags::SA_SIGINFO,
                 nix::sys::signal::SigSet::empty(),
             );
             if let Ok(s) = nix::sys::signal::Signal::try_from(sig) {
@@ -397,6 +450,10 @@ impl SignalFlags {
             }
         }
         SignalFlags { watched }
+    }
+
+    fn sent_by_terminal(&self, sig: i32) -> bool {
+        FROM_KERNEL.get(sig as usize).is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn take_received(&self) -> Vec<i32> {

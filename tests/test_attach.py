@@ -649,7 +649,8 @@ def test_killing_the_tracer_at_any_moment_runs_the_program_exactly_once(version,
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1], ids=["TERM", "INT", "USR1"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP, signal.SIGUSR2, signal.SIGQUIT],
+                         ids=["TERM", "INT", "USR1", "HUP", "USR2", "QUIT"])
 def test_signals_to_the_original_reach_the_moved_program(version, sig, target):
     """After a move the original's pid stays the job's face (what Slurm, Kubernetes,
     systemd and a terminal signal): a signal sent to it acts on the program as in a

@@ -113,6 +113,94 @@ def test_checkpoint_on_signal_ends_the_job_and_resume_finishes_it(version, tmp_p
     assert PID.sub("", out.read_text()) == plain(version)
 
 
+def unbuffered_env():
+    """The environment without PYTHONUNBUFFERED: the job's stdout to a file is then block
+    buffered, as it is for most people."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+def started_job(stderr_path):
+    said = re.findall(r"started the job as process (\d+)", Path(stderr_path).read_text())
+    return int(said[0]) if said else None
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_a_killed_job_with_buffered_output_resumes_and_no_line_is_lost(version, tmp_path):
+    """Lines the job had printed but not flushed at a checkpoint come out: the checkpoint
+    has the job flush them, so neither a crash after it nor the resume loses them."""
+    job = ROOT / "tests" / "attach_targets" / "buffered_steps.py"
+    plain_run = subprocess.run([venv(version, "python"), str(job)], capture_output=True, text=True, timeout=120, env=unbuffered_env())
+    expected = plain_run.stdout.splitlines()
+    d, out, err = tmp_path / "ckpt", tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out, "w") as f, open(err, "w") as e:
+        run = subprocess.Popen([venv(version, "pyteleport"), "run", "--checkpoint-dir", str(d), "--every", "300ms",
+                                "--", venv(version, "python"), str(job)], stdout=f, stderr=e, env=unbuffered_env())
+    wait_for(lambda: len(manifests(d)) >= 3 or run.poll() is not None, "no checkpoints")
+    pid = started_job(err)
+    assert pid, err.read_text()
+    os.kill(pid, signal.SIGKILL)  # the job this test started (through `run`): a crash
+    assert run.wait(timeout=30) == 128 + signal.SIGKILL, err.read_text()
+    crashed = out.read_text().splitlines()
+    assert "result" not in out.read_text()
+    with open(out, "a") as f:
+        r = subprocess.run([venv(version, "pyteleport"), "run", "--resume", str(d)], stdout=f, stderr=subprocess.PIPE,
+                           text=True, timeout=120, env=unbuffered_env())
+    assert r.returncode == 0, r.stderr
+    lines = out.read_text().splitlines()
+    resumed = lines[len(crashed):]
+    # The resume starts at a whole line the plain run printed, and ends as it does; the
+    # crashed run printed every line before that one (lines after it may come twice).
+    assert resumed and resumed[0] in expected, resumed[:3]
+    start = expected.index(resumed[0])
+    assert resumed == expected[start:], (resumed[:3], resumed[-3:])
+    assert crashed[:start] == expected[:start], f"lines lost before the resume: {len(crashed)} printed, resume from line {start}"
+
+
+@pytest.mark.parametrize("version", ["3.12"], ids=["py3.12"])
+def test_the_job_ends_with_its_runner_and_a_group_signal_is_the_runners(version, tmp_path):
+    """SIGKILL of `pyteleport run` takes the job with it (no unsupervised job left running
+    alongside a later resume); an --on-signal signal sent to the whole process group (as
+    Slurm and Ctrl-C do) is the runner's to act on: checkpointed, not the job's death."""
+    d, out, err = tmp_path / "ckpt", tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out, "w") as f, open(err, "w") as e:
+        run = subprocess.Popen([venv(version, "pyteleport"), "run", "--checkpoint-dir", str(d), "--every", "10m",
+                                "--", venv(version, "python"), str(JOB), STEPS], stdout=f, stderr=e, start_new_session=True)
+    wait_for(lambda: started_job(err), "the job did not start")
+    job = started_job(err)
+    run.kill()
+    run.wait()
+    wait_for(lambda: not Path(f"/proc/{job}").exists() or "Z" in Path(f"/proc/{job}/stat").read_text().rsplit(")", 1)[1][:3],
+             "the job outlived its runner", timeout=10)
+
+    d2, out2, err2 = tmp_path / "ckpt2", tmp_path / "out2.txt", tmp_path / "err2.txt"
+    with open(out2, "w") as f, open(err2, "w") as e:
+        run = subprocess.Popen([venv(version, "pyteleport"), "run", "--checkpoint-dir", str(d2), "--on-signal", "USR1",
+                                "--", venv(version, "python"), str(JOB), STEPS], stdout=f, stderr=e, start_new_session=True)
+    wait_for(lambda: out2.read_text().count("step ") >= 10, "the job did not start")
+    os.killpg(run.pid, signal.SIGUSR1)  # the group this test started: the runner and its job
+    assert run.wait(timeout=60) == 75, err2.read_text()
+    assert len(manifests(d2)) == 1, err2.read_text()
+    with open(out2, "a") as f:
+        r = subprocess.run([venv(version, "pyteleport"), "run", "--resume", str(d2)], stdout=f, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert PID.sub("", out2.read_text()) == plain(version)
+
+
+def test_a_checkpoint_directory_others_can_write_to_is_refused_before_the_job_starts(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    marker = tmp_path / "ran"
+    p = subprocess.run([venv("3.12", "pyteleport"), "run", "--checkpoint-dir", str(shared), "--every", "1s",
+                        "--", "touch", str(marker)], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "writable by other users" in p.stderr and "panicked" not in p.stderr, p.stderr
+    assert not marker.exists(), "the job was started"
+    fresh = tmp_path / "new" / "ckpt"
+    p = subprocess.run([venv("3.12", "pyteleport"), "run", "--checkpoint-dir", str(fresh), "--", "true"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert oct(fresh.stat().st_mode & 0o777) == "0o700"
+
+
 def test_run_refuses_bad_input_clearly(tmp_path):
     binary = venv("3.12", "pyteleport")
     for args, said in [

@@ -210,8 +210,11 @@ fn run(cli: Cli) -> Result<i32, String> {
             }
             if let (Some(every), Some(dir)) = (every, checkpoint_dir) {
                 let opts = run_options(dir, Some(&every), None, keep, timeout)?;
+                pyteleport::ops::prepare_directory(&opts.dir)?;
                 let mut log = EventLog::new(None, json)?;
-                return pyteleport::ops::supervise(&opts, pyteleport::ops::Job::Process(pid), next_sequence(&opts.dir), &mut |e| log.write(&e));
+                // Not our child: its exit status is its parent's to know, not ours.
+                let code = pyteleport::ops::supervise(&opts, pyteleport::ops::Job::Process(pid), next_sequence(&opts.dir), &mut |e| log.write(&e))?;
+                return Ok(code.max(0));
             }
             let opts = pyteleport::attach::AttachOptions {
                 pid,
@@ -364,7 +367,7 @@ impl EventLog {
                 E::Removed { path } => serde_json::json!({"event": "removed", "path": path}),
                 E::Forwarded { signal } => serde_json::json!({"event": "forwarded", "signal": signal}),
                 E::Exited { code, checkpoints, last } => {
-                    serde_json::json!({"event": "exited", "code": code, "checkpoints": checkpoints, "last": last})
+                    serde_json::json!({"event": "exited", "code": (*code >= 0).then_some(code), "checkpoints": checkpoints, "last": last})
                 }
                 E::CheckpointedAndStopped { path } => {
                     serde_json::json!({"event": "stopped_after_checkpoint", "path": path, "code": pyteleport::ops::CHECKPOINTED_ON_SIGNAL})
@@ -388,9 +391,13 @@ impl EventLog {
                 E::CheckpointFailed { reason, why } => format!("checkpoint ({reason}) failed: {why}"),
                 E::Removed { path } => format!("removed {}", path.display()),
                 E::Forwarded { signal } => format!("passed signal {signal} on to the job"),
+                E::Exited { code, checkpoints, last: Some(last) } if *code < 0 => {
+                    format!("the job ended after {checkpoints} checkpoints (last: {})", last.display())
+                }
                 E::Exited { code, checkpoints, last: Some(last) } => {
                     format!("the job exited with status {code} after {checkpoints} checkpoints (last: {})", last.display())
                 }
+                E::Exited { code, checkpoints, last: None } if *code < 0 => format!("the job ended after {checkpoints} checkpoints"),
                 E::Exited { code, checkpoints, last: None } => format!("the job exited with status {code} after {checkpoints} checkpoints"),
                 E::CheckpointedAndStopped { path } => format!("the job was checkpointed to {} and ended; resume it with --resume", path.display()),
                 E::Requeued { job } => format!("requeued Slurm job {job}: it resumes when it runs again"),

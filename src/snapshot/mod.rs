@@ -245,6 +245,28 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_instance_values_are_refused_not_overflowing_the_stack() {
+        // Built and encoded where the stack is large (encoding recurses too); decoded on
+        // an ordinary test thread, where 10,000 levels would overflow it.
+        let bytes = std::thread::Builder::new()
+            .stack_size(1 << 30)
+            .spawn(|| {
+                let mut value = Value::Int { negative: false, digits: vec![1] };
+                for _ in 0..10_000 {
+                    value = Value::Instance { dict: None, slots: vec![], base: Some(Box::new(value)) };
+                }
+                let mut snap = sample();
+                snap.graph.objects.push(Object { addr: 16, type_id: None, value });
+                snap.to_bytes().unwrap()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let err = Snapshot::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(err.contains("nest deeper"), "{err}");
+    }
+
+    #[test]
     fn a_declared_length_beyond_the_body_is_refused_not_allocated() {
         // A str node whose length prefix claims ~2^57 bytes, behind a correct header.
         let mut snap = sample();

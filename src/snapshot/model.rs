@@ -236,6 +236,7 @@ pub enum Value {
     Instance {
         dict: Option<ObjId>,
         slots: Vec<(String, Option<ObjId>)>,
+        #[serde(deserialize_with = "bounded_base")]
         base: Option<Box<Value>>,
     },
     /// A descriptor a type owns (`str.upper`, a class's `__dict__` or slot): found again
@@ -394,4 +395,27 @@ pub struct Snapshot {
     /// Every other Python thread of the program: each runs again in a thread of its own
     /// (the one that `is_main` on the new process's main thread).
     pub other_threads: Vec<OtherThread>,
+}
+
+/// How deep `Instance.base` values may nest in a snapshot: a real one is a builtin value
+/// under one instance (`class N(int)`), a crafted one could nest until the decoder's
+/// recursion overflows the stack.
+const MAX_BASE_NESTING: u32 = 16;
+
+thread_local! {
+    static BASE_NESTING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+fn bounded_base<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Box<Value>>, D::Error> {
+    let depth = BASE_NESTING.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    });
+    let result = if depth > MAX_BASE_NESTING {
+        Err(serde::de::Error::custom(format!("instance values nest deeper than {MAX_BASE_NESTING} levels")))
+    } else {
+        <Option<Box<Value>> as serde::Deserialize>::deserialize(deserializer)
+    };
+    BASE_NESTING.with(|d| d.set(d.get() - 1));
+    result
 }

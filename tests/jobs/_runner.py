@@ -399,7 +399,8 @@ class Case:
         t = f"; restore stderr: {trouble}" if trouble else ""
         res = self._continue_verdict(rrun, rrc, rout, rerr, trouble, t, extra)
         external = "jobs: external-state" in Path(self.script).read_text()
-        if res["status"] == "fail" and external and ("FileNotFoundError" in trouble or "No such file" in trouble):
+        if res["status"] == "fail" and external and ("FileNotFoundError" in trouble or "No such file" in trouble
+                                                           or "unable to open database file" in trouble):
             # Not pyteleport's doing: the original ran to its end and removed the files the
             # checkpoint still has open before the restore ran.
             return self.result("skip", f"external state: the original removed its files before the restore ({trouble})", **extra)
