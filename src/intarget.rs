@@ -149,11 +149,12 @@ impl InTarget {
         self.run(stopped, EXTRAS, "reading the decimal context and signal handlers", timeout)
     }
 
-    /// Have the target flush `sys.stdout` and `sys.stderr`, as a `flush()` of its own
-    /// would (a checkpoint it goes on after: what it printed before is then out, once).
+    /// Have the target flush `sys.stdout` and `sys.stderr` (and the original streams, when
+    /// the program redirected those), as a `flush()` of its own would (a checkpoint it
+    /// goes on after: what it printed before is then out, once).
     pub fn flush_stdio(&mut self, stopped: &mut StoppedProcess, timeout: Duration) -> Result<()> {
         let source = "import sys
-for s in (sys.stdout, sys.stderr):
+for s in (sys.__stdout__, sys.__stderr__, sys.stdout, sys.stderr):
     try:
         s.flush()
     except Exception:

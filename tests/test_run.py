@@ -186,6 +186,36 @@ def test_the_job_ends_with_its_runner_and_a_group_signal_is_the_runners(version,
     assert PID.sub("", out2.read_text()) == plain(version)
 
 
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+def test_ten_rounds_of_checkpoint_on_signal_and_resume_end_as_a_plain_run(version, tmp_path):
+    """A requeue loop: the job is checkpointed on its signal and ended, resumed from that
+    checkpoint, and so on ten times, each time from the process the last resume started.
+    The output is a plain run's, and the checkpoints keep their size."""
+    steps = "400"
+    expected = subprocess.run([venv(version, "python"), str(JOB), steps], capture_output=True, text=True, timeout=120)
+    d, out = tmp_path / "ckpt", tmp_path / "out.txt"
+    log = tmp_path / "events.jsonl"
+    sizes = []
+    for round in range(10):
+        args = ["run", "--resume", str(d)] if round else ["run", "--checkpoint-dir", str(d)]
+        with open(out, "a") as f:
+            run = subprocess.Popen([venv(version, "pyteleport"), *args, "--on-signal", "USR1", "--json", "--log", str(log),
+                                    "--", venv(version, "python"), str(JOB), steps], stdout=f, stderr=subprocess.PIPE, text=True)
+        seen = out.read_text().count("step ")
+        wait_for(lambda: out.read_text().count("step ") >= seen + 12 or run.poll() is not None, f"round {round}: no progress")
+        run.send_signal(signal.SIGUSR1)
+        assert run.wait(timeout=60) == 75, f"round {round}: {run.stderr.read()}"
+        sizes.append(max(p.stat().st_size for p in d.glob("ckpt-*.snap")))
+    with open(out, "a") as f:
+        r = subprocess.run([venv(version, "pyteleport"), "run", "--resume", str(d)], stdout=f, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert PID.sub("", out.read_text()) == PID.sub("", expected.stdout)
+    assert max(sizes) < 1.5 * min(sizes), sizes
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sum(e["event"] == "checkpoint" and e["reason"] == "signal" for e in events) == 10, events
+    assert sum(e["event"] == "stopped_after_checkpoint" and e["code"] == 75 for e in events) == 10, events
+
+
 def test_a_checkpoint_directory_others_can_write_to_is_refused_before_the_job_starts(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
