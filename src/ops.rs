@@ -89,6 +89,11 @@ pub fn newest_good(dir: &Path) -> std::io::Result<Option<Checkpoint>> {
 /// Something a run reports as it goes.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// `--resume` passed over a newer checkpoint that does not verify.
+    Skipped {
+        path: PathBuf,
+        why: String,
+    },
     Started {
         pid: i32,
         resumed_from: Option<PathBuf>,
@@ -189,7 +194,18 @@ pub const CHECKPOINTED_ON_SIGNAL: i32 = 75;
 /// there is one), checkpoint it as asked, and return the job's exit code.
 pub fn run(opts: &RunOptions, command: &[String], resume: bool, events: &mut dyn FnMut(Event)) -> Result<i32, String> {
     prepare_directory(&opts.dir)?;
-    let from = if resume { newest_good(&opts.dir).map_err(|e| format!("cannot read {}: {e}", opts.dir.display()))? } else { None };
+    let from = if resume {
+        let all = list(&opts.dir).map_err(|e| format!("cannot read {}: {e}", opts.dir.display()))?;
+        let chosen = all.iter().rev().position(|c| c.problem.is_none()).map(|k| all.len() - 1 - k);
+        // Newer ones that do not verify are passed over, and said to be: a tampered or
+        // half-written checkpoint must not go unnoticed.
+        for c in &all[chosen.map_or(0, |k| k + 1)..] {
+            events(Event::Skipped { path: c.snapshot.clone(), why: c.problem.clone().unwrap_or_default() });
+        }
+        chosen.map(|k| all[k].clone())
+    } else {
+        None
+    };
     let mut cmd = match &from {
         Some(c) => {
             let mut cmd = Command::new(&opts.binary);

@@ -104,3 +104,4 @@ def test_a_tampered_checkpoint_is_never_resumed_under_a_key(version, tmp_path):
     assert "does not verify" in listing, listing
     r = subprocess.run([binary, "--key-file", str(key), "run", "--resume", str(d)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and f"resumed {snaps[-2]}" in r.stderr, r.stderr
+    assert f"skipped {newest}: " in r.stderr and "verify" in r.stderr.split(f"skipped {newest}: ")[1].splitlines()[0], r.stderr

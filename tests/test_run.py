@@ -85,6 +85,9 @@ def test_a_crashed_job_resumes_from_its_newest_good_checkpoint(version, tmp_path
     r = subprocess.run([venv(version, "pyteleport"), "run", "--resume", str(d)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert f"resumed {d / good.with_suffix('.snap').name}" in r.stderr, r.stderr
+    # The two newer ones passed over are said to be, each with its reason.
+    assert f"skipped {d / f'ckpt-{newest + 1:06d}.snap'}: incomplete" in r.stderr, r.stderr
+    assert f"skipped {d / f'ckpt-{newest + 2:06d}.snap'}: checksum" in r.stderr, r.stderr
     expected = plain(version)
     assert PID.sub("", r.stdout) and expected.endswith(PID.sub("", r.stdout)), r.stdout
     assert r.stdout.splitlines()[-1].startswith("result ")

@@ -360,6 +360,7 @@ impl EventLog {
         use pyteleport::ops::Event as E;
         let line = if self.json {
             let v = match event {
+                E::Skipped { path, why } => serde_json::json!({"event": "skipped", "path": path, "why": why}),
                 E::Started { pid, resumed_from } => serde_json::json!({"event": "started", "pid": pid, "resumed_from": resumed_from}),
                 E::Checkpoint { sequence, path, size, took, paused, reason } => serde_json::json!({"event": "checkpoint", "sequence": sequence,
                     "path": path, "size": size, "seconds": took.as_secs_f64(), "paused_seconds": paused.map(|p| p.as_secs_f64()), "reason": reason}),
@@ -378,6 +379,7 @@ impl EventLog {
             v.to_string()
         } else {
             let text = match event {
+                E::Skipped { path, why } => format!("skipped {}: {why}", path.display()),
                 E::Started { pid, resumed_from: Some(from) } => format!("resumed {} as process {pid}", from.display()),
                 E::Started { pid, resumed_from: None } => format!("started the job as process {pid}"),
                 E::Checkpoint { sequence, path, size, took, paused, reason } => {

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import signal
 import time
 from pathlib import Path
 
@@ -324,3 +325,39 @@ def test_a_restore_out_of_memory_fails_clearly_and_the_checkpoint_stays(tmp_path
     assert snap.read_bytes() == before
     ok = subprocess.run([venv("pyteleport"), "restore", str(snap)], capture_output=True, text=True, timeout=120)
     assert (ok.returncode, ok.stdout) == (0, f"resumed {300 << 20}\n"), ok.stderr
+
+
+def test_a_killed_resume_leaves_its_checkpoint_to_resume_again(tmp_path):
+    """`pyteleport run --resume` killed (SIGKILL) while it restores or runs the job: the job
+    goes with it, the checkpoint is as it was, and the next --resume finishes the job as a
+    plain run would have."""
+    script = TARGETS / "again_and_again.py"
+    expected = plain_output(script, 150)
+    d, out = tmp_path / "ckpt", tmp_path / "out.txt"
+    with open(out, "w") as f:
+        run = subprocess.Popen([venv("pyteleport"), "run", "--checkpoint-dir", str(d), "--on-signal", "USR1",
+                                "--", venv("python"), str(script), "150"], stdout=f, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while out.read_text().count("step ") < 20:
+        assert time.time() < deadline and run.poll() is None, "the job did not start"
+        time.sleep(0.02)
+    run.send_signal(signal.SIGUSR1)
+    assert run.wait(timeout=60) == 75, run.stderr.read()
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    for delay in (0.05, 0.4):
+        with open(tmp_path / "killed.txt", "w") as f:
+            killed = subprocess.Popen([venv("pyteleport"), "run", "--resume", str(d)], stdout=f, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        killed.kill()  # the resume this test started
+        killed.wait()
+        job = [int(x) for x in re.findall(r"as process (\d+)", killed.stderr.read())]
+        for pid in job:
+            deadline = time.time() + 10
+            while proc_state(pid) not in (None, "Z"):
+                assert time.time() < deadline, "the resumed job outlived its killed runner"
+                time.sleep(0.02)
+        assert {p.name: p.read_bytes() for p in d.iterdir()} == before, "the checkpoint directory changed"
+    with open(out, "a") as f:
+        r = subprocess.run([venv("pyteleport"), "run", "--resume", str(d)], stdout=f, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert PID.sub("", out.read_text()) == expected
