@@ -29,7 +29,7 @@ use crate::intarget::InTarget;
 use crate::launch::{interpreter_with_pyteleport, status_code, NotReady, Restore};
 use crate::memcopy::{MemoryCopy, PreparedBuffers};
 use crate::process::PythonProcess;
-use crate::resume::{between_resume, plan_resume, ResumeError, Stop};
+use crate::resume::{between_resume, plan_resume, redo_resume, ResumeError, Stop};
 use crate::snapshot::{ObjId, Snapshot, Value};
 
 type OpenFiles = std::collections::HashMap<i32, ptrace_tools::OpenFile>;
@@ -94,6 +94,9 @@ struct Target {
     /// Address ranges of the eval loop: a hit is a safe point only when called from there.
     eval_ranges: Vec<(u64, u64)>,
     main_tstate: u64,
+    /// How the main thread is carried: from the safe point, or (blocked long in a call
+    /// that is made again, a `join()` or a long `sleep`) from that call.
+    main_stop: Stop,
     /// The other threads, where the capture found them (each carried from there).
     resting: Vec<crate::capture::RestingThread>,
     functions: Option<crate::thread_rest::NativeFunctions>,
@@ -122,7 +125,16 @@ fn locate(pid: i32) -> Result<Target> {
     let stop_at = pending_check_entry(&elf, &functions, &eval, handler.value);
     let eval_ranges = eval.iter().map(|r| (bias.wrapping_add(r.start), bias.wrapping_add(r.end))).collect();
     let functions = crate::thread_rest::NativeFunctions::locate(&py);
-    Ok(Target { py, live, safe_point: bias.wrapping_add(stop_at), eval_ranges, main_tstate: 0, resting: vec![], functions })
+    Ok(Target {
+        py,
+        live,
+        safe_point: bias.wrapping_add(stop_at),
+        eval_ranges,
+        main_tstate: 0,
+        main_stop: Stop::BetweenInstructions,
+        resting: vec![],
+        functions,
+    })
 }
 
 /// Where to stop: the pending-work handler when the eval loop calls it, else the small
@@ -181,6 +193,7 @@ fn request_check(t: &Target) -> Result<()> {
 
 /// Bring the main thread to a safe point. On success every thread is stopped and the
 /// main thread sits at the entry of the pending-work handler, called from the eval loop.
+#[allow(clippy::too_many_arguments)] // the wait's state, shared with capture_resumable's loop
 fn reach_safe_point(
     t: &mut Target,
     stopped: &mut StoppedProcess,
@@ -189,8 +202,11 @@ fn reach_safe_point(
     progress: &mut dyn FnMut(Progress),
     announced: &mut bool,
     told: &mut bool,
+    main_may_rest: bool,
 ) -> Result<()> {
     let pid = opts.pid;
+    t.main_stop = Stop::BetweenInstructions;
+    let waiting_since = Instant::now();
     // Armed through perf, not ptrace: it disappears with us if we are killed.
     let mut armed = Some(ptrace_tools::breakpoint::HwBreakpoint::on_execute(pid, t.safe_point)?);
     loop {
@@ -210,7 +226,15 @@ fn reach_safe_point(
             *announced = true;
         }
         match stopped.run_until_breakpoint(pid, left.min(Duration::from_millis(500)), || !crate::guardian::attacher_gone())? {
-            RunOutcome::TimedOut => continue,
+            RunOutcome::TimedOut => {
+                // No check for a second: a main thread blocked in a call that can be made
+                // again (a join, a long sleep, a lock or queue wait) is carried from there.
+                if main_may_rest && waiting_since.elapsed() >= MAIN_REST_AFTER && main_blocked_in_redoable_call(t, stopped) {
+                    t.main_stop = Stop::RedoCall;
+                    return Ok(());
+                }
+                continue;
+            }
             RunOutcome::Hit => {
                 let mut regs = stopped.registers(pid)?;
                 let ret = t.live.read_u64(regs.rsp)?;
@@ -256,6 +280,21 @@ fn reach_safe_point(
     Err(AttachError::NoSafePoint { pid, timeout: opts.timeout, place }.into())
 }
 
+/// How long the main thread may go without reaching a safe point before, if it is blocked
+/// in a call made again, it is carried from that call instead.
+const MAIN_REST_AFTER: Duration = Duration::from_secs(1);
+
+/// Whether the stopped main thread is blocked in a call the new process can make again.
+fn main_blocked_in_redoable_call(t: &Target, stopped: &StoppedProcess) -> bool {
+    let Ok(regs) = stopped.registers(t.py.pid) else { return false };
+    let mut d = Decoder::new(&t.py, &t.live, Limits::default());
+    let Ok(mut chain) = d.frame_chain(t.main_tstate) else { return false };
+    if split_off_restore_driver(&mut d, &mut chain).is_err() {
+        return false;
+    }
+    matches!(crate::thread_rest::classify(&mut d, t.functions.as_ref(), &regs, t.py.pid, &chain), Ok(Ok(crate::thread_rest::Rest::RedoCall)))
+}
+
 /// The main thread stopped between instructions: its stack pointer is in a register, so
 /// the innermost frame's stack is read only as deep as it is where the frame resumes
 /// (deeper slots may hold a call's arguments, already freed).
@@ -273,8 +312,14 @@ fn read_main_thread(d: &mut Decoder<'_>, t: &Target) -> Result<crate::snapshot::
         Value::Code(c) => c.as_ref().clone(),
         _ => return Err(Error::corrupt(innermost.addr, "frame without code")),
     };
-    let (_, depth) = between_resume(&code, innermost.lasti, table)?;
+    let (_, depth) = match t.main_stop {
+        Stop::RedoCall => redo_resume(&code, innermost.lasti, table)?,
+        _ => between_resume(&code, innermost.lasti, table)?,
+    };
     d.restack(innermost, depth as usize)?;
+    if t.main_stop == Stop::RedoCall {
+        crate::capture::with_manager_on_top(d, innermost)?;
+    }
     end_with_the_program(d, &mut thread.frames, &pending)?;
     Ok(thread)
 }
@@ -335,7 +380,7 @@ fn capture(
     if let Some(&first) = opaque.first() {
         return Ok(Read::NeedsReduce { addrs: opaque.iter().map(|&i| graph.objects[i].addr).collect(), type_name: type_name(first) });
     }
-    let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, Stop::BetweenInstructions)?;
+    let resume = plan_resume(&graph, &thread.frames, table, thread.handled_exception, t.main_stop)?;
     if wants_extras {
         return Ok(Read::NeedsReduce { addrs: vec![], type_name: String::new() });
     }
@@ -467,6 +512,18 @@ fn write_pending_output(t: &Target) {
     }
 }
 
+/// End the stopped original with `code`: its main thread alone runs, into `_exit`. The
+/// other threads never run again (were the main thread carried from a call, without the
+/// GIL, one of them could otherwise run the program on for a moment, printing twice
+/// what the new process prints).
+fn end_target(t: &Target, mut stopped: StoppedProcess, code: i32) -> Result<()> {
+    exit_target(t, &stopped, code)?;
+    if !stopped.run_alone_to_the_end(t.py.pid, Duration::from_secs(10))? {
+        stopped.resume()?;
+    }
+    Ok(())
+}
+
 /// Make the stopped main thread call `_exit(code)` when it runs again.
 fn exit_target(t: &Target, stopped: &StoppedProcess, code: i32) -> Result<()> {
     let exit_addr = libc_function(t, "_exit").ok_or(AttachError::NoExit)?;
@@ -498,6 +555,8 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
     let (mut told, mut announced) = (false, false);
     let left_told = &mut false;
     let mut hold_for_reduce = false;
+    // Until in-target work turns out to be needed: it runs only at a safe point.
+    let mut main_may_rest = true;
     loop {
         let prepared = PreparedBuffers::for_maps(&t.py.maps, 8 << 30);
         let mut stopped = StoppedProcess::stop(opts.pid).map_err(|e| ended_while_waiting(e.into(), told, opts.pid))?;
@@ -506,7 +565,8 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
             return Err(AttachError::NoMainThread { pid: opts.pid }.into());
         };
         t.main_tstate = main.0;
-        reach_safe_point(t, &mut stopped, opts, deadline, progress, &mut announced, &mut told).map_err(|e| ended_while_waiting(e, told, opts.pid))?;
+        reach_safe_point(t, &mut stopped, opts, deadline, progress, &mut announced, &mut told, main_may_rest)
+            .map_err(|e| ended_while_waiting(e, told, opts.pid))?;
         // Every other thread moves too, from where it waits (see `thread_rest`); one that
         // is not at such a point yet is let run on, and the wait goes on.
         t.resting = vec![];
@@ -544,7 +604,7 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
             }
         }
         let started = Instant::now();
-        if opts.checkpoint.is_some() && !opts.exit_after_checkpoint {
+        if opts.checkpoint.is_some() && !opts.exit_after_checkpoint && t.main_stop == Stop::BetweenInstructions {
             // The target goes on after this checkpoint: what it printed before it is
             // written now, by its own flush, so that it comes out once whether the target
             // or a restore of the checkpoint (the target killed meanwhile) goes on.
@@ -571,6 +631,15 @@ fn capture_resumable(t: &mut Target, opts: &AttachOptions, deadline: Instant, pr
             None => capture(t, &t.live, &open_files, &Default::default(), false),
         };
         if let Ok(Read::NeedsReduce { .. }) = &captured {
+            if t.main_stop != Stop::BetweenInstructions {
+                // In-target work needs the main thread at a safe point, not in a call:
+                // wait for one from now on.
+                main_may_rest = false;
+                hold_for_reduce = true;
+                drop(held);
+                check_cancelled(opts.pid)?;
+                continue;
+            }
             match held.as_mut() {
                 // In-target work needs the target at its safe point: take the next one
                 // and hold the target through the capture this time.
@@ -680,9 +749,10 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
                     // Its buffered output is its own (the restore goes on after it): out
                     // before it ends, as a plain exit would flush it.
                     write_pending_output(&t);
-                    exit_target(&t, &stopped, 0)?;
+                    end_target(&t, stopped, 0)?;
+                } else {
+                    stopped.resume()?;
                 }
-                stopped.resume()?;
                 progress(Progress::CheckpointWritten { path, paused: None });
             }
         }
@@ -763,12 +833,14 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
         let defaulted = default_disposition(opts.pid, sig) || reset_disposition(&t, &mut stopped, sig);
         // SAFETY: kill(2) on the target we are tracing; no memory is involved.
         if defaulted && unsafe { libc::kill(opts.pid, sig) } == 0 {
-            stopped.resume()?;
+            // The main thread alone takes it: no other thread runs on meanwhile.
+            if !stopped.run_alone_to_the_end(opts.pid, Duration::from_secs(10))? {
+                stopped.resume()?;
+            }
             return Ok(Outcome::Moved { new_pid, status });
         }
     }
-    exit_target(&t, &stopped, status_code(status))?;
-    stopped.resume()?;
+    end_target(&t, stopped, status_code(status))?;
     Ok(Outcome::Moved { new_pid, status })
 }
 

@@ -399,7 +399,7 @@ pub fn read_other_threads(d: &mut Decoder<'_>, resting: &[RestingThread]) -> Res
 /// A thread blocked in a `with` statement's `__enter__` (a lock taken by `with lock:`)
 /// has already replaced the manager on its stack by the manager's `__exit__`: BEFORE_WITH
 /// made again needs the manager itself there.
-fn with_manager_on_top(d: &mut Decoder<'_>, f: &mut FrameInfo) -> Result<()> {
+pub fn with_manager_on_top(d: &mut Decoder<'_>, f: &mut FrameInfo) -> Result<()> {
     d.drain()?;
     let Some(Some(top)) = f.stack.last().copied() else { return Ok(()) };
     if let Value::BuiltinFunction { name, self_: Some(manager), .. } = &d.graph.get(top).value {

@@ -254,7 +254,8 @@ def test_checkpoint_with_exit_ends_the_process_after_the_snapshot(version, targe
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
-@pytest.mark.parametrize("script", ["threaded.py", "threads_workers.py", "threads_pool.py", "threads_tqdm.py", "threads_local.py"])
+@pytest.mark.parametrize("script", ["threaded.py", "threads_workers.py", "threads_pool.py", "threads_tqdm.py", "threads_local.py",
+                                    "finished_thread.py"])
 def test_threads_move_with_the_program(version, script, target):
     """Every thread moves: a heartbeat, a queue consumer, a thread holding an RLock, a
     sleeping daemon; their joins return there and the output equals a plain run's."""
@@ -269,6 +270,32 @@ def test_threads_move_with_the_program(version, script, target):
     assert PID.sub("", out) == expected
     seen = pids(out)
     assert len(set(seen)) == 2 and seen[0] != seen[-1], out
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])
+@pytest.mark.parametrize("script", ["main_joins.py", "long_sleeps.py"])
+@pytest.mark.parametrize("mode", ["move", "checkpoint"])
+def test_a_main_thread_blocked_in_a_call_is_carried_from_it(version, script, mode, target, tmp_path):
+    """A main thread that never reaches a safe point (it waits in join() for the whole
+    run, or sleeps long between rounds) is carried from that call, made again in the new
+    process: the move or checkpoint takes about a second, not the whole --timeout."""
+    expected = plain_output(version, script)
+    t = target(version, script)
+    time.sleep(0.4)
+    snap = tmp_path / "main.snap"
+    started = time.time()
+    res = attach(version, t.pid, *(["--checkpoint", str(snap), "--exit"] if mode == "checkpoint" else []))
+    took = time.time() - started
+    assert res.returncode == 0, res.stderr
+    assert took < 8, f"the attach took {took:.1f} s"
+    assert t.proc.wait(timeout=60) == 0
+    out = t.output()
+    if mode == "checkpoint":
+        r = subprocess.run([venv(version, "pyteleport"), "restore", str(snap)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        out += r.stdout
+    assert PID.sub("", out) == expected, out
+    assert len(set(pids(out))) == 2, out
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=[f"py{v}" for v in VERSIONS])

@@ -758,6 +758,61 @@ pub enum AloneOutcome {
 }
 
 impl StoppedProcess {
+    /// Let thread `tid` alone run to the process's end (an `_exit` it was made to call, a
+    /// fatal signal), passing on every signal it gets; the others stay stopped and end
+    /// with it, running nothing more. True once the process is gone; false when `timeout`
+    /// passes first (the thread is stopped again).
+    pub fn run_alone_to_the_end(&mut self, tid: i32, timeout: Duration) -> Result<bool> {
+        let Some(i) = self.tracees.iter().position(|t| t.tid == tid && t.stopped) else {
+            return Err(Error::Ptrace { pid: tid, op: "PTRACE_CONT", errno: Errno::ESRCH });
+        };
+        let first = self.tracees[i].pending_signal.take().unwrap_or(0);
+        set_slot_signal(self.tracees[i].slot, 0);
+        let _sigchld = SigchldWait::block();
+        ptrace_raw(Request::Cont, tid, first as libc::c_long).map_err(|errno| Error::Ptrace { pid: tid, op: "PTRACE_CONT", errno })?;
+        self.tracees[i].stopped = false;
+        let deadline = Instant::now() + timeout;
+        let mut interrupted = false;
+        loop {
+            // The others, killed by the process's end: each reports its exit (or an exit
+            // stop, to be let go on) before the main thread's end is reported.
+            for t in self.tracees.iter_mut().filter(|t| t.tid != tid && t.stopped) {
+                match wait_nohang(t.tid) {
+                    Ok(WaitResult::Stopped(_)) => {
+                        ptrace_raw(Request::Cont, t.tid, 0).ok();
+                    }
+                    Ok(WaitResult::Gone) => t.stopped = true,
+                    _ => {}
+                }
+            }
+            match wait_nohang(tid) {
+                Ok(WaitResult::NothingYet) => {}
+                Ok(WaitResult::Gone) => {
+                    for t in &mut self.tracees {
+                        t.stopped = true; // gone with it: nothing to resume
+                    }
+                    return Ok(true);
+                }
+                Ok(WaitResult::Stopped(_)) if interrupted => {
+                    self.tracees[i].stopped = true;
+                    return Ok(false);
+                }
+                Ok(WaitResult::Stopped(sig)) => {
+                    ptrace_raw(Request::Cont, tid, sig.unwrap_or(0) as libc::c_long).ok();
+                }
+                Err(errno) => return Err(Error::Ptrace { pid: tid, op: "waitpid", errno }),
+            }
+            let now = Instant::now();
+            if now >= deadline && !interrupted {
+                ptrace_raw(Request::Interrupt, tid, 0).ok();
+                interrupted = true;
+            } else if interrupted && now >= deadline + DETACH_GRACE {
+                return Err(Error::Ptrace { pid: tid, op: "PTRACE_INTERRUPT", errno: Errno::ETIMEDOUT });
+            }
+            SigchldWait::wait(deadline.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_millis(50)));
+        }
+    }
+
     /// Let thread `tid` alone run (the others stay stopped) until a signal is about to be
     /// delivered to it, or `timeout` passes; it is stopped again either way. A reported
     /// signal is swallowed: the caller decides what it means (a thread parked in `pause()`

@@ -155,6 +155,7 @@ static REGISTRY: &[&CType] = &[
     &threading::LOCK,
     &threading::RLOCK,
     &threading::LOCAL,
+    &threading::THREAD_HANDLE,
     &weakrefs::WEAKREF,
     &weakrefs::PROXY,
 ];

@@ -105,6 +105,21 @@ pub static LOCAL: CType = CType {
     shallow: false,
 };
 
+/// 3.13's `_thread._ThreadHandle` (what `Thread.join` waits on): a new one, `type()`,
+/// which the restore gives to the thread it starts again, or marks done for a thread
+/// that had ended (as the in-target reduce of `_reduce_core` answers; read here so
+/// that a capture needing no other in-target work needs none for it).
+pub static THREAD_HANDLE: CType = CType {
+    names: &["_thread._ThreadHandle"],
+    fields: |_| vec![],
+    decode: |d, i| {
+        let class = d.object(i.type_addr).ok_or_else(|| Error::corrupt(i.addr, "a thread handle without a type"))?;
+        let args = d.synthetic(i.addr + 2, BuiltinType::Tuple, Value::Tuple(vec![]));
+        Ok(Value::Reduce { callable: class, args, state: None, listitems: None, dictitems: None })
+    },
+    shallow: false,
+};
+
 fn new_lock(d: &mut Decoder<'_>, inst: &Instance, kind: &str, held: bool, count: i64) -> Value {
     let addr = inst.addr;
     let kind = d.synthetic_str(addr + 2, kind);

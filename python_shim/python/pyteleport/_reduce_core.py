@@ -92,7 +92,8 @@ def _thread_state(obj):
         # as the original's was. One held cannot be carried (its owner is a thread).
         value = obj._get_value()
         if obj.kind == 0 and value == 0:
-            raise TypeError("a multiprocessing RLock held at the moment cannot be carried")
+            # Held for a moment (tqdm holds it while it writes its bar): another moment.
+            raise NotNow("a multiprocessing RLock is held at the moment (tqdm's write lock, say)")
         name = obj.name or "/pyteleport-%d-%x" % (__import__("os").getpid(), id(obj))
         return (type(obj), (obj.kind, value, obj.maxvalue, name, True), None, None, None)
     return None

@@ -188,8 +188,9 @@ def resume(state, before_run=None):
         _cancel(go)
         return 3
     main_thread = next((t for t in threads if t.is_main), None)
-    if others or any(t.thread_object is not None for t in threads):
-        _restart_threads(r, main_thread, others)
+    # Always: also a capture of one thread may hold Thread objects of threads that ended,
+    # whose joins must return at once there too.
+    _restart_threads(r, main_thread, others)
     # The program's objects are the program's alone from here on (`Rebuilder.forget`).
     _reducers.forget_thread_locals()
     r.forget()
@@ -274,9 +275,9 @@ def _restart_threads(r, main_thread, others):
             running.add(id(r.get(t.thread_object)))
     # A Thread that had ended, or was ending (its Python code done), is joined at once:
     # 3.13's join handle says it is done, 3.11/3.12's sentinel lock is free.
-    import gc
-    for obj in gc.get_objects():
-        if not isinstance(obj, threading.Thread) or id(obj) in running or not obj._started.is_set():
+    # Among the rebuilt objects only: every Thread object of the program is one.
+    for obj in r.objs:
+        if not issubclass(type(obj), threading.Thread) or id(obj) in running or not obj._started.is_set():
             continue
         if obj is threading._main_thread:
             continue
