@@ -516,8 +516,14 @@ fn write_pending_output(t: &Target) {
 /// other threads never run again (were the main thread carried from a call, without the
 /// GIL, one of them could otherwise run the program on for a moment, printing twice
 /// what the new process prints).
-fn end_target(t: &Target, mut stopped: StoppedProcess, code: i32) -> Result<()> {
+fn end_target(t: &Target, stopped: StoppedProcess, code: i32) -> Result<()> {
     exit_target(t, &stopped, code)?;
+    run_main_thread_to_the_end(t, stopped)
+}
+
+/// Let the original's main thread alone run to the process's end (the others stay
+/// stopped); should it not end within 10 s, every thread is let go.
+fn run_main_thread_to_the_end(t: &Target, mut stopped: StoppedProcess) -> Result<()> {
     if !stopped.run_alone_to_the_end(t.py.pid, Duration::from_secs(10))? {
         stopped.resume()?;
     }
@@ -834,9 +840,7 @@ pub fn attach(opts: &AttachOptions, progress: &mut dyn FnMut(Progress)) -> Resul
         // SAFETY: kill(2) on the target we are tracing; no memory is involved.
         if defaulted && unsafe { libc::kill(opts.pid, sig) } == 0 {
             // The main thread alone takes it: no other thread runs on meanwhile.
-            if !stopped.run_alone_to_the_end(opts.pid, Duration::from_secs(10))? {
-                stopped.resume()?;
-            }
+            run_main_thread_to_the_end(&t, stopped)?;
             return Ok(Outcome::Moved { new_pid, status });
         }
     }

@@ -673,6 +673,21 @@ impl StoppedProcess {
     }
 }
 
+/// One turn of a lone thread's run: past `deadline`, interrupt it (once), and give up
+/// if it does not stop within DETACH_GRACE after that; else wait for the next SIGCHLD
+/// (at most 50 ms).
+fn wait_or_interrupt(tid: i32, deadline: Instant, interrupted: &mut bool) -> Result<()> {
+    let now = Instant::now();
+    if now >= deadline && !*interrupted {
+        ptrace_raw(Request::Interrupt, tid, 0).ok();
+        *interrupted = true;
+    } else if *interrupted && now >= deadline + DETACH_GRACE {
+        return Err(Error::Ptrace { pid: tid, op: "PTRACE_INTERRUPT", errno: Errno::ETIMEDOUT });
+    }
+    SigchldWait::wait(deadline.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_millis(50)));
+    Ok(())
+}
+
 /// SIGCHLD blocked in this thread for the guard's lifetime, so that it can be waited for.
 /// `!Send`: the signal mask is per thread, so the guard must be dropped (the old mask
 /// restored) on the thread that blocked it.
@@ -802,14 +817,7 @@ impl StoppedProcess {
                 }
                 Err(errno) => return Err(Error::Ptrace { pid: tid, op: "waitpid", errno }),
             }
-            let now = Instant::now();
-            if now >= deadline && !interrupted {
-                ptrace_raw(Request::Interrupt, tid, 0).ok();
-                interrupted = true;
-            } else if interrupted && now >= deadline + DETACH_GRACE {
-                return Err(Error::Ptrace { pid: tid, op: "PTRACE_INTERRUPT", errno: Errno::ETIMEDOUT });
-            }
-            SigchldWait::wait(deadline.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_millis(50)));
+            wait_or_interrupt(tid, deadline, &mut interrupted)?;
         }
     }
 
@@ -852,14 +860,7 @@ impl StoppedProcess {
                 }
                 Err(errno) => return Err(Error::Ptrace { pid: tid, op: "waitpid", errno }),
             }
-            let now = Instant::now();
-            if now >= deadline && !interrupted {
-                ptrace_raw(Request::Interrupt, tid, 0).ok();
-                interrupted = true;
-            } else if interrupted && now >= deadline + DETACH_GRACE {
-                return Err(Error::Ptrace { pid: tid, op: "PTRACE_INTERRUPT", errno: Errno::ETIMEDOUT });
-            }
-            SigchldWait::wait(deadline.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_millis(50)));
+            wait_or_interrupt(tid, deadline, &mut interrupted)?;
         }
     }
 }
